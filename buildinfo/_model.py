@@ -1,0 +1,121 @@
+"""What a Go executable says about itself, and the ways reading it can fail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class BuildInfoError(Exception):
+    """Base of every error the reader raises: callers catch this one type and never a stray one."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class UnreadableFile(BuildInfoError):
+    """The file could not be opened or is not a regular file (FIFO, device, directory, symlink)."""
+
+
+class UnsupportedFormat(BuildInfoError):
+    """Not an ELF, PE or Mach-O executable (a script, a Java class file, an empty file)."""
+
+
+class MalformedExecutable(BuildInfoError):
+    """An executable whose headers or tables are inconsistent, truncated or over our bounds."""
+
+
+class NotGoExecutable(BuildInfoError):
+    """A well-formed executable that carries no evidence of being a Go program."""
+
+
+# How a file was recognised as Go, strongest evidence first.
+DETECTION_BUILDINFO = "buildinfo"  # the \xff Go buildinf: block
+DETECTION_SYMBOLS = "symbols"  # runtime.buildVersion / runtime.main / main.main symbols
+DETECTION_GCCGO = "gccgo"  # gccgo's $descriptor symbols
+DETECTION_PCLNTAB = "pclntab"  # a valid pclntab header (gives a version range only)
+DETECTION_BUILDID = "buildid"  # the Go build ID note / marker
+
+
+@dataclass(frozen=True, slots=True)
+class Module:
+    """One `mod`/`dep` line of the module info; `replace` is the `=>` line that follows it."""
+
+    path: str
+    version: str = ""
+    sum: str = ""
+    replace: Module | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BuildInfo:
+    """The reader's answer for one executable (one slice of a universal Mach-O)."""
+
+    format: str  # "elf" | "pe" | "macho"
+    arch: str  # GOARCH spelling of the header's machine: amd64, 386, arm64, arm, ppc64, s390x ...
+    byte_order: str  # "little" | "big"
+    stripped: bool  # no symbol table
+    detection: str  # one of the DETECTION_* values
+    go_version: str = ""  # as recorded ("go1.21.4 X:arenas"); "" when unknown, never guessed
+    go_version_range: str = ""  # from pclntab magic when go_version is unknown, e.g. "go1.20+"
+    path: str = ""  # main package path
+    main: Module | None = None
+    deps: tuple[Module, ...] = ()
+    settings: tuple[tuple[str, str], ...] = ()  # ordered `build` lines, values unquoted
+    slices: tuple[BuildInfo, ...] = field(default=())  # every slice of a universal file, else ()
+
+    def setting(self, key: str) -> str | None:
+        for k, v in self.settings:
+            if k == key:
+                return v
+        return None
+
+    @property
+    def goos(self) -> str:
+        return self.setting("GOOS") or ""
+
+    @property
+    def goarch(self) -> str:
+        return self.setting("GOARCH") or ""
+
+    @property
+    def compiler(self) -> str:
+        return self.setting("-compiler") or ("gccgo" if self.detection == DETECTION_GCCGO else "")
+
+    @property
+    def build_mode(self) -> str:
+        return self.setting("-buildmode") or ""
+
+    @property
+    def cgo_enabled(self) -> bool | None:
+        return _flag(self.setting("CGO_ENABLED"))
+
+    @property
+    def trimpath(self) -> bool | None:
+        return _flag(self.setting("-trimpath"))
+
+    @property
+    def vcs(self) -> str:
+        return self.setting("vcs") or ""
+
+    @property
+    def vcs_revision(self) -> str:
+        return self.setting("vcs.revision") or ""
+
+    @property
+    def vcs_time(self) -> str:
+        return self.setting("vcs.time") or ""
+
+    @property
+    def vcs_modified(self) -> bool | None:
+        return _flag(self.setting("vcs.modified"))
+
+
+def _flag(value: str | None) -> bool | None:
+    if value is None:
+        return None
+    if value in ("1", "true"):
+        return True
+    if value in ("0", "false"):
+        return False
+    return None

@@ -1,0 +1,163 @@
+"""What a table is: a name, column definitions with their options, and a generate function.
+
+Nothing here speaks Thrift. The extension turns a :class:`Table` into osquery routes, parses the
+context osqueryd sends into a :class:`QueryContext`, and converts the values a generate function
+yields into osquery's string rules; table modules only describe columns and produce rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum, IntEnum, IntFlag
+from typing import Any
+
+
+class ColumnType(str, Enum):
+    """The only type names osquery accepts in routes (core/sql/column.cpp)."""
+
+    TEXT = "TEXT"
+    INTEGER = "INTEGER"  # 32-bit: use BIGINT for anything that can exceed 2**31-1
+    BIGINT = "BIGINT"
+    UNSIGNED_BIGINT = "UNSIGNED BIGINT"
+    DOUBLE = "DOUBLE"
+    BLOB = "BLOB"
+
+
+class ColumnOptions(IntFlag):
+    """osquery's column option bits (core/sql/column.h)."""
+
+    DEFAULT = 0
+    INDEX = 1  # constraints on this column reach generate
+    REQUIRED = 2  # a query without a constraint on it fails
+    ADDITIONAL = 4  # constraints reach generate, column is not an index
+    OPTIMIZED = 8  # a whole IN (...) list arrives in one call (osquery >= 5.14)
+    HIDDEN = 16  # left out of SELECT *
+
+
+class Operator(IntEnum):
+    """Constraint operators as osquery numbers them in the generate context."""
+
+    EQUALS = 2
+    GREATER_THAN = 4
+    LESS_THAN_OR_EQUALS = 8
+    LESS_THAN = 16
+    GREATER_THAN_OR_EQUALS = 32
+    MATCH = 64
+    LIKE = 65
+    GLOB = 66
+    REGEXP = 67
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: ColumnType
+    description: str
+    options: ColumnOptions = ColumnOptions.DEFAULT
+
+
+@dataclass(frozen=True, slots=True)
+class Constraint:
+    op: int  # an Operator value; unknown numbers are kept, not rejected
+    expr: str
+
+
+class ContextError(ValueError):
+    """The generate context is not JSON of the shape osquery sends."""
+
+
+@dataclass(frozen=True)
+class QueryContext:
+    """The constraints and used columns of one SQLite xFilter, as osquery sends them.
+
+    Filtering on constraints is an optimisation only: SQLite re-checks every predicate on the
+    rows, so a table may return extra rows but must never miss one.
+    """
+
+    constraints: Mapping[str, tuple[Constraint, ...]] = field(default_factory=dict)
+    cols_used: frozenset[str] | None = None  # None: osquery did not say, assume every column
+
+    @classmethod
+    def parse(cls, raw: str | Mapping[str, Any] | None) -> QueryContext:
+        """Accept osquery 5's context and the pre-3.0 form (op as a string, empty list as "")."""
+        if raw is None or raw == "":
+            return cls()
+        try:
+            data = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError as e:
+            raise ContextError(f"context is not JSON: {e}") from None
+        if not isinstance(data, Mapping):
+            raise ContextError("context is not a JSON object")
+        constraints: dict[str, tuple[Constraint, ...]] = {}
+        entries = data.get("constraints") or []
+        if not isinstance(entries, list):
+            raise ContextError("constraints is not a list")
+        for entry in entries:
+            if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str):
+                raise ContextError("constraint without a name")
+            items = entry.get("list") or []
+            if not isinstance(items, list):
+                raise ContextError(f"constraint list of {entry['name']} is not a list")
+            parsed = []
+            for item in items:
+                if not isinstance(item, Mapping):
+                    raise ContextError(f"constraint on {entry['name']} is not an object")
+                try:
+                    op = int(item.get("op", 0))
+                except (TypeError, ValueError):
+                    raise ContextError(f"constraint op on {entry['name']} is not a number") from None
+                parsed.append(Constraint(op, str(item.get("expr", ""))))
+            constraints[entry["name"]] = constraints.get(entry["name"], ()) + tuple(parsed)
+        used = data.get("colsUsed")
+        cols_used = frozenset(str(c) for c in used) if isinstance(used, list) else None
+        return cls(constraints, cols_used)
+
+    def uses(self, *columns: str) -> bool:
+        """True when the query reads any of ``columns`` (so their cost must be paid)."""
+        return self.cols_used is None or any(c in self.cols_used for c in columns)
+
+    def constraints_on(self, column: str) -> tuple[Constraint, ...]:
+        return self.constraints.get(column, ())
+
+    def equals(self, column: str) -> frozenset[str] | None:
+        """The values an ``=``/``IN`` constraint allows for ``column``, or None if unconstrained.
+
+        Several ``=`` constraints on one column (an IN list, or OR-ed terms split by SQLite into
+        separate xFilter calls) arrive as one list: a row passes if it matches any of them.
+        """
+        values = [c.expr for c in self.constraints_on(column) if c.op == Operator.EQUALS]
+        return frozenset(values) if values else None
+
+    def equals_int(self, column: str) -> frozenset[int] | None:
+        """:meth:`equals` for integer columns; values that are not integers match no row."""
+        values = self.equals(column)
+        if values is None:
+            return None
+        out = set()
+        for v in values:
+            try:
+                out.add(int(v, 10))
+            except ValueError:
+                continue
+        return frozenset(out)
+
+
+Row = Mapping[str, object]
+"""A row: column name to str, int, float, bool or None (None is osquery's NULL / unknown)."""
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    generate: Callable[[QueryContext], Iterable[Row]]
+    examples: tuple[str, ...] = ()
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
