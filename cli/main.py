@@ -1,0 +1,78 @@
+"""The standalone command: the extension's rows without osquery.
+
+``go-processes`` lists Go processes as gops does (``*`` marks a listening gops agent);
+``--json`` prints the same rows for machines; ``--table`` prints another table that needs no
+constraint; ``go-processes inspect FILE|DIR ...`` reads executables like ``go version -m``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from .tables import Constraint, Operator, QueryContext, Row, Table, all_tables
+
+
+def _rows(table: Table, pids: Sequence[int]) -> list[Row]:
+    constraints = {}
+    if pids:
+        constraints["pid"] = tuple(Constraint(Operator.EQUALS, str(p)) for p in pids)
+    return list(table.generate(QueryContext(constraints)))
+
+
+def _print_gops_style(rows: Sequence[Row]) -> None:
+    header = ("PID", "PPID", "Name", "GoVersion", "Path")
+    lines = [header]
+    for r in sorted(rows, key=lambda r: int(r.get("pid") or 0)):  # type: ignore[call-overload]
+        name = f"{r.get('exe') or ''}{'*' if r.get('agent') else ''}"
+        version = str(r.get("version") or r.get("version_range") or "?")
+        lines.append((str(r.get("pid")), str(r.get("ppid")), name, version, str(r.get("path") or "")))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
+    for line in lines:
+        print("  ".join(f"{v:<{w}}" for v, w in zip(line, widths)) + "  " + line[-1])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["inspect"]:
+        from .inspect import main as inspect_main
+
+        return inspect_main(args[1:])
+    tables = {t.name: t for t in all_tables()}
+    parser = argparse.ArgumentParser(
+        prog="go-processes",
+        description="List Go programs running on this host (the go_processes osquery table, standalone). "
+        "`go-processes inspect FILE|DIR...` reads executables like `go version -m`.",
+    )
+    parser.add_argument("--json", action="store_true", help="print rows as a JSON array")
+    parser.add_argument("--pid", type=int, action="append", default=[], help="only this pid (repeatable)")
+    parser.add_argument("--table", default="go_processes",
+                        choices=sorted(n for n, t in tables.items() if not _needs_constraint(t)),
+                        help="table to print (default: go_processes)")
+    ns = parser.parse_args(args)
+    table = tables[ns.table]
+    try:
+        rows = _rows(table, ns.pid)
+    except KeyboardInterrupt:
+        return 130
+    if ns.json:
+        json.dump([dict(r) for r in rows], sys.stdout, indent=1, default=str)
+        print()
+    elif table.name == "go_processes":
+        _print_gops_style(rows)
+    else:
+        for r in rows:
+            print("\t".join("" if v is None else str(v) for v in r.values()))
+    return 0
+
+
+def _needs_constraint(table: Table) -> bool:
+    from .tables import ColumnOptions
+
+    return any(c.options & ColumnOptions.REQUIRED for c in table.columns)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
