@@ -23,7 +23,7 @@ def identity_of(st: os.stat_result) -> Identity:
 class Detector:
     """Reads each distinct executable once; safe to share between server threads."""
 
-    def __init__(self, max_entries: int = 4096) -> None:
+    def __init__(self, max_entries: int = 65536) -> None:
         self._max = max_entries
         self._lock = threading.Lock()
         self._entries: OrderedDict[Identity, Result] = OrderedDict()

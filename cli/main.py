@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from .tables import Constraint, Operator, QueryContext, Row, Table, all_tables
+from .tables import ColumnOptions, Constraint, Operator, QueryContext, Row, Table, all_tables
 
 
 def _rows(table: Table, pids: Sequence[int]) -> list[Row]:
@@ -48,10 +48,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print rows as a JSON array")
     parser.add_argument("--pid", type=int, action="append", default=[], help="only this pid (repeatable)")
+    parser.add_argument("--schema", action="store_true",
+                        help="print every table's columns as Markdown (the README's table reference)")
     parser.add_argument("--table", default="go_processes",
                         choices=sorted(n for n, t in tables.items() if not _needs_constraint(t)),
                         help="table to print (default: go_processes)")
     ns = parser.parse_args(args)
+    if ns.schema:
+        print(schema_markdown(tables.values()), end="")
+        return 0
     table = tables[ns.table]
     try:
         rows = _rows(table, ns.pid)
@@ -68,9 +73,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _needs_constraint(table: Table) -> bool:
-    from .tables import ColumnOptions
+def schema_markdown(tables: Iterable[Table]) -> str:
+    """The README's reference for every table, generated from the column definitions themselves."""
+    out = []
+    for t in tables:
+        out.append(f"### `{t.name}`\n\n{t.description}\n\n| column | type | description |\n|---|---|---|\n")
+        for c in t.columns:
+            flags = [f.name.lower() for f in ColumnOptions if f and f in c.options and f.name]
+            extra = f" *({', '.join(flags)})*" if flags else ""
+            out.append(f"| `{c.name}` | {c.type.value} | {c.description}{extra} |\n")
+        if t.examples:
+            out.append("\n```sql\n" + "\n".join(t.examples) + "\n```\n")
+        out.append("\n")
+    return "".join(out)
 
+
+def _needs_constraint(table: Table) -> bool:
     return any(c.options & ColumnOptions.REQUIRED for c in table.columns)
 
 

@@ -1,0 +1,253 @@
+"""ELF (32/64-bit, either byte order): a lean, bounds-checked header walk."""
+
+from __future__ import annotations
+
+import struct
+from typing import NamedTuple
+
+from ._image import MAX_REGIONS, MAX_SECTIONS, MAX_SEGMENTS, Image, SymbolTable, cstr, read_table
+from ._io import Reader
+from ._model import MalformedExecutable, UnsupportedFormat
+
+PT_LOAD, PT_NOTE = 1, 4
+PF_X, PF_W = 1, 2
+SHT_SYMTAB, SHT_NOTE, SHT_NOBITS, SHT_DYNSYM = 2, 7, 8, 11
+SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR, SHF_COMPRESSED = 0x1, 0x2, 0x4, 0x800
+SHN_XINDEX = 0xFFFF
+PN_XNUM = 0xFFFF
+MAX_NOTE = 1 << 16
+
+# e_machine -> GOARCH, by class (32/64) and byte order where Go's names depend on them.
+_MACHINES: dict[int, str] = {
+    3: "386", 62: "amd64", 40: "arm", 183: "arm64", 20: "ppc", 21: "ppc64", 22: "s390x",
+    8: "mips", 243: "riscv64", 258: "loong64", 2: "sparc", 43: "sparc64", 50: "ia64",
+}
+
+# Sections whose presence says "a Go toolchain was here": only then is the (possibly large)
+# symbol table read, so non-Go binaries stay cheap.
+_GO_HINTS = frozenset((".gopclntab", ".gosymtab", ".note.go.buildid", ".go.buildinfo", ".go_export",
+                       ".data.rel.ro.gopclntab"))
+
+
+def go_arch(machine: int, is64: bool, little: bool) -> str:
+    arch = _MACHINES.get(machine, "")
+    if arch == "mips":
+        arch = ("mips64" if is64 else "mips") + ("le" if little else "")
+    elif arch == "ppc64" and little:
+        arch = "ppc64le"
+    elif arch == "s390x" and not is64:
+        arch = "s390"
+    elif arch == "riscv64" and not is64:
+        arch = "riscv"
+    return arch or f"elf-machine-{machine}"
+
+
+class Section(NamedTuple):
+    name: int  # offset in the section name table
+    type: int
+    flags: int
+    addr: int
+    offset: int
+    size: int
+    link: int
+    info: int
+
+
+class Segment(NamedTuple):
+    type: int
+    flags: int
+    offset: int
+    vaddr: int
+    filesz: int
+
+
+class ElfImage(Image):
+    format = "elf"
+
+    def __init__(self, r: Reader) -> None:
+        super().__init__(r)
+        ident = r.read(0, 16)
+        cls, data = ident[4], ident[5]
+        if cls not in (1, 2) or data not in (1, 2):
+            raise UnsupportedFormat("ELF header has an unknown class or byte order")
+        self.is64 = cls == 2
+        e = "<" if data == 1 else ">"
+        self.e = e
+        self.byte_order = "little" if data == 1 else "big"
+        self.ptr_size = 8 if self.is64 else 4
+        if self.is64:
+            hdr = struct.unpack(e + "HHIQQQIHHHHHH", r.read(16, 48))
+        else:
+            hdr = struct.unpack(e + "HHIIIIIHHHHHH", r.read(16, 36))
+        (_type, machine, _ver, _entry, phoff, shoff, _flags, _ehsize,
+         phentsize, phnum, shentsize, shnum, shstrndx) = hdr
+        self.arch = go_arch(machine, self.is64, data == 1)
+        if shoff and shentsize:
+            self._check_ent(shentsize, self._shsize, "section")
+            if shnum == 0 or shstrndx == SHN_XINDEX or phnum == PN_XNUM:
+                # Extended numbering: the real counts are in section 0.
+                sec0 = self._shdrs(r.read(shoff, self._shsize), self._shsize, 1)[0]
+                shnum = shnum or sec0.size
+                shstrndx = sec0.link if shstrndx == SHN_XINDEX else shstrndx
+                phnum = sec0.info if phnum == PN_XNUM else phnum
+        else:
+            shnum = 0
+        if phnum > MAX_SEGMENTS or shnum > MAX_SECTIONS:
+            raise MalformedExecutable("too many ELF program or section headers")
+        self.segments: list[Segment] = []
+        if phoff and phnum:
+            self._check_ent(phentsize, 56 if self.is64 else 32, "program")
+            raw = r.read(phoff, phnum * phentsize)
+            for i in range(phnum):
+                at = i * phentsize
+                if self.is64:
+                    p_type, p_flags, off, vaddr, _pa, filesz = struct.unpack_from(e + "IIQQQQ", raw, at)
+                else:
+                    p_type, off, vaddr, _pa, filesz, _mem, p_flags = struct.unpack_from(e + "7I", raw, at)
+                self.segments.append(Segment(p_type, p_flags, off, vaddr, filesz))
+        self.sections: list[Section] = []
+        self._names = b""
+        if shnum:
+            self.sections = self._shdrs(r.read(shoff, shnum * shentsize), shentsize, shnum)
+            if 0 < shstrndx < shnum:
+                s = self.sections[shstrndx]
+                self._names = read_table(r, s.offset, s.size, "section name table") or b""
+        self.stripped = not any(s.type == SHT_SYMTAB for s in self.sections)
+        self._symtabs: list[SymbolTable] | None = None
+
+    # --- header helpers ------------------------------------------------------------------------
+    @property
+    def _shsize(self) -> int:
+        return 64 if self.is64 else 40
+
+    @staticmethod
+    def _check_ent(size: int, minimum: int, what: str) -> None:
+        if size < minimum or size > 4096:
+            raise MalformedExecutable(f"bad ELF {what} header entry size {size}")
+
+    def _shdrs(self, raw: bytes, entsize: int, count: int) -> list[Section]:
+        fmt = struct.Struct(self.e + ("IIQQQQIIQQ" if self.is64 else "10I"))
+        if entsize != fmt.size:
+            raw = b"".join(raw[i * entsize : i * entsize + fmt.size] for i in range(count))
+        return [Section(*h[:8]) for h in fmt.iter_unpack(raw)]
+
+    def _name_offsets(self, name: str) -> set[int]:
+        """Offsets in the section name table where ``name`` can start (names may share tails)."""
+        needle = name.encode() + b"\0"
+        out: set[int] = set()
+        i = self._names.find(needle)
+        while i >= 0 and len(out) < 16:
+            out.add(i)
+            i = self._names.find(needle, i + 1)
+        return out
+
+    def section(self, name: str) -> Section | None:
+        offsets = self._name_offsets(name)
+        if offsets:
+            for s in self.sections:
+                if s.name in offsets:
+                    return s
+        return None
+
+    def name_of(self, s: Section) -> str:
+        return cstr(self._names[s.name : s.name + 256]).decode("latin-1")
+
+    # --- Image ---------------------------------------------------------------------------------
+    def data_regions(self) -> list[tuple[int, int]]:
+        s = self.section(".go.buildinfo")
+        if s is not None and s.type != SHT_NOBITS:
+            return [(s.addr, s.size)]
+        if self.sections:
+            return []  # section headers present and no block section: not a Go 1.13+ binary
+        return [(p.vaddr, p.filesz) for p in self.segments
+                if p.type == PT_LOAD and p.flags & (PF_X | PF_W) == PF_W and p.filesz][:MAX_REGIONS]
+
+    def read_data(self, addr: int, n: int) -> bytes:
+        for p in self.segments:
+            if p.type == PT_LOAD and p.vaddr <= addr < p.vaddr + p.filesz:
+                return self._read_file(p.offset + addr - p.vaddr, min(n, p.vaddr + p.filesz - addr))
+        if not any(p.type == PT_LOAD for p in self.segments):
+            for s in self.sections:
+                if s.flags & SHF_ALLOC and s.type != SHT_NOBITS and s.addr <= addr < s.addr + s.size:
+                    return self._read_file(s.offset + addr - s.addr, min(n, s.addr + s.size - addr))
+        return b""
+
+    def _read_file(self, offset: int, n: int) -> bytes:
+        if offset < 0 or offset >= self.r.size:
+            raise MalformedExecutable("segment lies outside the file")
+        return self.r.read_upto(offset, n)
+
+    def symbols(self) -> list[SymbolTable]:
+        if self._symtabs is None:
+            self._symtabs = []
+            if any(self.section(name) is not None for name in _GO_HINTS):
+                for kind in (SHT_SYMTAB, SHT_DYNSYM):
+                    t = self._table(kind)
+                    if t is not None:
+                        self._symtabs.append(t)
+            else:
+                # Only the small dynamic table: a gccgo program linked to libgo imports from it.
+                t = self._table(SHT_DYNSYM)
+                if t is not None:
+                    self._symtabs.append(t)
+        return self._symtabs
+
+    def _table(self, kind: int) -> SymbolTable | None:
+        sec = next((s for s in self.sections if s.type == kind), None)
+        if sec is None or not 0 < sec.link < len(self.sections):
+            return None
+        strsec = self.sections[sec.link]
+        if sec.flags & SHF_COMPRESSED or strsec.flags & SHF_COMPRESSED:
+            return None  # never decompress
+        entries = read_table(self.r, sec.offset, sec.size, "symbol table")
+        names = read_table(self.r, strsec.offset, strsec.size, "string table")
+        if entries is None or names is None:
+            return None
+        e = self.e
+        if self.is64:
+            return SymbolTable(entries, 24, names, struct.Struct(e + "I"), 0, struct.Struct(e + "IBBHQQ"))
+        return SymbolTable(entries, 16, names, struct.Struct(e + "I"), 0, struct.Struct(e + "IIIBBH"))
+
+    def symbol_address(self, entry: tuple[int, ...]) -> int | None:
+        shndx = entry[3] if self.is64 else entry[5]
+        if shndx == 0:
+            return None
+        return entry[4] if self.is64 else entry[1]
+
+    def pclntab_start(self) -> int | None:
+        for name in (".gopclntab", ".data.rel.ro.gopclntab"):
+            s = self.section(name)
+            if s is not None and s.type != SHT_NOBITS and s.size >= 16:
+                return s.addr
+        return None
+
+    def has_build_id(self) -> bool:
+        notes = [(s.offset, s.size) for s in self.sections if s.type == SHT_NOTE]
+        if not notes:
+            notes = [(p.offset, p.filesz) for p in self.segments if p.type == PT_NOTE]
+        for off, size in notes[:64]:
+            if size <= MAX_NOTE and self._go_note(self.r.read_upto(off, size)):
+                return True
+        # Go's ELF output always carries the note; look for the text marker only in files
+        # whose section headers are gone.
+        return not self.sections and super().has_build_id()
+
+    def _go_note(self, data: bytes) -> bool:
+        pos = 0
+        for _ in range(256):
+            if pos + 12 > len(data):
+                return False
+            namesz, descsz, ntype = struct.unpack_from(self.e + "III", data, pos)
+            name = data[pos + 12 : pos + 12 + namesz]
+            if name == b"Go\0\0" and ntype == 4:
+                return True
+            pos += 12 + (namesz + 3 & ~3) + (descsz + 3 & ~3)
+        return False
+
+    def rodata_regions(self) -> list[tuple[int, int]]:
+        if self.sections:
+            return [(s.offset, s.size) for s in self.sections
+                    if s.flags & SHF_ALLOC and not s.flags & (SHF_WRITE | SHF_EXECINSTR)
+                    and s.type != SHT_NOBITS and self.name_of(s).startswith(".rodata")]
+        return [(p.offset, p.filesz) for p in self.segments
+                if p.type == PT_LOAD and not p.flags & (PF_W | PF_X)]

@@ -1,0 +1,153 @@
+"""What the block search and the fallbacks need from one executable image, whatever its format.
+
+Modelled on the `exe` interface of Go's debug/buildinfo: each format says where to search
+(`data_regions`) and how to read at a virtual address (`read_data`); one routine in _read.py does
+the rest. The symbol, pclntab and build-ID questions are asked only when the block is missing.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Literal
+
+from ._io import Reader
+from ._model import MalformedExecutable
+
+# Counts over these are treated as hostile.
+MAX_SECTIONS = 1 << 16
+MAX_SEGMENTS = 1 << 12
+MAX_SYMTAB = 32 << 20  # bytes of symbol entries or names we are willing to read
+MAX_REGIONS = 8  # data regions searched for the block
+MAX_HITS = 64  # occurrences of one name in a string table we are willing to check
+
+BUILD_ID_MARKER = b'\xff Go build ID: "'
+# Go's buildid reader looks this far into the file for the marker.
+BUILD_ID_WINDOW = 32 << 10
+
+# Strings in a symbol table that only gccgo output has: function descriptors ("$descriptor"
+# before GCC 7, "..f" since), the init entry point, and libgo's imports in dynamic binaries.
+GCCGO_MARKERS = (b"$descriptor\0", b"..f\0", b"\0__go_init_main\0", b"\0runtime..import\0", b"\0__go_go\0")
+
+
+ByteOrder = Literal["little", "big"]
+
+
+def cstr(b: bytes) -> bytes:
+    i = b.find(b"\0")
+    return b if i < 0 else b[:i]
+
+
+class SymbolTable:
+    """A bounded view of one symbol table: raw entries plus their string table.
+
+    Lookups find a name's offsets in the string table first (bytes.find), then the entries whose
+    name field holds one of them, so no per-symbol Python loop runs over large tables.
+    """
+
+    def __init__(self, entries: bytes, entsize: int, names: bytes, name_field: struct.Struct,
+                 name_pos: int, decode: struct.Struct, prefix: bytes = b"") -> None:
+        self.entries = entries
+        self.entsize = entsize
+        self.names = names
+        self.name_field = name_field  # packs a string-table offset as the entry stores it
+        self.name_pos = name_pos  # where that field sits in an entry
+        self.decode = decode  # unpacks a whole entry
+        self.prefix = prefix  # "_" on Mach-O
+
+    def has_string(self, needle: bytes) -> bool:
+        return needle in self.names
+
+    def name_offsets(self, name: bytes) -> list[int]:
+        needle = self.prefix + name + b"\0"
+        out: list[int] = []
+        i = self.names.find(needle)
+        while i >= 0 and len(out) < MAX_HITS:
+            out.append(i)
+            i = self.names.find(needle, i + 1)
+        return out
+
+    def entries_named(self, name: bytes) -> list[tuple[int, ...]]:
+        """Every entry (decoded) whose name is ``name``."""
+        found: list[tuple[int, ...]] = []
+        for off in self.name_offsets(name):
+            pat = self.name_field.pack(off)
+            j = self.entries.find(pat)
+            hits = 0
+            while j >= 0 and hits < MAX_HITS:
+                start = j - self.name_pos
+                if start >= 0 and start % self.entsize == 0 and start + self.entsize <= len(self.entries):
+                    found.append(self.decode.unpack_from(self.entries, start))
+                hits += 1
+                j = self.entries.find(pat, j + 1)
+        return found
+
+
+def read_table(r: Reader, offset: int, size: int, what: str) -> bytes | None:
+    """A symbol or string table, or None when it is absurdly large (treated as absent)."""
+    if size <= 0:
+        return b""
+    if size > MAX_SYMTAB:
+        return None
+    if offset < 0 or offset + size > r.size:
+        raise MalformedExecutable(f"{what} lies outside the file")
+    return r.read(offset, size)
+
+
+class Image:
+    """One executable image (a whole file, or one slice of a universal Mach-O)."""
+
+    format = ""
+    arch = ""
+    byte_order: ByteOrder = "little"
+    ptr_size = 8
+    stripped = True
+
+    def __init__(self, r: Reader) -> None:
+        self.r = r
+
+    # --- the block ---------------------------------------------------------------------------
+    def data_regions(self) -> list[tuple[int, int]]:
+        """(virtual address, size) of the regions that may hold the block, most likely first:
+        its own section, else the writable data segments (a PIE's first one is often RELRO)."""
+        raise NotImplementedError
+
+    def read_data(self, addr: int, n: int) -> bytes:
+        """Up to ``n`` bytes at virtual address ``addr``, stopping at the end of the segment
+        holding it; b"" when no segment maps ``addr``."""
+        raise NotImplementedError
+
+    # --- without the block -------------------------------------------------------------------
+    def symbols(self) -> list[SymbolTable]:
+        """The image's symbol tables (full table first), loaded once; [] when there are none."""
+        return []
+
+    def symbol_address(self, entry: tuple[int, ...]) -> int | None:
+        """The virtual address a decoded entry defines, or None for an undefined symbol."""
+        raise NotImplementedError
+
+    def pclntab_start(self) -> int | None:
+        """Virtual address of the pclntab, from its section."""
+        return None
+
+    def has_build_id(self) -> bool:
+        """The Go build ID note or marker (read from the first bytes only)."""
+        head = self.r.read_upto(0, BUILD_ID_WINDOW)
+        return BUILD_ID_MARKER in head
+
+    def rodata_regions(self) -> list[tuple[int, int]]:
+        """File (offset, size) ranges of read-only data, where gccgo leaves its module info."""
+        return []
+
+    # --- helpers -------------------------------------------------------------------------------
+    def lookup(self, name: str) -> int | None:
+        """Address of the first defined symbol named ``name``."""
+        raw = name.encode()
+        for table in self.symbols():
+            for entry in table.entries_named(raw):
+                addr = self.symbol_address(entry)
+                if addr is not None:
+                    return addr
+        return None
+
+    def has_gccgo_markers(self) -> bool:
+        return any(t.has_string(m) for t in self.symbols() for m in GCCGO_MARKERS)
