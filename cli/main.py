@@ -31,7 +31,7 @@ def _print_gops_style(rows: Sequence[Row]) -> None:
         lines.append((str(r.get("pid")), str(r.get("ppid")), name, version, str(r.get("path") or "")))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
     for line in lines:
-        print("  ".join(f"{v:<{w}}" for v, w in zip(line, widths)) + "  " + line[-1])
+        print("  ".join(f"{v:<{w}}" for v, w in zip(line[:-1], widths, strict=True)) + "  " + line[-1])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
