@@ -8,7 +8,7 @@ Nothing here parses executables: callers hand :func:`executable` a ``buildinfo.D
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from ..buildinfo import Detector, Identity, Result
@@ -59,9 +59,24 @@ def executable(proc: Process, detector: Detector) -> Result | None:
     return _platform.executable(proc, detector)
 
 
+def executables(
+    detector: Detector,
+    pids: Iterable[int] | None = None,
+    keep: Callable[[Result], bool] | None = None,
+) -> Iterator[tuple[Process, Result]]:
+    """:func:`processes` paired with :func:`executable`'s answer, keeping only those ``keep``
+    accepts. The answer comes first (from the detector's cache, by the executable's identity), so
+    a rejected process costs one stat: a full scan of a host where few processes are Go stays cheap.
+    Processes whose executable cannot be identified are left out.
+    """
+    for proc, result in _platform.scan(pids, detector, keep):
+        if result is not None:
+            yield proc, result
+
+
 def gops_agent(proc: Process) -> Agent | None:
     """The gops agent of ``proc`` if its pidfile exists in the target's own config dir, else None."""
     return _platform.gops_agent(proc)
 
 
-__all__ = ["Agent", "Process", "executable", "gops_agent", "processes"]
+__all__ = ["Agent", "Process", "executable", "executables", "gops_agent", "processes"]

@@ -1,0 +1,465 @@
+"""Linux: walk /proc directly.
+
+Cost model (a host has hundreds of processes, few of them Go): per pid a full scan pays one
+``stat`` of ``/proc/<pid>/exe`` (which also drops kernel threads and zombies: they have no
+executable) and, through the detector's cache, learns whether the binary is Go before reading
+anything else. Only kept processes pay for ``/proc/<pid>/stat``, a ``readlink`` and an identity
+re-check. What cannot change during one process instance (the cmdline-derived name, the gops
+config dir from the initial environment) is cached per (pid, start time, executable identity).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import posixpath
+import socket
+import stat
+import sys
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from ..buildinfo import Detector, Identity, Result
+
+if TYPE_CHECKING:
+    from . import Agent, Process
+
+_PF_KTHREAD = 0x00200000
+_DELETED = b" (deleted)"
+_COMM_MAX = 15  # TASK_COMM_LEN - 1: a comm of this length may be truncated
+_CMDLINE_MAX = 8192  # argv[0] only; PATH_MAX is 4096
+_ENVIRON_MAX = 256 * 1024
+_PASSWD_MAX = 1 << 20
+_PIDFILE_MAX = 16
+_NET_TCP_MAX = 4 << 20  # LISTEN sockets come first in /proc/net/tcp*, so a bound never hides them early
+_FD_MAX = 1 << 16
+_CACHE_MAX = 4096
+
+_O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_O_PATH = getattr(os, "O_PATH", 0)
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class _Lru(Generic[K, V]):
+    """A small bounded, thread-safe LRU map (the extension serves queries concurrently)."""
+
+    def __init__(self, max_entries: int = _CACHE_MAX) -> None:
+        self._max = max_entries
+        self._lock = threading.Lock()
+        self._data: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self._max:
+                self._data.popitem(last=False)
+
+
+# Keys are (pid, start_time, exe identity): one exec'd process instance.
+_names: _Lru[tuple[int, int, Identity | None], str] = _Lru()
+# () caches "no pidfile to look for".
+_pidfiles: _Lru[tuple[int, int, Identity | None], tuple[str, str, tuple[str, ...], str] | tuple[()]] = _Lru()
+
+
+def _read(path: str | bytes, limit: int, dir_fd: int | None = None) -> bytes:
+    """At most ``limit`` bytes of a (proc) file; raises OSError."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        chunks = []
+        left = limit
+        while left > 0:
+            chunk = os.read(fd, min(left, 65536))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _read_once(path: str) -> bytes:
+    """A small proc file (stat, status) in one read: seq_file hands over all of it at once."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.read(fd, 16384)
+    finally:
+        os.close(fd)
+
+
+def _pids() -> Iterator[int]:
+    # /proc lists thread group leaders only; thread ids are reachable but never listed.
+    with os.scandir("/proc") as it:
+        return iter([int(e.name) for e in it if e.name.isdigit()])
+
+
+def _given(pids: Iterable[int]) -> Iterator[int]:
+    seen = set()
+    for pid in pids:
+        if isinstance(pid, int) and 0 < pid < 1 << 31 and pid not in seen:
+            seen.add(pid)
+            yield pid
+
+
+def _identity(st: os.stat_result) -> Identity:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _opener(pid: int, identity: Identity) -> Callable[[], int]:
+    """Open the executable through the magic link (right for deleted, memfd and other-namespace
+    binaries), refusing a file other than the one ``identity`` names (the pid was reused or the
+    process exec'd): the detector caches what it reads under ``identity``."""
+
+    def open_fd() -> int:
+        fd = os.open(f"/proc/{pid}/exe", os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or _identity(st) != identity:
+                raise OSError(errno.ESTALE, "the executable changed while being opened")
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    return open_fd
+
+
+def scan(
+    pids: Iterable[int] | None,
+    detector: Detector | None = None,
+    keep: Callable[[Result], bool] | None = None,
+) -> Iterator[tuple[Process, Result | None]]:
+    """Processes with the detector's answer for each; ``keep`` rejects a process on that answer
+    before anything more is read about it."""
+    from . import Process
+
+    constrained = pids is not None
+    memo: dict[Identity, Result] = {}  # many processes share a binary: skip the detector's lock
+    for pid in _given(pids) if pids is not None else _pids():
+        base = f"/proc/{pid}"
+        try:
+            st = os.stat(base + "/exe")
+            identity: Identity | None = _identity(st)
+        except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
+            continue  # kernel thread, zombie, exited, or no such pid
+        except OSError:
+            st, identity = None, None  # permission denied: the process exists, its binary is unknown
+        result: Result | None = None
+        if detector is not None and identity is not None:
+            result = memo.get(identity)
+            if result is None:
+                result = detector.detect(identity, _opener(pid, identity))
+                if len(memo) < _CACHE_MAX:
+                    memo[identity] = result
+        if keep is not None and (result is None or not keep(result)):
+            continue
+        try:
+            data = _read_once(base + "/stat")
+            lp, rp = data.find(b"("), data.rfind(b")")
+            comm = data[lp + 1 : rp]
+            fields = data[rp + 2 :].split()
+            state, ppid, flags, start_time = fields[0], int(fields[1]), int(fields[6]), int(fields[19])
+            if state in (b"Z", b"X", b"x") or flags & _PF_KTHREAD or lp < 0:
+                continue
+            # /proc/<tid> exists for every thread, though /proc lists leaders only. The kernel sets
+            # exit_signal to -1 for exactly the threads that do not lead their group (copy_process
+            # with CLONE_THREAD; de_thread gives a new leader SIGCHLD).
+            if constrained and fields[35] == b"-1":
+                continue
+            if st is None:
+                path, on_disk = "", -1
+            else:
+                path, on_disk = _path(base, st)
+            # /proc/<pid> is owned by the effective uid, or root when the process is not dumpable
+            # (setuid, or it changed ids): only then is status needed for the real uid.
+            ruid = os.stat(base).st_uid
+            if ruid == 0:
+                ruid = _real_uid(base)
+            name = _name(pid, start_time, identity, comm)
+            if identity is not None and _identity(os.stat(base + "/exe")) != identity:
+                continue  # exec'd or replaced while we read it: this row would mix two programs
+        except (FileNotFoundError, ProcessLookupError, PermissionError, ValueError, IndexError):
+            continue
+        except OSError as e:
+            if e.errno in (errno.ESRCH, errno.ENOENT, errno.EACCES, errno.EPERM):
+                continue
+            raise
+        yield Process(pid, ppid, name, path, on_disk, ruid, start_time, identity), result
+
+
+def _real_uid(base: str) -> int:
+    for line in _read_once(base + "/status").split(b"\n"):
+        if line.startswith(b"Uid:"):
+            return int(line[4:].split()[0])
+    return -1
+
+
+def _path(base: str, st: os.stat_result) -> tuple[str, int]:
+    link = os.readlink(os.fsencode(base + "/exe"))
+    on_disk = 1
+    # st_nlink 0: the file is gone. Otherwise the name the process ran by was unlinked (the inode
+    # lives on under another name) unless the file is literally called "x (deleted)".
+    if link.endswith(_DELETED) and (st.st_nlink == 0 or not _same_file(base, link, st)):
+        link, on_disk = link[: -len(_DELETED)], 0
+    return link.decode("utf-8", "replace"), on_disk
+
+
+def _same_file(base: str, link: bytes, st: os.stat_result) -> bool:
+    try:
+        other = os.lstat(os.fsencode(base) + b"/root" + link)
+    except OSError:
+        return False
+    return (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino)
+
+
+def _name(pid: int, start_time: int, identity: Identity | None, comm: bytes) -> str:
+    """comm, or argv[0]'s base name when comm is truncated and argv[0] extends it (as gops)."""
+    text = comm.decode("utf-8", "replace")
+    if len(comm) < _COMM_MAX:
+        return text
+    key = (pid, start_time, identity)
+    cached = _names.get(key)
+    if cached is not None:
+        return cached
+    name = text
+    try:
+        argv0 = _read(f"/proc/{pid}/cmdline", _CMDLINE_MAX).split(b"\0", 1)[0]
+    except OSError:
+        return name  # not cached: may be readable next time
+    base = argv0.rsplit(b"/", 1)[-1]
+    if base.startswith(comm):
+        name = base.decode("utf-8", "replace")
+    _names.put(key, name)
+    return name
+
+
+def processes(pids: Iterable[int] | None = None) -> Iterator[Process]:
+    for proc, _ in scan(pids):
+        yield proc
+
+
+def executable(proc: Process, detector: Detector) -> Result | None:
+    if proc.exe_identity is None:
+        return None
+    return detector.detect(proc.exe_identity, _opener(proc.pid, proc.exe_identity))
+
+
+# --- gops agent ------------------------------------------------------------------------------
+
+
+def gops_agent(proc: Process) -> Agent | None:
+    from . import Agent
+
+    pid = proc.pid
+    try:
+        where = _pidfile(proc)
+        if where is None:
+            return None
+        pidfile, start, parts, probe = where
+        # Fast negative: no file on the plain path means none on the symlink-free path either
+        # (the safe walk below refuses every symlink), and that is the common case.
+        try:
+            os.lstat(probe)
+        except OSError:
+            return None
+        content = _read_safely(start, parts, _PIDFILE_MAX)
+        if content is None:
+            return None
+        port = _port(content)
+        if port is None:
+            return None
+        address = _listening_address(pid, port)
+    except (ProcessLookupError, FileNotFoundError, PermissionError):
+        return None
+    except OSError as e:
+        if e.errno in (errno.ESRCH, errno.ENOENT, errno.EACCES, errno.EPERM, errno.ELOOP, errno.ENOTDIR):
+            return None
+        raise
+    return Agent(pidfile, port, address or "", address is not None)
+
+
+def _pidfile(proc: Process) -> tuple[str, str, tuple[str, ...], str] | None:
+    """(pidfile as the target sees it, where to resolve it from, its components, a plain path for
+    a quick existence probe): resolved in the target's own view, its root for an absolute path
+    and its cwd otherwise. Derived from the initial environment, so cached per instance."""
+    key = (proc.pid, proc.start_time, proc.exe_identity)
+    cached = _pidfiles.get(key)
+    if cached is not None:
+        return cached or None
+    env = _environ(proc.pid)
+    if env is None:
+        return None  # unreadable now; not cached
+    config_dir = _config_dir(env, proc)
+    found: tuple[str, str, tuple[str, ...], str] | tuple[()] = ()
+    if config_dir:
+        pidfile = posixpath.join(config_dir, str(proc.pid))
+        start = f"/proc/{proc.pid}/root" if pidfile.startswith("/") else f"/proc/{proc.pid}/cwd"
+        parts = tuple(p for p in posixpath.normpath(pidfile).split("/") if p not in ("", "."))
+        if parts and ".." not in parts:
+            found = (pidfile, start, parts, start + "/" + "/".join(parts))
+    _pidfiles.put(key, found)
+    return found or None
+
+
+def _port(content: bytes) -> int | None:
+    text = content.strip()
+    if not text.isdigit() or len(text) > 5:
+        return None
+    port = int(text)
+    return port if 0 < port < 65536 else None
+
+
+def _read_safely(start: str, parts: tuple[str, ...], limit: int) -> bytes | None:
+    """Read ``start``/``parts`` component by component: no symlink followed, no ``..``, a regular
+    file only (opened by O_PATH first, so a FIFO or device is never opened for reading)."""
+    try:
+        dfd = os.open(start, _O_DIR)
+    except OSError:
+        return None
+    try:
+        for name in parts[:-1]:
+            try:
+                nfd = os.open(name, _O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+            except OSError:
+                return None
+            os.close(dfd)
+            dfd = nfd
+        try:
+            pfd = os.open(parts[-1], _O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dfd)
+        except OSError:
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(pfd).st_mode):
+                return None
+            # Re-open the very inode checked above (an O_PATH fd cannot be read).
+            fd = os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        finally:
+            os.close(pfd)
+        try:
+            chunks, left = [], limit
+            while left > 0:
+                chunk = os.read(fd, left)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                left -= len(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+    except OSError:
+        return None
+    finally:
+        os.close(dfd)
+
+
+def _config_dir(env: dict[bytes, bytes], proc: Process) -> str:
+    """The TARGET's gops config dir, as gops's agent computes it (internal.ConfigDir):
+    $GOPS_CONFIG_DIR, else $XDG_CONFIG_HOME/gops, else $HOME/.config/gops, else the user's home
+    from the passwd file inside its own root."""
+    if env.get(b"GOPS_CONFIG_DIR"):
+        return os.fsdecode(env[b"GOPS_CONFIG_DIR"])
+    if env.get(b"XDG_CONFIG_HOME"):
+        return posixpath.join(os.fsdecode(env[b"XDG_CONFIG_HOME"]), "gops")
+    if env.get(b"HOME"):
+        return posixpath.join(os.fsdecode(env[b"HOME"]), ".config", "gops")
+    home = _home_of(proc.pid, proc.uid)
+    return posixpath.join(home, ".config", "gops") if home else ""
+
+
+_WANTED = (b"GOPS_CONFIG_DIR", b"XDG_CONFIG_HOME", b"HOME")
+
+
+def _environ(pid: int) -> dict[bytes, bytes] | None:
+    try:
+        data = _read(f"/proc/{pid}/environ", _ENVIRON_MAX)
+    except OSError:
+        return None
+    env: dict[bytes, bytes] = {}
+    for entry in data.split(b"\0"):
+        key, sep, value = entry.partition(b"=")
+        if sep and key in _WANTED and key not in env:  # Go's getenv takes the first occurrence
+            env[key] = value
+    return env
+
+
+def _home_of(pid: int, uid: int) -> str:
+    if uid < 0:
+        return ""
+    data = _read_safely(f"/proc/{pid}/root", ("etc", "passwd"), _PASSWD_MAX)
+    if data is None:
+        # No readable passwd file inside its root: our own user database is right only when the
+        # process shares our root.
+        try:
+            mine, theirs = os.stat("/"), os.stat(f"/proc/{pid}/root")
+        except OSError:
+            return ""
+        if (mine.st_dev, mine.st_ino) != (theirs.st_dev, theirs.st_ino):
+            return ""
+        import pwd
+
+        try:
+            return pwd.getpwuid(uid).pw_dir
+        except KeyError:
+            return ""
+    wanted = str(uid).encode()
+    for line in data.split(b"\n"):
+        fields = line.split(b":")
+        if len(fields) >= 7 and fields[2] == wanted:
+            return fields[5].decode("utf-8", "replace")
+    return ""
+
+
+def _listening_address(pid: int, port: int) -> str | None:
+    """The local address of a TCP socket in LISTEN on ``port`` that ``pid`` itself holds."""
+    addresses: dict[int, str] = {}
+    for table, v6 in (("tcp", False), ("tcp6", True)):
+        try:
+            data = _read(f"/proc/{pid}/net/{table}", _NET_TCP_MAX)
+        except FileNotFoundError:
+            continue  # no IPv6 in that kernel / namespace
+        for line in data.split(b"\n")[1:]:
+            fields = line.split()
+            if len(fields) < 10 or fields[3] != b"0A":
+                continue
+            addr_hex, _, port_hex = fields[1].partition(b":")
+            try:
+                if int(port_hex, 16) != port:
+                    continue
+                addresses[int(fields[9])] = _address(addr_hex, v6)
+            except ValueError:
+                continue
+    if not addresses:
+        return None
+    with os.scandir(f"/proc/{pid}/fd") as it:
+        for count, entry in enumerate(it):
+            if count >= _FD_MAX:
+                break
+            try:
+                link = os.readlink(entry.path)
+            except OSError:
+                continue
+            if link.startswith("socket:[") and link.endswith("]"):
+                address = addresses.get(int(link[8:-1]))
+                if address is not None:
+                    return address
+    return None
+
+
+def _address(hex_addr: bytes, v6: bool) -> str:
+    """/proc/net/tcp* addresses are 32-bit words printed in host byte order."""
+    raw = bytes.fromhex(hex_addr.decode())
+    if sys.byteorder == "little":
+        raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    return socket.inet_ntop(socket.AF_INET6 if v6 else socket.AF_INET, raw)

@@ -1,0 +1,148 @@
+"""The go_processes table: every running Go program, what it was built from, and its gops agent.
+
+Named to join osquery's own tables (``processes``, ``listening_ports``) by ``pid``. Only Go
+processes are rows. ``pid =``/``IN`` constraints look up those pids without walking every process
+(a JOIN calls generate once per outer row); the agent columns are computed only when the query
+reads one of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..buildinfo import BuildInfo, Identity, Result
+from ..procs import executables, gops_agent
+from ._api import Column, QueryContext, Row, Table
+from ._api import ColumnOptions as Opt
+from ._api import ColumnType as T
+from ._shared import DETECTOR
+
+_AGENT_COLUMNS = ("agent", "agent_port", "agent_address")
+
+COLUMNS = (
+    Column("pid", T.BIGINT, "Process (or thread group) ID", Opt.INDEX | Opt.OPTIMIZED),
+    Column("ppid", T.BIGINT, "Parent process ID"),
+    Column("exe", T.TEXT,
+           "Process name as gops shows it: comm, or argv[0]'s base name when comm is truncated"),
+    Column("path", T.TEXT,
+           "Path to the executable as the process sees it, without the ' (deleted)' suffix"),
+    Column("version", T.TEXT,
+           "Go version recorded in the executable, e.g. go1.22.1; empty when not recorded"),
+    Column("version_range", T.TEXT,
+           "Go versions the runtime's pclntab format allows (e.g. go1.20+), when version is empty"),
+    Column("agent", T.INTEGER,
+           "1 when a gops agent is really listening: the process's own pidfile names a port on which the "
+           "process itself holds a TCP socket in LISTEN; else 0"),
+    Column("agent_port", T.INTEGER, "TCP port of the listening gops agent; NULL when none"),
+    Column("agent_address", T.TEXT,
+           "Local address the gops agent listens on (127.0.0.1 by default; 0.0.0.0 or :: is exposed); "
+           "empty when none"),
+    Column("module", T.TEXT, "Main module path (go.mod's module line); empty when not recorded"),
+    Column("module_version", T.TEXT, "Main module version, e.g. v1.2.3 or (devel)"),
+    Column("main_package", T.TEXT, "Import path of the main package, e.g. example.com/tool/cmd/tool"),
+    Column("vcs", T.TEXT, "Version control system the build was stamped from, e.g. git"),
+    Column("vcs_revision", T.TEXT, "VCS revision (commit) the binary was built from"),
+    Column("vcs_time", T.TEXT, "Time of the VCS revision, RFC 3339"),
+    Column("vcs_modified", T.INTEGER,
+           "1 when built from a modified working tree, 0 when clean, NULL unknown"),
+    Column("goos", T.TEXT, "Target operating system (GOOS build setting)"),
+    Column("goarch", T.TEXT,
+           "Target architecture (GOARCH build setting, else the executable's machine type)"),
+    Column("cgo_enabled", T.INTEGER, "1 when built with CGO_ENABLED=1, 0 with CGO_ENABLED=0, NULL unknown"),
+    Column("compiler", T.TEXT, "Compiler: gc or gccgo"),
+    Column("build_mode", T.TEXT, "-buildmode setting: exe, pie, c-shared ..."),
+    Column("trimpath", T.INTEGER, "1 when built with -trimpath, 0 without, NULL unknown"),
+    Column("on_disk", T.INTEGER,
+           "1 the executable is present on disk, 0 it was deleted, -1 unknown (as in processes)"),
+    Column("detection", T.TEXT,
+           "How the executable was recognised as Go: buildinfo, symbols, gccgo, pclntab or buildid"),
+    Column("uid", T.BIGINT, "Real user ID of the process"),
+)
+
+
+def _is_go(result: Result) -> bool:
+    return isinstance(result, BuildInfo)
+
+
+def _flag(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+# What a row says about the executable depends on the executable only: built once per identity.
+_STATIC_MAX = 4096
+_static: dict[Identity, dict[str, object]] = {}
+
+
+def _static_columns(identity: Identity | None, info: BuildInfo) -> dict[str, object]:
+    cached = _static.get(identity) if identity is not None else None
+    if cached is not None:
+        return cached
+    main = info.main
+    columns: dict[str, object] = {
+        "version": info.go_version,
+        "version_range": info.go_version_range,
+        "module": main.path if main else "",
+        "module_version": main.version if main else "",
+        "main_package": info.path,
+        "vcs": info.vcs,
+        "vcs_revision": info.vcs_revision,
+        "vcs_time": info.vcs_time,
+        "vcs_modified": _flag(info.vcs_modified),
+        "goos": info.goos,
+        "goarch": info.goarch or info.arch,
+        "cgo_enabled": _flag(info.cgo_enabled),
+        "compiler": info.compiler,
+        "build_mode": info.build_mode,
+        "trimpath": _flag(info.trimpath),
+        "detection": info.detection,
+    }
+    if identity is not None:
+        if len(_static) >= _STATIC_MAX:
+            _static.clear()
+        _static[identity] = columns
+    return columns
+
+
+def generate(context: QueryContext) -> Iterator[Row]:
+    pids = context.equals_int("pid")
+    with_agent = context.uses(*_AGENT_COLUMNS)
+    for proc, info in executables(DETECTOR, pids, keep=_is_go):
+        if not isinstance(info, BuildInfo):  # keep= guarantees it; narrows the type
+            continue
+        agent = gops_agent(proc) if with_agent else None
+        listening = agent is not None and agent.listening
+        row: dict[str, object] = {
+            "pid": proc.pid,
+            "ppid": proc.ppid,
+            "exe": proc.name,
+            "path": proc.path,
+            "agent": 1 if listening else 0,
+            "agent_port": agent.port if agent is not None and listening else None,
+            "agent_address": agent.address if agent is not None and listening else "",
+            "on_disk": proc.on_disk,
+            "uid": proc.uid if proc.uid >= 0 else None,
+        }
+        row.update(_static_columns(proc.exe_identity, info))
+        yield row
+
+
+TABLE = Table(
+    name="go_processes",
+    description="Running Go programs: Go version, main module, build settings and gops agent, "
+    "one row per process.",
+    columns=COLUMNS,
+    generate=generate,
+    examples=(
+        "SELECT pid, exe, version, module, path FROM go_processes;",
+        "SELECT version, COUNT(*) AS processes FROM go_processes GROUP BY version ORDER BY processes DESC;",
+        "SELECT p.pid, p.exe, p.version, l.address, l.port FROM listening_ports l "
+        "JOIN go_processes p USING (pid);",
+        "SELECT g.pid, g.exe, g.version, p.cmdline, p.start_time FROM go_processes g "
+        "JOIN processes p USING (pid);",
+        "SELECT pid, exe, agent_address, agent_port FROM go_processes "
+        "WHERE agent = 1 AND agent_address NOT IN ('127.0.0.1', '::1');",
+        "SELECT pid, exe, path FROM go_processes WHERE on_disk = 0;",
+        "SELECT pid, exe, module, vcs_revision, vcs_modified FROM go_processes WHERE vcs_modified = 1;",
+        "SELECT * FROM go_processes WHERE pid IN (SELECT pid FROM processes WHERE name = 'dockerd');",
+    ),
+)

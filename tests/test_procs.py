@@ -1,0 +1,463 @@
+"""The process layer against real processes: Go programs from every toolchain the project installs
+(started here, killed at teardown), non-Go processes, threads, zombies, kernel threads, a deleted
+executable, one started through a symlink, one in its own mount namespace, and gops-agent-like
+programs run as another user. Expected values come from the Go toolchain (`go version -m` on
+/proc/<pid>/exe) and from what this test reads or set up itself, never from our own output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import pwd
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fixtures import build_fixture
+from gobuild import AGENT, Build, Program, build, go_version_m
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="walks Linux /proc")
+
+from go_processes.buildinfo import BuildInfo, Detector  # noqa: E402
+from go_processes.procs import Process, executable, executables, gops_agent, processes  # noqa: E402
+
+AGENT_BUILD = Build(program=Program(module="example.com/agent", files=(("main.go", AGENT),)), name="agent")
+GO_KINDS = ("default", "stripped", "pie", "cgo", "static", "old", "gccgo")
+AGENT_USER = "gopsagenttest"
+LONG_NAME = "go-symlinked-program-name"  # > 15 bytes: comm is truncated, argv[0] tells the rest
+
+
+def wait_for(pred: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def proc_stat(pid: int) -> tuple[str, str, int]:
+    """(comm, state, ppid) as this test reads /proc/<pid>/stat itself."""
+    data = Path(f"/proc/{pid}/stat").read_bytes()
+    comm = data[data.index(b"(") + 1 : data.rindex(b")")].decode()
+    fields = data[data.rindex(b")") + 2 :].split()
+    return comm, fields[0].decode(), int(fields[1])
+
+
+@dataclass
+class Started:
+    kind: str
+    popen: subprocess.Popen
+    name: str  # what exe/name must be (from how we started it)
+    path: str  # the path the process sees
+    on_disk: int
+    go: bool  # a Go program (gccgo included)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+
+class Spawner:
+    """Starts processes and always kills them."""
+
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen] = []
+
+    def popen(self, argv: list[str], **kw: Any) -> subprocess.Popen:
+        kw.setdefault("stdout", subprocess.DEVNULL)
+        kw.setdefault("stderr", subprocess.DEVNULL)
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, **kw)
+        self.started.append(p)
+        return p
+
+    def close(self) -> None:
+        for p in self.started:
+            with contextlib.suppress(OSError):
+                p.kill()
+        for p in self.started:
+            with contextlib.suppress(Exception):
+                p.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def spawner() -> Iterator[Spawner]:
+    s = Spawner()
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def _exe_is(pid: int, path: str) -> bool:
+    with contextlib.suppress(OSError):
+        return os.path.samestat(os.stat(f"/proc/{pid}/exe"), os.stat(path))
+    return False
+
+
+@pytest.fixture(scope="module")
+def zoo(spawner: Spawner, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Started]:
+    """Every kind of process the table must tell apart, running until module teardown."""
+    tmp = tmp_path_factory.mktemp("zoo")
+    out: dict[str, Started] = {}
+    for kind in GO_KINDS:
+        try:
+            exe = build_fixture(kind)
+        except pytest.skip.Exception:
+            continue
+        p = spawner.popen([str(exe), "sleep"])
+        out[kind] = Started(kind, p, exe.name[:15], os.path.realpath(exe), 1, True)
+    default = build_fixture("default")
+
+    deleted = tmp / "deleted-prog"
+    shutil.copy2(default, deleted)
+    p = spawner.popen([str(deleted), "sleep"])
+    out["deleted"] = Started("deleted", p, "deleted-prog", os.path.realpath(deleted), 0, True)
+
+    link = tmp / LONG_NAME
+    link.symlink_to(default)
+    p = spawner.popen([str(link), "sleep"])
+    out["symlink"] = Started("symlink", p, LONG_NAME, os.path.realpath(default), 1, True)
+
+    if shutil.which("unshare"):
+        nsdir = tmp / "nsdir"  # empty on the host; inside the namespace a tmpfs holding the binary
+        nsdir.mkdir()
+        script = 'mount -t tmpfs tmpfs "$1" && cp "$2" "$1/prog-in-ns" && exec "$1/prog-in-ns" sleep'
+        p = spawner.popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+                           str(nsdir), str(default)])
+        with contextlib.suppress(AssertionError, OSError):
+            wait_for(lambda: proc_stat(p.pid)[0] == "prog-in-ns" or p.poll() is not None, what="unshare")
+        if p.poll() is None and proc_stat(p.pid)[0] == "prog-in-ns":
+            out["mntns"] = Started("mntns", p, "prog-in-ns", str(nsdir / "prog-in-ns"), 1, True)
+
+    p = spawner.popen(["sleep", "3600"])
+    sleep = os.path.realpath(shutil.which("sleep") or "/bin/sleep")
+    out["sleep"] = Started("sleep", p, "sleep", sleep, 1, False)
+    p = spawner.popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+    out["python"] = Started("python", p, Path(sys.executable).name[:15],
+                            os.path.realpath(sys.executable), 1, False)
+    deleted.unlink()
+    for s in out.values():
+        assert s.popen.poll() is None, f"{s.kind} exited early"
+    return out
+
+
+@pytest.fixture(scope="module")
+def oracle(zoo: dict[str, Started]) -> dict[str, dict | None]:
+    """`go version -m -json /proc/<pid>/exe` for every Go process (None: the toolchain says not Go)."""
+    return {k: go_version_m(f"/proc/{s.pid}/exe") for k, s in zoo.items() if s.go}
+
+
+def test_full_scan_lists_processes_as_the_test_sees_them(zoo: dict[str, Started]) -> None:
+    found = {p.pid: p for p in processes()}
+    for s in zoo.values():
+        p = found.get(s.pid)
+        assert p is not None, s.kind
+        _, _, ppid = proc_stat(s.pid)
+        assert p.ppid == ppid == os.getpid(), s.kind
+        assert p.name == s.name, s.kind
+        assert p.path == s.path, s.kind
+        assert p.on_disk == s.on_disk, s.kind
+        assert p.uid == 0
+        assert p.exe_identity is not None
+        st = os.stat(f"/proc/{s.pid}/exe")
+        assert p.exe_identity == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    # Thread ids never appear as processes: each Go program runs several threads.
+    ours = {s.pid for s in zoo.values()}
+    tids = {int(t) for pid in ours for t in os.listdir(f"/proc/{pid}/task")} - ours
+    assert tids, "expected Go programs to run threads"
+    assert not tids & found.keys()
+
+
+def test_symlink_and_namespace_paths(zoo: dict[str, Started]) -> None:
+    comm, _, _ = proc_stat(zoo["symlink"].pid)
+    assert comm == LONG_NAME[:15]  # what the kernel kept; the row shows argv[0]'s full base name
+    if "mntns" not in zoo:
+        pytest.skip("unshare -m does not work here (no CAP_SYS_ADMIN?)")
+    ns = zoo["mntns"]
+    assert not os.path.exists(ns.path), "the binary must exist only inside the namespace"
+    [p] = processes([ns.pid])
+    assert p.path == ns.path and p.on_disk == 1
+
+
+def test_executable_matches_go_toolchain(zoo: dict[str, Started], oracle: dict[str, dict | None]) -> None:
+    detector = Detector()
+    procs = {p.pid: p for p in processes([s.pid for s in zoo.values()])}
+    for kind, s in zoo.items():
+        result = executable(procs[s.pid], detector)
+        if not s.go:
+            assert not isinstance(result, BuildInfo), kind
+            continue
+        assert isinstance(result, BuildInfo), (kind, result)
+        if kind == "gccgo":
+            assert oracle[kind] is None  # the Go toolchain cannot read it; we still know it is Go
+            assert (result.detection, result.go_version) == ("gccgo", "")
+            continue
+        want = oracle[kind]
+        assert want is not None, kind
+        assert result.go_version == want["GoVersion"], kind
+        assert result.main is not None and result.main.path == want["Main"]["Path"], kind
+        assert result.main.version == want["Main"]["Version"], kind
+
+
+def test_executables_keeps_only_go(zoo: dict[str, Started]) -> None:
+    ours = {s.pid: s for s in zoo.values()}
+    def is_go(r: object) -> bool:
+        return isinstance(r, BuildInfo)
+
+    got = {p.pid for p, _ in executables(Detector(), keep=is_go) if p.pid in ours}
+    assert got == {pid for pid, s in ours.items() if s.go}
+    got = {p.pid for p, _ in executables(Detector(), list(ours), keep=is_go)}
+    assert got == {pid for pid, s in ours.items() if s.go}
+
+
+def test_pid_lookup_does_not_walk_proc(zoo: dict[str, Started], monkeypatch: pytest.MonkeyPatch) -> None:
+    from go_processes.procs import _linux
+
+    def no_walk() -> Iterator[int]:
+        raise AssertionError("walked /proc for a pid lookup")
+
+    monkeypatch.setattr(_linux, "_pids", no_walk)
+    s = zoo["default"]
+    assert [p.pid for p in processes([s.pid, s.pid])] == [s.pid]
+
+
+def test_thread_id_is_not_a_process(zoo: dict[str, Started]) -> None:
+    s = zoo["default"]
+    tids = [int(t) for t in os.listdir(f"/proc/{s.pid}/task") if int(t) != s.pid]
+    assert tids
+    assert list(processes(tids)) == []
+    assert list(executables(Detector(), tids)) == []
+
+
+def test_zombie_and_gone_processes_are_absent(spawner: Spawner) -> None:
+    z = spawner.popen([str(build_fixture("default"))])  # prints hello and exits; not reaped yet
+    wait_for(lambda: proc_stat(z.pid)[1] == "Z", what="zombie")
+    assert list(processes([z.pid])) == []
+    assert z.pid not in {p.pid for p in processes()}
+    z.wait()
+    assert list(processes([z.pid])) == []
+    assert list(processes([0, -1, 2**31, 2**22 + 12345])) == []
+
+
+def test_kernel_threads_are_absent() -> None:
+    kthreads = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            with contextlib.suppress(OSError):
+                data = Path(f"/proc/{name}/stat").read_bytes()
+                if int(data[data.rindex(b")") + 2 :].split()[6]) & 0x00200000:
+                    kthreads.append(int(name))
+    if not kthreads:
+        pytest.skip("no kernel thread visible in this pid namespace")
+    assert list(processes(kthreads[:20])) == []
+    assert not set(kthreads) & {p.pid for p in processes()}
+
+
+def test_psutil_backend_on_linux(zoo: dict[str, Started]) -> None:
+    """The non-Linux module, forced here: same answers for our processes."""
+    from go_processes.procs import _psutil
+
+    # psutil gives a path only, which does not reach into another mount namespace.
+    ours = {s.pid: s for s in zoo.values() if s.kind != "mntns"}
+    found = {p.pid: p for p in _psutil.processes(list(ours))}
+    assert found.keys() == ours.keys()
+    detector = Detector()
+    for pid, s in ours.items():
+        p = found[pid]
+        assert p.ppid == os.getpid() and p.path == s.path and p.on_disk == s.on_disk, s.kind
+        result = _psutil.executable(p, detector)
+        if s.kind == "deleted":
+            assert result is None  # psutil can only open the (gone) path
+        else:
+            assert isinstance(result, BuildInfo) == s.go, s.kind
+    tid = next(int(t) for t in os.listdir(f"/proc/{zoo['default'].pid}/task") if int(t) != zoo["default"].pid)
+    assert list(_psutil.processes([tid])) == []
+    assert any(p.pid in ours for p in _psutil.processes())
+
+
+# --- gops agent ----------------------------------------------------------------------------------
+
+
+_USER_DIRS: list[str] = []  # made by user_dir(), removed when agent_user is torn down
+
+
+@pytest.fixture(scope="module")
+def agent_user() -> Iterator[pwd.struct_passwd]:
+    """A system user (created once) whose passwd home is a directory it owns."""
+    try:
+        pw = pwd.getpwnam(AGENT_USER)
+    except KeyError:
+        if os.geteuid() != 0 or not shutil.which("useradd"):
+            pytest.skip("needs root and useradd to run an agent as another user")
+        home = f"/var/tmp/{AGENT_USER}-home"
+        subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", home,
+                        "--shell", "/usr/sbin/nologin", AGENT_USER], check=True, capture_output=True)
+        pw = pwd.getpwnam(AGENT_USER)
+    os.makedirs(pw.pw_dir, exist_ok=True)
+    os.chown(pw.pw_dir, pw.pw_uid, pw.pw_gid)
+    yield pw
+    while _USER_DIRS:
+        shutil.rmtree(_USER_DIRS.pop(), ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def agent_exe(agent_user: pwd.struct_passwd) -> Iterator[str]:
+    """The agent program where another user can run it (the fixture cache may be private)."""
+    d = tempfile.mkdtemp(dir="/var/tmp", prefix="gops-agent-bin-")
+    os.chmod(d, 0o755)
+    dst = os.path.join(d, "agent")
+    shutil.copy2(build(AGENT_BUILD), dst)
+    os.chmod(dst, 0o755)
+    yield dst
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def user_dir(pw: pwd.struct_passwd) -> str:
+    d = tempfile.mkdtemp(dir="/var/tmp", prefix="gops-test-")
+    os.chown(d, pw.pw_uid, pw.pw_gid)
+    _USER_DIRS.append(d)
+    return d
+
+
+def start_agent(spawner: Spawner, exe: str, env: dict[str, str], pw: pwd.struct_passwd | None = None,
+                cwd: str | None = None) -> tuple[subprocess.Popen, int]:
+    """Start the agent and read the port it prints (the independent oracle for agent_port)."""
+    kw = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []} if pw else {}
+    p = spawner.popen([exe], env={"PATH": "/usr/bin:/bin", **env}, stdout=subprocess.PIPE, cwd=cwd, **kw)
+    assert p.stdout is not None
+    ready, _, _ = select.select([p.stdout], [], [], 20)
+    assert ready, "agent did not start"
+    line = p.stdout.readline()
+    assert line.strip().isdigit(), f"agent failed: {line!r}"
+    return p, int(line)
+
+
+def one(pid: int) -> Process:
+    [p] = processes([pid])
+    return p
+
+
+def test_agent_of_another_user_via_home(spawner: Spawner, agent_exe: str,
+                                        agent_user: pwd.struct_passwd) -> None:
+    home = user_dir(agent_user)
+    p, port = start_agent(spawner, agent_exe, {"HOME": home}, agent_user)
+    pidfile = f"{home}/.config/gops/{p.pid}"
+    assert Path(pidfile).read_text() == str(port)  # written by the agent itself, as its user
+    assert os.stat(pidfile).st_uid == agent_user.pw_uid
+    proc = one(p.pid)
+    assert proc.uid == agent_user.pw_uid
+    agent = gops_agent(proc)
+    assert agent is not None
+    assert (agent.pidfile, agent.port, agent.address, agent.listening) == (pidfile, port, "127.0.0.1", True)
+
+
+def test_agent_home_from_passwd(spawner: Spawner, agent_exe: str, agent_user: pwd.struct_passwd) -> None:
+    # No HOME, XDG_CONFIG_HOME or GOPS_CONFIG_DIR: the user's passwd home. (The agent program then
+    # writes relative to its cwd, which we set to that home, so both agree on the file.)
+    p, port = start_agent(spawner, agent_exe, {}, agent_user, cwd=agent_user.pw_dir)
+    agent = gops_agent(one(p.pid))
+    assert agent is not None and agent.listening and agent.port == port
+    assert agent.pidfile == f"{agent_user.pw_dir}/.config/gops/{p.pid}"
+
+
+def test_agent_on_all_addresses(spawner: Spawner, agent_exe: str, agent_user: pwd.struct_passwd) -> None:
+    d = user_dir(agent_user)
+    p, port = start_agent(spawner, agent_exe, {"XDG_CONFIG_HOME": d, "HOME": "/nonexistent",
+                                               "AGENT_ADDR": "0.0.0.0:0"}, agent_user)
+    agent = gops_agent(one(p.pid))
+    assert agent is not None and agent.listening and agent.port == port
+    assert agent.pidfile == f"{d}/gops/{p.pid}"
+    # Go listens on a dual-stack [::] socket for "0.0.0.0" when the host has IPv6.
+    assert ipaddress.ip_address(agent.address).is_unspecified, agent.address
+
+
+def test_agent_gops_config_dir_wins(spawner: Spawner, agent_exe: str, tmp_path: Path) -> None:
+    env = {"GOPS_CONFIG_DIR": str(tmp_path / "cfg"), "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+           "HOME": str(tmp_path)}
+    p, port = start_agent(spawner, agent_exe, env)
+    agent = gops_agent(one(p.pid))
+    assert agent is not None and agent.listening and agent.port == port
+    assert agent.pidfile == str(tmp_path / "cfg" / str(p.pid))
+
+
+@pytest.fixture
+def plain_go(spawner: Spawner, tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Path]]:
+    """A Go program that never listens, with its GOPS_CONFIG_DIR under the test's control."""
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    p = spawner.popen([str(build_fixture("default")), "sleep"], env={"GOPS_CONFIG_DIR": str(cfg)})
+    yield p, cfg
+    p.kill()
+    p.wait()
+
+
+def test_stale_pidfile_is_not_an_agent(plain_go: tuple[subprocess.Popen, Path]) -> None:
+    p, cfg = plain_go
+    with socket.create_server(("127.0.0.1", 0)) as listener:  # a LISTEN socket, but ours, not the target's
+        port = listener.getsockname()[1]
+        (cfg / str(p.pid)).write_text(str(port))
+        agent = gops_agent(one(p.pid))
+    assert agent is not None
+    assert (agent.port, agent.listening, agent.address) == (port, False, "")
+
+
+@pytest.mark.parametrize("content", [b"", b"abc", b"0", b"65536", b"-1", b"1" * 40])
+def test_pidfile_without_a_port(plain_go: tuple[subprocess.Popen, Path], content: bytes) -> None:
+    p, cfg = plain_go
+    (cfg / str(p.pid)).write_bytes(content)
+    assert gops_agent(one(p.pid)) is None
+
+
+def _bounded(fn: Callable[[], object], seconds: float = 5.0) -> object:
+    box: list[object] = []
+    t = threading.Thread(target=lambda: box.append(fn()), daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), "hung"
+    return box[0]
+
+
+def test_fifo_pidfile_does_not_hang(plain_go: tuple[subprocess.Popen, Path]) -> None:
+    p, cfg = plain_go
+    os.mkfifo(cfg / str(p.pid))
+    proc = one(p.pid)
+    assert _bounded(lambda: gops_agent(proc)) is None
+
+
+def test_symlinked_pidfile_is_refused(spawner: Spawner, agent_exe: str, tmp_path: Path) -> None:
+    cfg = tmp_path / "cfg"
+    p, port = start_agent(spawner, agent_exe, {"GOPS_CONFIG_DIR": str(cfg)})
+    proc = one(p.pid)
+    assert gops_agent(proc) is not None  # a real, listening agent ...
+    real = tmp_path / "real-port-file"
+    os.replace(cfg / str(p.pid), real)
+    (cfg / str(p.pid)).symlink_to(real)
+    assert real.read_text() == str(port)
+    assert _bounded(lambda: gops_agent(proc)) is None  # ... whose pidfile is now a symlink
+
+
+def test_symlinked_config_dir_is_refused(spawner: Spawner, agent_exe: str, tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    p, _ = start_agent(spawner, agent_exe, {"GOPS_CONFIG_DIR": str(tmp_path / "link" / "gops")})
+    assert (tmp_path / "real" / "gops" / str(p.pid)).is_file()
+    assert gops_agent(one(p.pid)) is None
+
+
+def test_no_pidfile_no_agent(zoo: dict[str, Started]) -> None:
+    for s in zoo.values():
+        with contextlib.suppress(ValueError):
+            [proc] = processes([s.pid])
+            assert gops_agent(proc) is None, s.kind
