@@ -1,0 +1,82 @@
+"""A Table as osquery wants to see it: routes for registration, rows as maps of strings.
+
+osquery parses every value from a string by the column's type (an empty string is NULL for
+INTEGER/BIGINT/DOUBLE; integers are read base 0 with trailing junk ignored), so the conversion is
+ours to get right: the SDK's ``str(v)`` turns None into "None" and True into "True".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+from ..tables import ColumnType, Row, Table
+
+_INTEGER_TYPES = frozenset({ColumnType.INTEGER, ColumnType.BIGINT, ColumnType.UNSIGNED_BIGINT})
+
+
+def routes(table: Table) -> list[dict[str, str]]:
+    """The route list osquery reads at registration and on the "columns" action."""
+    return [
+        {"id": "column", "name": c.name, "type": ColumnType(c.type).value, "op": str(int(c.options))}
+        for c in table.columns
+    ]
+
+
+def _text(value: str) -> str:
+    # A NUL cuts a C string short somewhere between osquery and its log; lone surrogates (from
+    # os.fsdecode of non-UTF-8 bytes) cannot be encoded by thrift and would break the reply.
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return value
+
+
+def _integer(value: object) -> str:
+    if type(value) is str:
+        return _text(value)
+    if isinstance(value, float) and not isinstance(value, bool):
+        return str(int(value)) if math.isfinite(value) else ""
+    return _other(value)
+
+
+def _other(value: object) -> str:
+    if type(value) is str:
+        return _text(value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(int(value))  # int(): an IntEnum's str() is its name on Python 3.10
+    if isinstance(value, float):
+        return repr(float(value)) if math.isfinite(value) else ""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return _text(bytes(value).decode("utf-8", "replace"))
+    return _text(str(value))
+
+
+def _converter(kind: ColumnType) -> Callable[[object], str]:
+    return _integer if kind in _INTEGER_TYPES else _other
+
+
+def row_converter(table: Table) -> Callable[[Iterable[Row]], list[dict[str, str]]]:
+    """A function turning the table's rows into osquery rows: every column present, as a string.
+
+    Missing columns become "" (NULL for numeric types); keys the table does not declare are
+    dropped, since osquery would ignore them anyway.
+    """
+    plan = [(c.name, _converter(ColumnType(c.type))) for c in table.columns]
+
+    def convert(rows: Iterable[Row]) -> list[dict[str, str]]:
+        out = []
+        for row in rows:
+            get = row.get
+            out.append({name: conv(get(name)) for name, conv in plan})
+        return out
+
+    return convert

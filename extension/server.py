@@ -1,0 +1,354 @@
+"""The extension's side of osquery's Thrift protocol: register, serve, watch the manager, exit.
+
+Built on the generated classes from the ``osquery`` package, without the SDK's runtime:
+- connections are served concurrently (osqueryd pings on a fresh connection, with a 10 s
+  timeout, before every call, so one slow ``generate`` must never hold up a ping);
+- every failure inside a call becomes a non-zero ``ExtensionStatus`` with a message, never a
+  Thrift exception, and the server keeps running;
+- the process ends promptly, without a traceback, on ``shutdown()``, on SIGTERM/SIGINT and as
+  soon as the manager stops answering pings, removing its socket file.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import socket
+import stat
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from ..tables import ContextError, QueryContext, Table
+from . import _wire
+from ._values import routes, row_converter
+
+EXTENSION_NAME = "go_processes"
+
+EXIT_OK = 0  # shutdown() from the manager, SIGTERM, SIGINT
+EXIT_FAILED = 1  # no manager, registration refused, manager gone, cannot serve
+
+PING_TIMEOUT = 10.0  # seconds; the same bound osqueryd puts on its pings to us
+IDLE_TIMEOUT = 600.0  # seconds a served connection may sit idle (osquery's thrift_timeout is 300)
+MAX_CONNECTIONS = 64  # served at once; further connections wait in the listen backlog
+CONNECT_RETRY = 0.02  # seconds between attempts to reach the manager (osquery uses 20 ms)
+
+
+class ExtensionError(Exception):
+    """Start-up failed: the message is what the operator needs to read on stderr."""
+
+
+@dataclass
+class Options:
+    socket: str
+    timeout: float = 3.0  # seconds to keep trying to reach the manager
+    interval: float = 3.0  # seconds between pings of the manager
+    verbose: bool = False
+
+
+class _Log:
+    """One-line messages on stderr; a lock keeps lines from different threads whole."""
+
+    def __init__(self, verbose: bool) -> None:
+        self.verbose = verbose
+        self._lock = threading.RLock()  # re-entrant: a signal handler may log on the main thread
+
+    def __call__(self, message: str) -> None:
+        line = f"go_processes.ext: {message}\n"
+        with self._lock:
+            try:
+                sys.stderr.write(line)
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+
+    def debug(self, message: str) -> None:
+        if self.verbose:
+            self(message)
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return f"{type(e).__name__}: {text}" if text != type(e).__name__ else text
+
+
+class Handler:
+    """The Extension service (ping, call, shutdown) for a set of tables."""
+
+    def __init__(self, tables: Sequence[Table], log: _Log) -> None:
+        self._tables = {t.name: t for t in tables}
+        self._routes = {t.name: routes(t) for t in tables}
+        self._convert = {t.name: row_converter(t) for t in tables}
+        self._log = log
+        self.uuid = 0
+        self.shutdown_requested = False
+
+    def registry(self) -> dict[str, dict[str, list[dict[str, str]]]]:
+        return {"table": {name: [dict(r) for r in rs] for name, rs in self._routes.items()}}
+
+    def _status(self, code: int, message: str) -> Any:
+        return _wire.ttypes.ExtensionStatus(code=code, message=message, uuid=self.uuid)
+
+    def _fail(self, message: str) -> Any:
+        self._log.debug(f"call failed: {message}")
+        return _wire.ttypes.ExtensionResponse(status=self._status(1, message), response=[])
+
+    def ping(self) -> Any:
+        return self._status(0, "pong")
+
+    def shutdown(self) -> None:
+        # The reply is written by the processor after this returns; the connection loop sees
+        # the flag once the reply is flushed and ends the process.
+        self._log.debug("shutdown requested by the manager")
+        self.shutdown_requested = True
+
+    def call(self, registry: str, item: str, request: dict[str, str] | None) -> Any:
+        request = request or {}
+        action = request.get("action", "")
+        if registry != "table":
+            return self._fail(f"unknown registry: {registry}")
+        table = self._tables.get(item)
+        if table is None:
+            return self._fail(f"unknown table: {item}")
+        if action == "columns":
+            self._log.debug(f"{item}: columns")
+            return _wire.ttypes.ExtensionResponse(
+                status=self._status(0, "OK"), response=[dict(r) for r in self._routes[item]]
+            )
+        if action == "generate":
+            return self._generate(table, request.get("context"))
+        if action in ("insert", "update", "delete"):
+            return self._fail(f"table {item} is read-only: {action} is not supported")
+        return self._fail(f"unknown action for table {item}: {action or '(none)'}")
+
+    def _generate(self, table: Table, raw_context: str | None) -> Any:
+        started = time.monotonic()
+        try:
+            context = QueryContext.parse(raw_context)
+            rows = self._convert[table.name](table.generate(context))
+        except ContextError as e:
+            self._log(f"{table.name}: bad query context: {_one_line(e)}")
+            return self._fail(f"bad query context: {_one_line(e)}")
+        except Exception as e:
+            self._log(f"{table.name}: generate failed: {_one_line(e)}")
+            return self._fail(f"generate failed: {_one_line(e)}")
+        self._log.debug(
+            f"{table.name}: generate {len(rows)} rows in {(time.monotonic() - started) * 1000:.1f} ms"
+        )
+        return _wire.ttypes.ExtensionResponse(status=self._status(0, "OK"), response=rows)
+
+
+class Extension:
+    """One run of the extension: register with the manager, serve, exit with a code."""
+
+    def __init__(self, options: Options, tables: Sequence[Table]) -> None:
+        self.options = options
+        self.log = _Log(options.verbose)
+        self.handler = Handler(tables, self.log)
+        self.path = ""
+        self._listener: socket.socket | None = None
+        self._socket_id: tuple[int, int] | None = None
+        self._exit_code: int | None = None
+        self._exit_lock = threading.RLock()  # also taken by the signal handler, on the main thread
+        self._stopped = threading.Event()
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._signalled = False
+
+    # -- start-up ---------------------------------------------------------------------------
+
+    def _manager(self, timeout: float) -> Any:
+        """A manager client on a fresh connection (osquery opens one per request too)."""
+        return _wire.ExtensionManager.Client(_wire.connect(self.options.socket, timeout))
+
+    def register(self, version: str) -> int:
+        """Reach the manager within --timeout and register; returns the route uuid."""
+        deadline = time.monotonic() + max(self.options.timeout, 0.2)
+        while True:
+            try:
+                client = self._manager(max(self.options.timeout, PING_TIMEOUT))
+                break
+            except OSError as e:
+                if time.monotonic() >= deadline or self._stopped.is_set():
+                    raise ExtensionError(
+                        f"cannot reach the osquery extension manager at {self.options.socket}: "
+                        f"{e.strerror or e}"
+                    ) from None
+                time.sleep(CONNECT_RETRY)
+        info = _wire.ttypes.InternalExtensionInfo(
+            name=EXTENSION_NAME, version=version, sdk_version="", min_sdk_version=""
+        )
+        try:
+            status = client.registerExtension(info, self.handler.registry())
+        except (_wire.TTransportException, OSError, EOFError) as e:
+            raise ExtensionError(f"registration failed: {_one_line(e)}") from None
+        finally:
+            client._iprot.trans.close()
+        if status.code != 0:
+            raise ExtensionError(f"osquery refused the registration: {status.message} (code {status.code})")
+        self.handler.uuid = int(status.uuid or 0)
+        self.path = f"{self.options.socket}.{self.handler.uuid}"
+        self.log.debug(f"registered as {EXTENSION_NAME} {version}, uuid {self.handler.uuid}")
+        return self.handler.uuid
+
+    def deregister(self) -> None:
+        """Best effort: tell the manager our tables are gone now rather than at its next ping."""
+        if not self.handler.uuid:
+            return
+        try:
+            client = self._manager(1.0)
+            try:
+                client.deregisterExtension(self.handler.uuid)
+            finally:
+                client._iprot.trans.close()
+        except Exception as e:
+            self.log.debug(f"deregistration failed: {_one_line(e)}")
+
+    def listen(self) -> None:
+        """Bind the extension socket, replacing a stale socket file (never any other file)."""
+        try:
+            st = os.lstat(self.path)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise ExtensionError(f"cannot use {self.path}: {e.strerror}") from None
+        else:
+            if not stat.S_ISSOCK(st.st_mode):
+                raise ExtensionError(f"{self.path} exists and is not a socket; not replacing it")
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                raise ExtensionError(f"cannot remove stale socket {self.path}: {e.strerror}") from None
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(self.path)
+            listener.listen(128)
+            st = os.lstat(self.path)
+        except OSError as e:
+            listener.close()
+            raise ExtensionError(f"cannot listen on {self.path}: {e.strerror or e}") from None
+        self._socket_id = (st.st_dev, st.st_ino)
+        self._listener = listener
+        self.log.debug(f"serving on {self.path}")
+
+    # -- serving ----------------------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        listener = self._listener
+        assert listener is not None
+        while not self._stopped.is_set():
+            self._slots.acquire()
+            try:
+                conn, _ = listener.accept()
+            except OSError as e:
+                self._slots.release()
+                if self._stopped.is_set():
+                    return
+                if e.errno in (errno.EBADF, errno.EINVAL, errno.ENOTSOCK):  # the listener is gone
+                    self.log(f"cannot accept connections any more: {e.strerror or e}")
+                    self.stop(EXIT_FAILED)
+                    return
+                self.log(f"accept failed: {e.strerror or e}")  # e.g. out of descriptors: wait, retry
+                time.sleep(0.1)
+                continue
+            threading.Thread(target=self._serve, args=(conn,), name="ext-conn", daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        processor = _wire.Extension.Processor(self.handler)
+        try:
+            conn.settimeout(IDLE_TIMEOUT)
+            proto = _wire.protocol(conn)
+            while not self._stopped.is_set():
+                processor.process(proto, proto)
+                if self.handler.shutdown_requested:
+                    self.stop(EXIT_OK)
+                    return
+        except (_wire.TTransportException, OSError, EOFError):
+            pass  # the peer closed or timed out: the normal end of a connection
+        except Exception as e:  # a malformed message: drop this connection, keep serving
+            self.log(f"dropped a connection: {_one_line(e)}")
+        finally:
+            conn.close()
+            self._slots.release()
+
+    def _watch(self) -> None:
+        """Ping the manager every --interval; exit when it stops answering."""
+        interval = max(self.options.interval, 0.1)
+        while not self._stopped.wait(interval):
+            try:
+                client = self._manager(PING_TIMEOUT)
+                try:
+                    status = client.ping()
+                finally:
+                    client._iprot.trans.close()
+            except Exception as e:
+                self.log(f"osquery extension manager went away ({_one_line(e)}); exiting")
+                self.stop(EXIT_FAILED)
+                return
+            if status.code != 0:
+                self.log(f"osquery extension manager ping failed: {status.message}; exiting")
+                self.stop(EXIT_FAILED)
+                return
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    def stop(self, code: int) -> None:
+        """Ask the main thread to end the process with ``code`` (the first request wins)."""
+        with self._exit_lock:
+            if self._exit_code is None:
+                self._exit_code = code
+        self._stopped.set()
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.log.debug(f"signal {signum}: exiting")
+        self._signalled = True
+        self.stop(EXIT_OK)
+
+    def _remove_socket(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+        if not self.path or self._socket_id is None:
+            return
+        try:
+            st = os.lstat(self.path)
+            if (st.st_dev, st.st_ino) == self._socket_id:  # still ours, not a successor's
+                os.unlink(self.path)
+        except OSError:
+            pass
+
+    def run(self, version: str) -> int:
+        """Register, serve until told to stop, clean up; returns the exit code."""
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+        if hasattr(signal, "SIGPIPE"):
+            signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        try:
+            self.register(version)
+        except ExtensionError as e:
+            self.log(str(e))
+            return EXIT_FAILED
+        try:
+            if self._stopped.is_set():
+                self.deregister()
+                return self._exit_code or EXIT_OK
+            self.listen()
+        except ExtensionError as e:
+            self.log(str(e))
+            self.deregister()
+            return EXIT_FAILED
+        threading.Thread(target=self._accept_loop, name="ext-accept", daemon=True).start()
+        threading.Thread(target=self._watch, name="ext-watch", daemon=True).start()
+        try:
+            while not self._stopped.wait(1.0):
+                pass
+        finally:
+            self._remove_socket()
+        if self._signalled:  # stopped by the host, not by the manager: withdraw the tables now
+            self.deregister()
+        return EXIT_OK if self._exit_code is None else self._exit_code

@@ -1,0 +1,178 @@
+"""The extension process's life as osqueryd drives it: start-up and registration, refusal, the
+manager going away, shutdown(), signals, and its socket file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+
+import osqueryd
+import pytest
+from osqueryd import OsqueryD
+
+
+def _no_traceback(text: str) -> None:
+    assert "Traceback" not in text, text
+
+
+def test_startup_to_registration_is_fast() -> None:
+    """The installed console script, as osqueryd launches it: measured, with a generous bound."""
+    times = []
+    for _ in range(3):
+        with OsqueryD() as osq:
+            osq.wait_registered()
+            times.append(time.monotonic() - osq.launched_at)
+    best = min(times)
+    print(f"\ngo_processes.ext launch -> registerExtension: best {best * 1000:.0f} ms of {len(times)}")
+    assert best < 2.0
+
+
+def test_exits_nonzero_when_the_manager_goes_away() -> None:
+    with OsqueryD(osqueryd.probe_command(), interval=1) as osq:
+        osq.wait_ready()
+        path = osq.extension_path()
+        assert stat.S_ISSOCK(os.lstat(path).st_mode)
+        osq.close_manager()
+        start = time.monotonic()
+        code = osq.wait_exit(6)
+        assert code is not None, "still running 6 s after the manager went away"
+        assert code != 0
+        assert time.monotonic() - start < 1 + 3  # one --interval plus slack
+        assert not os.path.exists(path)
+        err = osq.stderr()
+        assert "went away" in err
+        _no_traceback(err)
+
+
+def test_shutdown_replies_then_exits() -> None:
+    with OsqueryD(osqueryd.probe_command()) as osq:
+        osq.wait_ready()
+        path = osq.extension_path()
+        osq.client(timeout=5).shutdown()  # raises if no reply came back
+        assert osq.wait_exit(3) == 0
+        assert not os.path.exists(path)
+        _no_traceback(osq.stderr())
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_exits_promptly_and_removes_the_socket(signum: int) -> None:
+    with OsqueryD(osqueryd.probe_command()) as osq:
+        uuid = osq.wait_ready()
+        assert uuid in osq.handler.extensions()
+        path = osq.extension_path()
+        # an open connection must not hold the exit up
+        c = osq.client(timeout=5, persistent=True)
+        assert c.ping().code == 0
+        start = time.monotonic()
+        osq.proc.send_signal(signum)
+        assert osq.wait_exit(3) == 0
+        assert time.monotonic() - start < 3
+        assert not os.path.exists(path)
+        assert uuid not in osq.handler.extensions()  # withdrawn at once, not at osqueryd's next ping
+        c.close()
+        _no_traceback(osq.stderr())
+
+
+def test_duplicate_extension_is_refused_and_exits_nonzero() -> None:
+    with OsqueryD(osqueryd.probe_command()) as osq:
+        osq.wait_ready()
+        first = osq.client()
+        osq.launch()  # the same extension again, as a second autoload entry would
+        status = osq.wait_registered(count=2)
+        assert status.code == 1 and status.message == "Duplicate extension registered"
+        code = osq.wait_exit(5)
+        assert code is not None and code != 0
+        err = osq.stderr()
+        assert "Duplicate extension registered" in err
+        _no_traceback(err)
+        assert first.ping().code == 0  # the first one is untouched
+
+
+def test_table_osquery_already_has_is_refused() -> None:
+    with OsqueryD(osqueryd.probe_command("processes")) as osq:
+        status = osq.wait_registered()
+        assert status.code == 1
+        code = osq.wait_exit(5)
+        assert code is not None and code != 0
+        err = osq.stderr()
+        assert "Duplicate registry item: processes" in err
+        _no_traceback(err)
+
+
+def test_no_manager_exits_after_timeout(tmp_path) -> None:
+    missing = str(tmp_path / "osquery.em")
+    start = time.monotonic()
+    argv = [*osqueryd.default_command(), "--socket", missing, "--timeout", "1", "--interval", "1"]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    took = time.monotonic() - start
+    assert r.returncode != 0
+    assert missing in r.stderr
+    _no_traceback(r.stderr)
+    assert 1.0 <= took < 10
+
+
+def _stale_socket(path: str) -> None:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    s.close()  # the file stays, nothing listens: what a killed extension leaves behind
+
+
+def test_stale_socket_file_is_replaced() -> None:
+    with OsqueryD(osqueryd.probe_command(), launch=False) as osq:
+        osq.handler.next_uuid = 4242
+        _stale_socket(osq.extension_path(4242))
+        osq.launch()
+        assert osq.wait_ready() == 4242
+        assert osq.client().ping().code == 0
+
+
+def test_other_file_at_the_socket_path_is_left_alone() -> None:
+    with OsqueryD(osqueryd.probe_command(), launch=False) as osq:
+        osq.handler.next_uuid = 4243
+        path = osq.extension_path(4243)
+        with open(path, "w") as f:
+            f.write("not a socket")
+        osq.launch()
+        osq.wait_registered()
+        code = osq.wait_exit(5)
+        assert code is not None and code != 0
+        with open(path) as f:
+            assert f.read() == "not a socket"
+        assert "not a socket" in osq.stderr()
+        assert osq.handler.extensions() == {}  # registered, then withdrawn
+
+
+def test_unknown_arguments_are_tolerated() -> None:
+    with OsqueryD(osqueryd.probe_command(), extra_args=["--extensions_require=go_processes", "stray"]) as osq:
+        osq.wait_ready()
+        assert osq.client().ping().code == 0
+        assert "ignoring unknown arguments" in osq.stderr()
+
+
+def test_verbose_logs_calls() -> None:
+    with OsqueryD(osqueryd.probe_command(), verbose=True) as osq:
+        osq.wait_ready()
+        osq.client().generate("probe", osq.context("probe"))
+        time.sleep(0.1)
+        err = osq.stderr()
+        assert "registered" in err and "generate 3 rows" in err
+
+
+def test_quiet_without_verbose() -> None:
+    with OsqueryD(osqueryd.probe_command()) as osq:
+        osq.wait_ready()
+        osq.client().generate("probe", osq.context("probe"))
+        assert osq.stderr() == ""
+
+
+def test_entry_point_module_imports_cheaply() -> None:
+    """Importing the entry point must not import the server, Thrift or any table."""
+    code = ("import sys, go_processes.extension.main; "
+            "print(sorted(m for m in sys.modules if m.startswith(('thrift', 'osquery', 'go_processes.'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert eval(out) == ["go_processes.extension", "go_processes.extension.main"]
