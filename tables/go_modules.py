@@ -1,0 +1,95 @@
+"""go_modules: the modules compiled into each running Go program, one row per (process, module).
+
+Rows per process: the main module (``main`` = 1, when the binary records one), every dependency,
+and one row for the Go standard library, module ``stdlib``, whose version is the Go version the
+binary records without experiment suffixes (``go1.21.4 X:arenas`` -> ``go1.21.4``; the same spelling
+as ``go version`` and the Go vulnerability database's ``stdlib`` module), empty when the binary does
+not record it (gccgo, Go <= 1.12 found by pclntab). So one query covers toolchain and dependencies.
+
+``pid = / IN`` reads only those processes (pid is INDEX|OPTIMIZED, so a join with
+``listening_ports`` or ``go_processes`` costs one /proc lookup per pid); ``module = / IN`` skips the
+other rows (SQLite re-checks it). Module data comes from the shared Detector, keyed by the
+executable's identity: a binary already read by another table or query is not read again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..buildinfo import BuildInfo, Module, Result
+from ..procs import executables
+from ._api import Column, ColumnOptions, ColumnType, QueryContext, Row, Table
+from ._shared import DETECTOR
+
+TEXT, INT, BIG = ColumnType.TEXT, ColumnType.INTEGER, ColumnType.BIGINT
+Opt = ColumnOptions
+
+STDLIB = "stdlib"
+
+COLUMNS = (
+    Column("pid", BIG, "Process ID", Opt.INDEX | Opt.OPTIMIZED),
+    Column("path", TEXT, "Path of the executable the process runs"),
+    Column("module", TEXT, "Module path (stdlib for the Go standard library)", Opt.ADDITIONAL),
+    Column("version", TEXT, "Module version as recorded (v0.17.0, (devel)); for stdlib the Go version"),
+    Column("sum", TEXT, "Module checksum (h1:...); empty for the main module and for replaced modules"),
+    Column("replace_module", TEXT, "Path of the replacement module or directory (=> line), empty if none"),
+    Column("replace_version", TEXT, "Version of the replacement, empty for a directory replacement"),
+    Column("replace_sum", TEXT, "Checksum of the replacement module"),
+    Column("main", INT, "1 for the main module, 0 for dependencies and stdlib"),
+)
+
+
+def stdlib_version(go_version: str) -> str:
+    """``go1.21.4 X:arenas`` -> ``go1.21.4``; other spellings (``devel ...``) are kept whole."""
+    return go_version.split(" X:", 1)[0].strip()
+
+
+def _is_go(result: Result) -> bool:
+    return isinstance(result, BuildInfo)
+
+
+def generate(ctx: QueryContext) -> Iterator[Row]:
+    pids = ctx.equals_int("pid")
+    if pids is not None and not pids:
+        return  # pid = 'x': no integer matches
+    modules = ctx.equals("module")
+    for proc, result in executables(DETECTOR, pids, keep=_is_go):
+        if not isinstance(result, BuildInfo):
+            continue
+        for module, main in _modules(result):
+            if modules is not None and module.path not in modules:
+                continue
+            rep = module.replace
+            yield {
+                "pid": proc.pid,
+                "path": proc.path,
+                "module": module.path,
+                "version": module.version,
+                "sum": module.sum,
+                "replace_module": rep.path if rep else "",
+                "replace_version": rep.version if rep else "",
+                "replace_sum": rep.sum if rep else "",
+                "main": main,
+            }
+
+
+def _modules(bi: BuildInfo) -> Iterator[tuple[Module, int]]:
+    if bi.main is not None and bi.main.path:
+        yield bi.main, 1
+    for dep in bi.deps:
+        yield dep, 0
+    yield Module(STDLIB, stdlib_version(bi.go_version)), 0
+
+
+TABLE = Table(
+    name="go_modules",
+    description="Modules (and the Go standard library) compiled into each running Go program.",
+    columns=COLUMNS,
+    generate=generate,
+    examples=(
+        "SELECT pid, path, version FROM go_modules WHERE module = 'golang.org/x/net'",
+        "SELECT p.name, m.module, m.version FROM go_processes p JOIN go_modules m USING (pid)",
+        "SELECT DISTINCT m.path, m.version FROM listening_ports l JOIN go_modules m USING (pid) "
+        "WHERE m.module = 'stdlib'",
+    ),
+)
