@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from go_processes.buildinfo import BuildInfoError, read_build_info  # noqa: E402
+from go_processes.buildinfo import BuildInfoError, read_build_info
 
 
 def _ours(path: str) -> None:
@@ -115,7 +115,8 @@ def main() -> int:
         theirs = _best(fn, paths, args.passes)
         ours = min(ours, _best(_ours, paths, args.passes))  # interleave: ours again after theirs
         n = len(paths)
-        print(f"{kind:<7}{n:>6}{ours / n * 1e3:>14.3f}{theirs / n * 1e3:>17.3f}  {theirs / ours:5.1f}x  {lib}")
+        per = (ours / n * 1e3, theirs / n * 1e3)
+        print(f"{kind:<7}{n:>6}{per[0]:>14.3f}{per[1]:>17.3f}  {theirs / ours:5.1f}x  {lib}")
     return 0
 
 
