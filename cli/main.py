@@ -83,7 +83,8 @@ def schema_markdown(tables: Iterable[Table]) -> str:
             extra = f" *({', '.join(flags)})*" if flags else ""
             out.append(f"| `{c.name}` | {c.type.value} | {c.description}{extra} |\n")
         if t.examples:
-            out.append("\n```sql\n" + "\n".join(t.examples) + "\n```\n")
+            statements = (q if q.rstrip().endswith(";") else q.rstrip() + ";" for q in t.examples)
+            out.append("\n```sql\n" + "\n".join(statements) + "\n```\n")
         out.append("\n")
     return "".join(out)
 

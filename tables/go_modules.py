@@ -88,7 +88,7 @@ TABLE = Table(
     generate=generate,
     examples=(
         "SELECT pid, path, version FROM go_modules WHERE module = 'golang.org/x/net'",
-        "SELECT p.name, m.module, m.version FROM go_processes p JOIN go_modules m USING (pid)",
+        "SELECT p.exe, m.module, m.version FROM go_processes p JOIN go_modules m USING (pid)",
         "SELECT DISTINCT m.path, m.version FROM listening_ports l JOIN go_modules m USING (pid) "
         "WHERE m.module = 'stdlib'",
     ),

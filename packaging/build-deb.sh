@@ -1,0 +1,64 @@
+#!/bin/sh
+# Build dist/<package>_<version>_<arch>.deb around dist/go_processes.ext (run build-ext.sh first).
+#
+# Plain dpkg-deb --root-owner-group: no debhelper, no fakeroot, no source package. The version
+# comes from go_processes.__version__ and must match the top entry of debian/changelog (a release needs a
+# changelog entry). Environment: BUILD_DIR, DIST_DIR, DEB_MAINTAINER, LINTIAN=0 to skip lintian.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+build=${BUILD_DIR:-$root/build/packaging}
+dist=${DIST_DIR:-$root/dist}
+ext=$dist/go_processes.ext
+[ -x "$ext" ] || { echo "build-deb.sh: $ext missing; run packaging/build-ext.sh first" >&2; exit 1; }
+
+package=osquery-go-processes
+# pyproject.toml takes its version from go_processes.__version__ (cli/__init__.py).
+version=$(sed -n 's/^__version__ *= *"\(.*\)"/\1/p' "$root/cli/__init__.py" | head -n 1)
+changelog_version=$(sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' "$here/debian/changelog")
+if [ "$version" != "$changelog_version" ]; then
+    echo "build-deb.sh: go_processes.__version__ is $version, debian/changelog says $changelog_version" >&2
+    exit 1
+fi
+arch=$(dpkg --print-architecture)
+maintainer=${DEB_MAINTAINER:-$(sed -n 's/^ -- \(.*>\)  .*/\1/p' "$here/debian/changelog" | head -n 1)}
+libdir=usr/libexec/$package
+docdir=usr/share/doc/$package
+
+stage=$build/deb/$package
+rm -rf "$stage"
+mkdir -p "$stage/DEBIAN" "$stage/$libdir" "$stage/$docdir" "$stage/usr/share/lintian/overrides"
+# Directories 0755 whatever the umask: osqueryd refuses an extension whose directory is
+# world-writable or sticky, and dpkg creates them exactly as staged.
+find "$stage" -type d -exec chmod 0755 {} +
+
+install -m 0755 "$ext" "$stage/$libdir/go_processes.ext"
+install -m 0644 "$here/debian/copyright" "$stage/$docdir/copyright"
+gzip -9n <"$here/debian/changelog" >"$stage/$docdir/changelog.gz"
+chmod 0644 "$stage/$docdir/changelog.gz"
+install -m 0644 "$here/debian/lintian-overrides" "$stage/usr/share/lintian/overrides/$package"
+
+# The bundle runs on the glibc it was built against or newer: take the floor from the
+# highest GLIBC_x.y symbol version in the bootloader and every library inside the bundle.
+glibc=$("$build/venv/bin/python" "$here/glibc_floor.py" "$ext")
+installed_size=$(du -k -s --apparent-size "$stage/usr" | cut -f1)
+sed -e "s|@VERSION@|$version|" -e "s|@ARCH@|$arch|" -e "s|@MAINTAINER@|$maintainer|" \
+    -e "s|@INSTALLED_SIZE@|$installed_size|" -e "s|@DEPENDS@|libc6 (>= $glibc), zlib1g (>= 1:1.2.0)|" \
+    "$here/debian/control.in" >"$stage/DEBIAN/control"
+install -m 0755 "$here/debian/postinst" "$here/debian/postrm" "$stage/DEBIAN/"
+(cd "$stage" && find usr -type f -print0 | sort -z | xargs -0 md5sum) >"$stage/DEBIAN/md5sums"
+chmod 0644 "$stage/DEBIAN/control" "$stage/DEBIAN/md5sums"
+
+deb=$dist/${package}_${version}_${arch}.deb
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || true)}
+# No commit to date from (a tarball, a fresh repository): now, not 1970 (lintian: ancient files).
+[ -n "$SOURCE_DATE_EPOCH" ] || SOURCE_DATE_EPOCH=$(date +%s)
+export SOURCE_DATE_EPOCH
+dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb.tmp" >/dev/null
+mv -f "$deb.tmp" "$deb"
+echo "built $deb ($(stat -c %s "$deb") bytes)"
+
+if [ "${LINTIAN:-1}" != 0 ] && command -v lintian >/dev/null 2>&1; then
+    lintian --fail-on error,warning "$deb"
+fi

@@ -1,0 +1,546 @@
+"""What operators deploy: the single-file go_processes.ext, the Debian package, the query pack and
+the Fleet YAML (issue 4).
+
+The artefacts come from `make dist`: CI builds them before the tests; when dist/ lacks them or
+they are older than the sources, a session fixture runs `make dist` itself (about a minute).
+The single file is run by the osqueryd stand-in the way osqueryd runs it: empty environment, from
+its own directory, outside any virtualenv, and (when this machine lets the test make mount
+namespaces) with /tmp, /var/tmp and /dev/shm mounted noexec. Its rows must equal the
+pip-installed extension's rows for the same live Go process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import gobuild
+import osqueryd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DIST = ROOT / "dist"
+EXT = DIST / "go_processes.ext"
+PACKAGE = "osquery-go-processes"
+INSTALLED = Path("/usr/libexec/osquery-go-processes/go_processes.ext")
+LOAD = Path("/etc/osquery/extensions.load")
+PACK = ROOT / "packaging" / "osquery" / "go_processes.pack.conf"
+FLEET = ROOT / "packaging" / "fleet"
+OUR_TABLES = ("go_processes", "go_modules", "go_binaries")
+REGISTRATION_BUDGET = 3.0  # osquery's default --extensions_timeout
+SOURCES = ("cli", "buildinfo", "procs", "extension", "tables", "packaging")
+
+# osquery's own tables the queries join, with their columns (osquery 5 specs/*.table).
+CORE_TABLES = {
+    "processes": ("pid", "name", "path", "cmdline", "state", "cwd", "root", "uid", "gid", "euid",
+                  "egid", "suid", "sgid", "on_disk", "wired_size", "resident_size", "total_size",
+                  "user_time", "system_time", "disk_bytes_read", "disk_bytes_written", "start_time",
+                  "parent", "pgroup", "threads", "nice", "cgroup_path"),
+    "listening_ports": ("pid", "port", "protocol", "family", "address", "fd", "socket", "path",
+                        "net_namespace"),
+    "osquery_extensions": ("uuid", "name", "version", "sdk_version", "path", "type"),
+}
+AFFINITY = {"TEXT": "TEXT", "INTEGER": "INTEGER", "BIGINT": "INTEGER", "UNSIGNED BIGINT": "INTEGER",
+            "DOUBLE": "REAL", "BLOB": "BLOB"}
+PACK_PLATFORMS = {"linux", "darwin", "windows", "posix", "freebsd", "any", "all"}
+FLEET_PLATFORMS = {"linux", "darwin", "windows", "chrome"}
+FLEET_LOGGING = {"snapshot", "differential", "differential_ignore_removals"}
+
+
+# -- artefacts ---------------------------------------------------------------------------------
+
+def _deb() -> Path | None:
+    debs = sorted(DIST.glob(f"{PACKAGE}_*_*.deb"), key=lambda p: p.stat().st_mtime)
+    return debs[-1] if debs else None
+
+
+def _newest_source_mtime() -> float:
+    newest = 0.0
+    for top in SOURCES:
+        for path in (ROOT / top).rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts:
+                newest = max(newest, path.stat().st_mtime)
+    return newest
+
+
+@pytest.fixture(scope="session")
+def artefacts() -> tuple[Path, Path]:
+    """dist/go_processes.ext and the .deb, built by `make dist` unless present and current."""
+    deb = _deb()
+    fresh = (EXT.exists() and deb is not None
+             and min(EXT.stat().st_mtime, deb.stat().st_mtime) >= _newest_source_mtime())
+    if not fresh:
+        missing = [t for t in ("make", "gcc", "dpkg-deb", "objcopy") if shutil.which(t) is None]
+        if missing:
+            pytest.skip(f"cannot build the artefacts: {', '.join(missing)} not installed (.ci/deps)")
+        r = subprocess.run(["make", "dist"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+        assert r.returncode == 0, f"make dist failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
+        deb = _deb()
+    assert EXT.exists() and deb is not None
+    return EXT, deb
+
+
+@pytest.fixture(scope="session")
+def go_sleeper() -> Iterator[int]:
+    """A real Go process (the fixture hello program, `sleep`): its pid."""
+    exe = gobuild.build(gobuild.Build())
+    proc = subprocess.Popen([str(exe), "sleep"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while os.readlink(f"/proc/{proc.pid}/exe") != str(exe) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def reference(go_sleeper: int) -> dict[str, object]:
+    """The pip-installed extension's answers: routes of every table and rows for the Go sleeper."""
+    with osqueryd.OsqueryD() as osq:
+        osq.wait_ready()
+        client = osq.client()
+        return {
+            "routes": {t: osq.routes(t) for t in OUR_TABLES},
+            "go_processes": client.generate("go_processes", osq.context("go_processes", pid=[go_sleeper])),
+            "go_modules": client.generate("go_modules", osq.context("go_modules", pid=[go_sleeper])),
+        }
+
+
+def _sorted_rows(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return sorted(rows, key=lambda r: json.dumps(r, sort_keys=True))
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def _check_served(osq: osqueryd.OsqueryD, reference: dict, pid: int) -> float:
+    """Registration time; routes and rows equal the pip-installed extension's."""
+    status = osq.wait_registered(timeout=30)
+    registered_after = time.monotonic() - osq.launched_at
+    assert status.code == 0, status.message
+    osq.wait_ready()
+    client = osq.client()
+    for table in OUR_TABLES:
+        assert osq.routes(table) == reference["routes"][table]
+        assert client.columns(table) == reference["routes"][table]
+    rows = client.generate("go_processes", osq.context("go_processes", pid=[pid]))
+    assert len(rows) == 1 and rows[0]["pid"] == str(pid)
+    assert rows == reference["go_processes"]
+    modules = client.generate("go_modules", osq.context("go_modules", pid=[pid]))
+    assert modules and _sorted_rows(modules) == _sorted_rows(reference["go_modules"])
+    everything = client.generate("go_processes", osq.context("go_processes"))
+    assert str(pid) in {r["pid"] for r in everything}
+    return registered_after
+
+
+# A mount namespace in which /tmp, /var/tmp and /dev/shm are the same directories, remounted
+# noexec; then the extension in an empty environment, from /tmp as its working directory.
+NOEXEC_LAUNCH = r"""
+ext=$1; shift
+for d in /tmp /var/tmp /dev/shm; do
+    [ -d "$d" ] || continue
+    mount --bind "$d" "$d" && mount -o remount,bind,noexec "$d" || exit 97
+done
+cd /tmp
+exec env -i "$ext" "$@"
+"""
+
+
+def _can_make_noexec_namespace() -> str | None:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return "needs root and unshare(1) to mount a noexec /tmp in a private mount namespace"
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                        "mount --bind /tmp /tmp && mount -o remount,bind,noexec /tmp"],
+                       capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        return f"cannot make a noexec mount here: {r.stderr.strip()}"
+    return None
+
+
+@pytest.fixture
+def ext_copy(artefacts: tuple[Path, Path]) -> Iterator[Path]:
+    """The single file alone in a fresh root-owned directory outside /tmp and any virtualenv."""
+    base = ROOT / "build" / "packaging-test"
+    base.mkdir(parents=True, exist_ok=True)
+    d = Path(tempfile.mkdtemp(dir=base))
+    os.chmod(d, 0o755)
+    shutil.copy2(artefacts[0], d / "go_processes.ext")
+    try:
+        yield d / "go_processes.ext"
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+# -- the single file ---------------------------------------------------------------------------
+
+def test_single_file_is_self_contained(artefacts: tuple[Path, Path]) -> None:
+    ext = artefacts[0]
+    head = ext.read_bytes()[:4]
+    assert head == b"\x7fELF"
+    mode = ext.stat().st_mode
+    assert mode & stat.S_IXUSR and not mode & stat.S_IWOTH
+    needed = subprocess.run(["readelf", "-d", str(ext)], capture_output=True, text=True).stdout
+    # Only the C library and zlib from the host: no libpython, no interpreter.
+    assert set(re.findall(r"Shared library: \[([^\]]+)\]", needed)) <= {"libc.so.6", "libz.so.1"}
+
+
+def test_single_file_empty_env(ext_copy: Path, reference: dict, go_sleeper: int) -> None:
+    with osqueryd.OsqueryD(command=["env", "-i", str(ext_copy)]) as osq:
+        elapsed = _check_served(osq, reference, go_sleeper)
+        env = Path(f"/proc/{osq.proc.pid}/environ").read_bytes()
+        assert env == b"", "the extension did not run with an empty environment"
+    assert elapsed < REGISTRATION_BUDGET, f"registration took {elapsed:.2f}s"
+
+
+def test_single_file_noexec_temp_dirs(ext_copy: Path, reference: dict, go_sleeper: int) -> None:
+    """With every temporary directory noexec, the bootloader falls back to its own directory."""
+    reason = _can_make_noexec_namespace()
+    if reason:
+        pytest.skip(reason)
+    command = ["unshare", "-m", "--propagation", "private", "sh", "-c", NOEXEC_LAUNCH, "sh", str(ext_copy)]
+    with osqueryd.OsqueryD(command=command) as osq:
+        elapsed = _check_served(osq, reference, go_sleeper)
+        pid = osq.proc.pid
+        mounts = Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
+        tmp_options = [line.split()[5] for line in mounts if line.split()[4] == "/tmp"]
+        assert tmp_options and "noexec" in tmp_options[-1].split(","), "the test's /tmp is not noexec"
+        assert Path(f"/proc/{pid}/environ").read_bytes() == b""
+        assert os.readlink(f"/proc/{pid}/cwd") == "/tmp"
+        # The interpreter runs in the bootloader's child, mapped from an exec-capable directory.
+        maps = "".join(Path(f"/proc/{c}/maps").read_text() for c in _children(pid))
+        libpython = {line.split()[-1] for line in maps.splitlines() if "/libpython3" in line}
+        assert libpython and all(p.startswith(f"{ext_copy.parent}/_MEI") for p in libpython), libpython
+    assert elapsed < REGISTRATION_BUDGET, f"registration took {elapsed:.2f}s"
+    # The bootloader removes its extraction directory when the extension exits.
+    deadline = time.monotonic() + 10
+    while list(ext_copy.parent.glob("_MEI*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not list(ext_copy.parent.glob("_MEI*"))
+
+
+# -- the Debian package ------------------------------------------------------------------------
+
+def _dpkg_field(deb: Path, field: str) -> str:
+    return subprocess.run(["dpkg-deb", "-f", str(deb), field], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_deb_contents(artefacts: tuple[Path, Path]) -> None:
+    deb = artefacts[1]
+    assert deb.name == f"{PACKAGE}_{_dpkg_field(deb, 'Version')}_{_dpkg_field(deb, 'Architecture')}.deb"
+    listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True,
+                             check=True).stdout.splitlines()
+    entries = {line.split()[-1].lstrip("."): line.split() for line in listing}
+    perms, owner = entries[str(INSTALLED)][0:2]
+    assert (perms, owner) == ("-rwxr-xr-x", "root/root")
+    for parent in INSTALLED.parents:
+        if str(parent) != "/":
+            assert entries[f"{parent}/"][0:2] == ["drwxr-xr-x", "root/root"]
+    assert re.search(r"libc6 \(>= 2\.\d+\)", _dpkg_field(deb, "Depends"))
+    if shutil.which("lintian"):
+        r = subprocess.run(["lintian", "--fail-on", "error,warning", str(deb)], capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+
+@contextlib.contextmanager
+def _preserved_etc_osquery() -> Iterator[None]:
+    """Put /etc/osquery back exactly as it was, and the package away, whatever the test did."""
+    had_dir = LOAD.parent.exists()
+    saved = LOAD.read_bytes() if LOAD.exists() else None
+    try:
+        yield
+    finally:
+        subprocess.run(["dpkg", "--purge", PACKAGE], capture_output=True, timeout=300)
+        if saved is not None:
+            LOAD.parent.mkdir(parents=True, exist_ok=True)
+            LOAD.write_bytes(saved)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                LOAD.unlink()
+            if not had_dir:
+                with contextlib.suppress(OSError):
+                    LOAD.parent.rmdir()
+
+
+def _dpkg(*args: str) -> None:
+    r = subprocess.run(["dpkg", *args], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, f"dpkg {' '.join(args)}:\n{r.stdout}\n{r.stderr}"
+
+
+def _installed() -> bool:
+    r = subprocess.run(["dpkg-query", "-W", "-f=${Status}", PACKAGE], capture_output=True, text=True)
+    return r.returncode == 0 and "installed" in r.stdout.split()
+
+
+@pytest.fixture
+def dpkg_machine() -> None:
+    if os.geteuid() != 0 or shutil.which("dpkg") is None:
+        pytest.skip("installing the package needs root and dpkg")
+    if _installed():
+        pytest.skip(f"{PACKAGE} is already installed on this machine; not touching it")
+
+
+def test_deb_install_run_purge(artefacts: tuple[Path, Path], dpkg_machine: None, reference: dict,
+                               go_sleeper: int) -> None:
+    deb = artefacts[1]
+    # Someone else's extension, on a last line without a newline: kept, and not glued to ours.
+    before = b"# extensions loaded by osqueryd\n/opt/other/other.ext"
+    with _preserved_etc_osquery():
+        LOAD.parent.mkdir(parents=True, exist_ok=True)
+        LOAD.write_bytes(before)
+        os.chmod(LOAD, 0o640)
+        _dpkg("-i", str(deb))
+        st = INSTALLED.stat()
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, 0o755)
+        dir_st = INSTALLED.parent.stat()
+        assert dir_st.st_uid == 0 and not dir_st.st_mode & (stat.S_ISVTX | stat.S_IWOTH | stat.S_IWGRP)
+        expected = before + b"\n" + str(INSTALLED).encode() + b"\n"
+        assert LOAD.read_bytes() == expected
+        assert stat.S_IMODE(LOAD.stat().st_mode) == 0o640
+        _dpkg("-i", str(deb))  # reinstall: still one line
+        assert LOAD.read_bytes() == expected
+
+        with osqueryd.OsqueryD(command=["env", "-i", str(INSTALLED)]) as osq:
+            _check_served(osq, reference, go_sleeper)
+
+        _dpkg("--purge", PACKAGE)
+        assert not INSTALLED.exists()
+        assert LOAD.read_bytes() == before
+        assert stat.S_IMODE(LOAD.stat().st_mode) == 0o640
+
+
+def test_deb_creates_and_removes_extensions_load(artefacts: tuple[Path, Path], dpkg_machine: None) -> None:
+    deb = artefacts[1]
+    with _preserved_etc_osquery():
+        with contextlib.suppress(FileNotFoundError):
+            LOAD.unlink()
+        had_dir = LOAD.parent.exists() and any(LOAD.parent.iterdir())
+        if not had_dir:
+            with contextlib.suppress(OSError):
+                LOAD.parent.rmdir()
+        _dpkg("-i", str(deb))
+        assert LOAD.read_bytes() == str(INSTALLED).encode() + b"\n"
+        assert stat.S_IMODE(LOAD.stat().st_mode) == 0o644
+        _dpkg("-r", PACKAGE)  # remove (not purge) takes the line away too
+        assert not LOAD.exists()
+        assert LOAD.parent.exists() == had_dir
+
+
+# -- the query pack and the Fleet YAML ---------------------------------------------------------
+
+def _normal_sql(sql: str) -> str:
+    return " ".join(sql.split())
+
+
+def _pack() -> dict:
+    return json.loads(PACK.read_text())
+
+
+def _yaml_docs(path: Path) -> list:
+    yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read the Fleet files (pip install pyyaml)")
+    return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+
+
+def _gitops_queries() -> list[dict]:
+    return _yaml_docs(FLEET / "go_processes.queries.yml")[0]
+
+
+def _gitops_policies() -> list[dict]:
+    return _yaml_docs(FLEET / "go_processes.policies.yml")[0]
+
+
+def _applied(kind: str) -> list[dict]:
+    docs = _yaml_docs(FLEET / "fleetctl-apply.yml")
+    assert all(d["apiVersion"] == "v1" and d["kind"] in {"query", "policy"} for d in docs)
+    return [d["spec"] for d in docs if d["kind"] == kind]
+
+
+@pytest.fixture(scope="module")
+def schema() -> sqlite3.Connection:
+    """SQLite with our tables as the stand-in registers them and osquery's tables as stubs."""
+    with osqueryd.OsqueryD() as osq:
+        osq.wait_ready()
+        columns = {t: osq.columns(t) for t in OUR_TABLES}
+    db = sqlite3.connect(":memory:")
+    for table, cols in columns.items():
+        db.execute(f"CREATE TABLE {table} ({', '.join(f'{n} {AFFINITY[t]}' for n, t in cols)})")
+    for table, names in CORE_TABLES.items():
+        db.execute(f"CREATE TABLE {table} ({', '.join(names)})")
+    return db
+
+
+def _all_queries() -> list[tuple[str, str]]:
+    out = [(f"pack:{n}", q["query"]) for n, q in _pack()["queries"].items()]
+    out += [(f"gitops-query:{q['name']}", q["query"]) for q in _gitops_queries()]
+    out += [(f"gitops-policy:{p['name']}", p["query"]) for p in _gitops_policies()]
+    out += [(f"apply-{kind}:{s['name']}", s["query"]) for kind in ("query", "policy") for s in _applied(kind)]
+    # What operators copy from the docs: the README's SQL blocks and every table's examples.
+    for block in re.findall(r"```sql\n(.*?)```", (ROOT / "README.md").read_text(), re.S):
+        out += [("README", q) for q in _statements(block)]
+    from go_processes.tables import all_tables
+
+    out += [(f"examples:{t.name}", q) for t in all_tables() for q in t.examples]
+    return out
+
+
+def _statements(block: str) -> list[str]:
+    """SQL statements of a README block (comments dropped, split on ';' or blank lines)."""
+    text = "\n".join(line for line in block.splitlines() if not line.lstrip().startswith("--"))
+    return [q.strip() for q in re.split(r";|\n\s*\n", text) if q.strip()]
+
+
+def test_pack_fields() -> None:
+    pack = _pack()
+    queries = pack["queries"]
+    assert {"go_processes_inventory", "go_outdated_toolchain", "gops_agent_exposed",
+            "go_network_services", "go_vulnerable_dependency"} <= set(queries)
+    for name, q in queries.items():
+        assert set(q) <= {"query", "interval", "platform", "snapshot", "removed", "description",
+                          "version", "shard", "denylist"}, name
+        assert isinstance(q["query"], str) and q["query"].strip(), name
+        assert isinstance(q["interval"], int) and 60 <= q["interval"] <= 604800, name
+        assert q["platform"] in PACK_PLATFORMS, name
+        assert isinstance(q["snapshot"], bool) and q["description"].strip(), name
+        assert "--" not in q["query"], f"{name}: a -- comment would swallow the rest of a one-line query"
+    assert queries["go_processes_inventory"]["snapshot"] is True
+    assert "listening_ports" in queries["go_network_services"]["query"]
+    assert "go_modules" in queries["go_vulnerable_dependency"]["query"]
+
+
+def test_fleet_fields_and_same_sql_as_pack() -> None:
+    pack = {n: _normal_sql(q["query"]) for n, q in _pack()["queries"].items()}
+    for queries in (_gitops_queries(), _applied("query")):
+        assert {q["name"]: _normal_sql(q["query"]) for q in queries} == pack
+        for q in queries:
+            assert q["description"].strip() and q["logging"] in FLEET_LOGGING
+            assert set(q["platform"].split(",")) <= FLEET_PLATFORMS
+            assert isinstance(q["interval"], int) and q["interval"] > 0
+            snapshot = _pack()["queries"][q["name"]]["snapshot"]
+            assert q["logging"] == ("snapshot" if snapshot else "differential")
+    policies = {p["name"]: _normal_sql(p["query"]) for p in _gitops_policies()}
+    assert policies == {p["name"]: _normal_sql(p["query"]) for p in _applied("policy")}
+    for p in _gitops_policies():
+        assert p["description"].strip() and p["resolution"].strip()
+        assert set(p["platform"].split(",")) <= FLEET_PLATFORMS
+    options = _yaml_docs(FLEET / "agent-options.yml")[0]
+    assert options["extensions"]["go_processes"] == {"channel": "stable", "platform": "linux"}
+
+
+def test_every_query_names_existing_columns(schema: sqlite3.Connection) -> None:
+    queries = _all_queries()
+    assert len(queries) >= 15
+    for where, sql in queries:
+        try:
+            schema.execute("EXPLAIN " + sql).fetchall()
+        except sqlite3.Error as e:
+            pytest.fail(f"{where}: {e}")
+
+
+def test_a_missing_column_is_caught(schema: sqlite3.Connection) -> None:
+    """The check above can fail: a query naming a column our table lacks does not compile."""
+    with pytest.raises(sqlite3.OperationalError, match="no such column"):
+        schema.execute("EXPLAIN SELECT go_version FROM go_processes")
+
+
+# Rows for the semantic checks: (version, expected finding with the shipped threshold).
+VERSIONS = [
+    ("go1.21.4 X:arenas", "unsupported"), ("go1.9.2", "unsupported"), ("go1.25.9", "unsupported"),
+    ("go1.26.0", None), ("go1.26.3", None), ("go1.27.1", None), ("go1.28rc1", None),
+    ("devel go1.28-abcdef", None), ("", None),
+]
+
+
+def _fresh(schema: sqlite3.Connection) -> sqlite3.Connection:
+    db = sqlite3.connect(":memory:")
+    for (sql,) in schema.execute("SELECT sql FROM sqlite_master WHERE type = 'table'"):
+        db.execute(sql)
+    return db
+
+
+def _policy(name_part: str) -> str:
+    return next(p["query"] for p in _gitops_policies() if name_part in p["name"])
+
+
+def test_toolchain_threshold(schema: sqlite3.Connection) -> None:
+    db = _fresh(schema)
+    for pid, (version, _) in enumerate(VERSIONS, start=100):
+        db.execute("INSERT INTO go_processes (pid, exe, path, version) VALUES (?, 'x', '/x', ?)",
+                   (pid, version))
+    sql = _pack()["queries"]["go_outdated_toolchain"]["query"]
+    found = {r[3]: r[6] for r in db.execute(sql)}
+    assert found == {v: f for v, f in VERSIONS if f}
+    # The threshold is the acceptable(...) rows at the top: raise 1.26's patch to 5.
+    assert sql.count("VALUES (26, 0), (27, 0)") == 1
+    stricter = sql.replace("VALUES (26, 0), (27, 0)", "VALUES (26, 5), (27, 0)")
+    found = {r[3]: r[6] for r in db.execute(stricter)}
+    assert found == {**{v: f for v, f in VERSIONS if f}, "go1.26.0": "vulnerable", "go1.26.3": "vulnerable"}
+    policy = _policy("supported, patched")
+    assert db.execute(policy).fetchall() == []  # failing: outdated processes exist
+    db.execute("DELETE FROM go_processes WHERE version IN ('go1.21.4 X:arenas', 'go1.9.2', 'go1.25.9')")
+    assert db.execute(policy).fetchall() == [(1,)]
+
+
+def test_gops_exposure(schema: sqlite3.Connection) -> None:
+    db = _fresh(schema)
+    addresses = {"127.0.0.1": False, "127.0.1.1": False, "::1": False, "::ffff:127.0.0.1": False,
+                 "0.0.0.0": True, "::": True, "10.1.2.3": True, "fe80::1": True}
+    for pid, address in enumerate(addresses, start=100):
+        db.execute("INSERT INTO go_processes (pid, agent, agent_port, agent_address) VALUES (?, 1, 4321, ?)",
+                   (pid, address))
+    db.execute("INSERT INTO go_processes (pid, agent, agent_address) VALUES (99, 0, '')")
+    found = {r[6] for r in db.execute(_pack()["queries"]["gops_agent_exposed"]["query"])}
+    assert found == {a for a, exposed in addresses.items() if exposed}
+    assert db.execute(_policy("gops")).fetchall() == []
+    db.execute("DELETE FROM go_processes WHERE agent_address NOT LIKE '127.%' AND agent_address != '::1'"
+               " AND agent_address NOT LIKE '::ffff:127.%'")
+    assert db.execute(_policy("gops")).fetchall() == [(1,)]
+
+
+def test_vulnerable_dependency_and_network_join(schema: sqlite3.Connection) -> None:
+    db = _fresh(schema)
+    versions = {"v0.16.9": True, "v0.0.0-20230101000000-abcdef012345": True, "v0.17.0": False,
+                "v0.17.1-rc.1": False, "v0.33.0": False, "v1.0.0": False}
+    for pid, version in enumerate(versions, start=100):
+        db.execute("INSERT INTO go_processes (pid, exe) VALUES (?, 'svc')", (pid,))
+        db.execute("INSERT INTO go_modules (pid, path, module, version, main) VALUES (?, '/svc', "
+                   "'golang.org/x/net', ?, 0)", (pid, version))
+        db.execute("INSERT INTO go_modules (pid, path, module, version, main) VALUES (?, '/svc', 'stdlib', "
+                   "'go1.20.1', 0)", (pid,))
+    rows = list(db.execute(_pack()["queries"]["go_vulnerable_dependency"]["query"]))
+    assert {r[4] for r in rows} == {v for v, bad in versions.items() if bad}
+    assert {r[7] for r in rows} == {"v0.17.0"}
+    assert db.execute(_policy("golang.org/x/net")).fetchall() == []
+    for port, address in ((8080, "0.0.0.0"), (9090, "127.0.0.1"), (0, ""), (443, "::")):
+        db.execute("INSERT INTO listening_ports (pid, port, protocol, family, address)"
+                   " VALUES (100, ?, 6, 2, ?)", (port, address))
+    served = {(r[0], r[1]) for r in db.execute(_pack()["queries"]["go_network_services"]["query"])}
+    assert served == {("0.0.0.0", 8080), ("::", 443)}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__, "-q"]))
