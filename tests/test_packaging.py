@@ -157,6 +157,8 @@ def _check_served(osq: osqueryd.OsqueryD, reference: dict, pid: int) -> float:
     return registered_after
 
 
+NOEXEC_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+
 # A mount namespace in which /tmp, /var/tmp and /dev/shm are the same directories, remounted
 # noexec; then the extension in an empty environment, from /tmp as its working directory.
 NOEXEC_LAUNCH = r"""
@@ -183,8 +185,12 @@ def _can_make_noexec_namespace() -> str | None:
 
 @pytest.fixture
 def ext_copy(artefacts: tuple[Path, Path]) -> Iterator[Path]:
-    """The single file alone in a fresh root-owned directory outside /tmp and any virtualenv."""
+    """The single file alone in a fresh root-owned directory outside the temporary directories
+    (the noexec test remounts those) and outside any virtualenv."""
     base = ROOT / "build" / "packaging-test"
+    temp_dirs = [os.path.realpath(d) for d in NOEXEC_DIRS]
+    if any(os.path.commonpath([os.path.realpath(base), d]) == d for d in temp_dirs):
+        base = Path("/var/lib/go-processes-test")  # a checkout under /tmp: stay off the noexec mounts
     base.mkdir(parents=True, exist_ok=True)
     d = Path(tempfile.mkdtemp(dir=base))
     os.chmod(d, 0o755)
