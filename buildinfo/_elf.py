@@ -27,6 +27,10 @@ _MACHINES: dict[int, str] = {
 # symbol table read, so non-Go binaries stay cheap.
 _GO_HINTS = frozenset((".gopclntab", ".gosymtab", ".note.go.buildid", ".go.buildinfo", ".go_export",
                        ".data.rel.ro.gopclntab"))
+_STRUCTS = {(e, is64, kind): struct.Struct(e + fmt) for e in "<>" for is64, kind, fmt in (
+    (True, "section", "IIQQQQIIQQ"), (False, "section", "10I"),
+    (True, "program", "IIQQQQQQ"), (False, "program", "8I"))}
+_GO_HINT_NAMES = tuple(name.encode() + b"\0" for name in _GO_HINTS)
 
 
 def go_arch(machine: int, is64: bool, little: bool) -> str:
@@ -42,15 +46,11 @@ def go_arch(machine: int, is64: bool, little: bool) -> str:
     return arch or f"elf-machine-{machine}"
 
 
-class Section(NamedTuple):
-    name: int  # offset in the section name table
-    type: int
-    flags: int
-    addr: int
-    offset: int
-    size: int
-    link: int
-    info: int
+# A section header as struct unpacks it: the first eight fields have the same order in ELF32 and
+# ELF64. Plain tuples, not objects: most files read here are not Go, and for them the headers are
+# only scanned for a type or a name.
+Section = tuple[int, ...]
+SH_NAME, SH_TYPE, SH_FLAGS, SH_ADDR, SH_OFFSET, SH_SIZE, SH_LINK, SH_INFO = range(8)
 
 
 class Segment(NamedTuple):
@@ -87,33 +87,51 @@ class ElfImage(Image):
             if shnum == 0 or shstrndx == SHN_XINDEX or phnum == PN_XNUM:
                 # Extended numbering: the real counts are in section 0.
                 sec0 = self._shdrs(r.read(shoff, self._shsize), self._shsize, 1)[0]
-                shnum = shnum or sec0.size
-                shstrndx = sec0.link if shstrndx == SHN_XINDEX else shstrndx
-                phnum = sec0.info if phnum == PN_XNUM else phnum
+                shnum = shnum or sec0[SH_SIZE]
+                shstrndx = sec0[SH_LINK] if shstrndx == SHN_XINDEX else shstrndx
+                phnum = sec0[SH_INFO] if phnum == PN_XNUM else phnum
         else:
             shnum = 0
         if phnum > MAX_SEGMENTS or shnum > MAX_SECTIONS:
             raise MalformedExecutable("too many ELF program or section headers")
-        self.segments: list[Segment] = []
+        # Program headers are read (and bounds-checked) now, decoded only when used: a file with
+        # section headers needs them only for its block.
+        self._phdrs = b""
+        self._phentsize = phentsize
+        self._segments: list[Segment] | None = None
         if phoff and phnum:
             self._check_ent(phentsize, 56 if self.is64 else 32, "program")
-            raw = r.read(phoff, phnum * phentsize)
-            for i in range(phnum):
-                at = i * phentsize
-                if self.is64:
-                    p_type, p_flags, off, vaddr, _pa, filesz = struct.unpack_from(e + "IIQQQQ", raw, at)
-                else:
-                    p_type, off, vaddr, _pa, filesz, _mem, p_flags = struct.unpack_from(e + "7I", raw, at)
-                self.segments.append(Segment(p_type, p_flags, off, vaddr, filesz))
+            self._phdrs = r.read(phoff, phnum * phentsize)
         self.sections: list[Section] = []
         self._names = b""
         if shnum:
             self.sections = self._shdrs(r.read(shoff, shnum * shentsize), shentsize, shnum)
             if 0 < shstrndx < shnum:
                 s = self.sections[shstrndx]
-                self._names = read_table(r, s.offset, s.size, "section name table") or b""
-        self.stripped = not any(s.type == SHT_SYMTAB for s in self.sections)
+                self._names = read_table(r, s[SH_OFFSET], s[SH_SIZE], "section name table") or b""
+        self._types = [s[SH_TYPE] for s in self.sections]
+        self.stripped = SHT_SYMTAB not in self._types
         self._symtabs: list[SymbolTable] | None = None
+
+    @property
+    def segments(self) -> list[Segment]:
+        if self._segments is None:
+            fmt = _STRUCTS[self.e, self.is64, "program"]
+            entries = fmt.iter_unpack(self._fixed(self._phdrs, self._phentsize, fmt.size))
+            if self.is64:
+                self._segments = [Segment(t, f, off, vaddr, filesz)
+                                  for t, f, off, vaddr, _pa, filesz, _mem, _al in entries]
+            else:
+                self._segments = [Segment(t, f, off, vaddr, filesz)
+                                  for t, off, vaddr, _pa, filesz, _mem, f, _al in entries]
+        return self._segments
+
+    @staticmethod
+    def _fixed(raw: bytes, entsize: int, size: int) -> bytes:
+        """Entries of ``entsize`` bytes cut to the ``size`` bytes a struct reads from each."""
+        if entsize == size or not raw:
+            return raw
+        return b"".join(raw[at : at + size] for at in range(0, len(raw), entsize))
 
     # --- header helpers ------------------------------------------------------------------------
     @property
@@ -126,10 +144,8 @@ class ElfImage(Image):
             raise MalformedExecutable(f"bad ELF {what} header entry size {size}")
 
     def _shdrs(self, raw: bytes, entsize: int, count: int) -> list[Section]:
-        fmt = struct.Struct(self.e + ("IIQQQQIIQQ" if self.is64 else "10I"))
-        if entsize != fmt.size:
-            raw = b"".join(raw[i * entsize : i * entsize + fmt.size] for i in range(count))
-        return [Section(*h[:8]) for h in fmt.iter_unpack(raw)]
+        fmt = _STRUCTS[self.e, self.is64, "section"]
+        return list(fmt.iter_unpack(self._fixed(raw[: count * entsize], entsize, fmt.size)))
 
     def _name_offsets(self, name: str) -> set[int]:
         """Offsets in the section name table where ``name`` can start (names may share tails)."""
@@ -145,18 +161,18 @@ class ElfImage(Image):
         offsets = self._name_offsets(name)
         if offsets:
             for s in self.sections:
-                if s.name in offsets:
+                if s[SH_NAME] in offsets:
                     return s
         return None
 
     def name_of(self, s: Section) -> str:
-        return cstr(self._names[s.name : s.name + 256]).decode("latin-1")
+        return cstr(self._names[s[SH_NAME] : s[SH_NAME] + 256]).decode("latin-1")
 
     # --- Image ---------------------------------------------------------------------------------
     def data_regions(self) -> list[tuple[int, int]]:
         s = self.section(".go.buildinfo")
-        if s is not None and s.type != SHT_NOBITS:
-            return [(s.addr, s.size)]
+        if s is not None and s[SH_TYPE] != SHT_NOBITS:
+            return [(s[SH_ADDR], s[SH_SIZE])]
         if self.sections:
             return []  # section headers present and no block section: not a Go 1.13+ binary
         return [(p.vaddr, p.filesz) for p in self.segments
@@ -168,8 +184,9 @@ class ElfImage(Image):
                 return self._read_file(p.offset + addr - p.vaddr, min(n, p.vaddr + p.filesz - addr))
         if not any(p.type == PT_LOAD for p in self.segments):
             for s in self.sections:
-                if s.flags & SHF_ALLOC and s.type != SHT_NOBITS and s.addr <= addr < s.addr + s.size:
-                    return self._read_file(s.offset + addr - s.addr, min(n, s.addr + s.size - addr))
+                s_addr, s_size = s[SH_ADDR], s[SH_SIZE]
+                if s[SH_FLAGS] & SHF_ALLOC and s[SH_TYPE] != SHT_NOBITS and s_addr <= addr < s_addr + s_size:
+                    return self._read_file(s[SH_OFFSET] + addr - s_addr, min(n, s_addr + s_size - addr))
         return b""
 
     def _read_file(self, offset: int, n: int) -> bytes:
@@ -180,7 +197,10 @@ class ElfImage(Image):
     def symbols(self) -> list[SymbolTable]:
         if self._symtabs is None:
             self._symtabs = []
-            if any(self.section(name) is not None for name in _GO_HINTS):
+            # A hint's name must be in the (small) name table before any section can carry it.
+            names = self._names
+            if (any(n in names for n in _GO_HINT_NAMES)
+                    and any(self.section(name) is not None for name in _GO_HINTS)):
                 for kind in (SHT_SYMTAB, SHT_DYNSYM):
                     t = self._table(kind)
                     if t is not None:
@@ -193,14 +213,16 @@ class ElfImage(Image):
         return self._symtabs
 
     def _table(self, kind: int) -> SymbolTable | None:
-        sec = next((s for s in self.sections if s.type == kind), None)
-        if sec is None or not 0 < sec.link < len(self.sections):
+        if kind not in self._types:
             return None
-        strsec = self.sections[sec.link]
-        if sec.flags & SHF_COMPRESSED or strsec.flags & SHF_COMPRESSED:
+        sec = self.sections[self._types.index(kind)]
+        if not 0 < sec[SH_LINK] < len(self.sections):
+            return None
+        strsec = self.sections[sec[SH_LINK]]
+        if sec[SH_FLAGS] & SHF_COMPRESSED or strsec[SH_FLAGS] & SHF_COMPRESSED:
             return None  # never decompress
-        entries = read_table(self.r, sec.offset, sec.size, "symbol table")
-        names = read_table(self.r, strsec.offset, strsec.size, "string table")
+        entries = read_table(self.r, sec[SH_OFFSET], sec[SH_SIZE], "symbol table")
+        names = read_table(self.r, strsec[SH_OFFSET], strsec[SH_SIZE], "string table")
         if entries is None or names is None:
             return None
         e = self.e
@@ -217,12 +239,12 @@ class ElfImage(Image):
     def pclntab_start(self) -> int | None:
         for name in (".gopclntab", ".data.rel.ro.gopclntab"):
             s = self.section(name)
-            if s is not None and s.type != SHT_NOBITS and s.size >= 16:
-                return s.addr
+            if s is not None and s[SH_TYPE] != SHT_NOBITS and s[SH_SIZE] >= 16:
+                return s[SH_ADDR]
         return None
 
     def has_build_id(self) -> bool:
-        notes = [(s.offset, s.size) for s in self.sections if s.type == SHT_NOTE]
+        notes = [(s[SH_OFFSET], s[SH_SIZE]) for s in self.sections if s[SH_TYPE] == SHT_NOTE]
         if not notes:
             notes = [(p.offset, p.filesz) for p in self.segments if p.type == PT_NOTE]
         for off, size in notes[:64]:
@@ -233,6 +255,8 @@ class ElfImage(Image):
         return not self.sections and super().has_build_id()
 
     def _go_note(self, data: bytes) -> bool:
+        if b"Go\0\0" not in data:
+            return False  # the note's name is in its bytes, or it is not there
         pos = 0
         for _ in range(256):
             if pos + 12 > len(data):
@@ -246,8 +270,8 @@ class ElfImage(Image):
 
     def rodata_regions(self) -> list[tuple[int, int]]:
         if self.sections:
-            return [(s.offset, s.size) for s in self.sections
-                    if s.flags & SHF_ALLOC and not s.flags & (SHF_WRITE | SHF_EXECINSTR)
-                    and s.type != SHT_NOBITS and self.name_of(s).startswith(".rodata")]
+            return [(s[SH_OFFSET], s[SH_SIZE]) for s in self.sections
+                    if s[SH_FLAGS] & SHF_ALLOC and not s[SH_FLAGS] & (SHF_WRITE | SHF_EXECINSTR)
+                    and s[SH_TYPE] != SHT_NOBITS and self.name_of(s).startswith(".rodata")]
         return [(p.offset, p.filesz) for p in self.segments
                 if p.type == PT_LOAD and not p.flags & (PF_W | PF_X)]

@@ -28,6 +28,9 @@ BUILD_ID_WINDOW = 32 << 10
 # before GCC 7, "..f" since), the init entry point, and libgo's imports in dynamic binaries.
 GCCGO_MARKERS = (b"$descriptor\0", b"..f\0", b"\0__go_init_main\0", b"\0runtime..import\0", b"\0__go_go\0")
 
+# Most names the fallbacks search for are the runtime's: a table without this substring holds
+# none of them, which one search answers.
+RUNTIME = b"runtime."
 
 ByteOrder = Literal["little", "big"]
 
@@ -53,12 +56,25 @@ class SymbolTable:
         self.name_pos = name_pos  # where that field sits in an entry
         self.decode = decode  # unpacks a whole entry
         self.prefix = prefix  # "_" on Mach-O
+        self._runtime: bool | None = None
+
+    def _may_hold(self, needle: bytes) -> bool:
+        """False when ``needle`` cannot be in the table: a non-Go program's dynamic string table
+        can be megabytes (a large C++ program exports thousands of names), so the runtime's
+        names are ruled out by one search instead of one per name."""
+        if RUNTIME not in needle:
+            return True
+        if self._runtime is None:
+            self._runtime = RUNTIME in self.names
+        return self._runtime
 
     def has_string(self, needle: bytes) -> bool:
-        return needle in self.names
+        return self._may_hold(needle) and needle in self.names
 
     def name_offsets(self, name: bytes) -> list[int]:
         needle = self.prefix + name + b"\0"
+        if not self._may_hold(needle):
+            return []
         out: list[int] = []
         i = self.names.find(needle)
         while i >= 0 and len(out) < MAX_HITS:

@@ -13,8 +13,12 @@ from ._model import MalformedExecutable, UnreadableFile
 READ_BUDGET = 64 << 20
 # No single read (a string table, a section of symbols) may exceed this.
 MAX_READ = 32 << 20
-# Read once and served from memory: the file header, and usually the program headers too.
-HEAD = 4096
+# Read once and served from memory: the file header, and usually the program headers too (ELF:
+# also the notes and, in most files, the dynamic symbol and string tables).
+HEAD = 8 << 10
+# Likewise the end of the file, where ELF linkers put the section headers and their name table:
+# one read instead of two for every ELF file.
+TAIL = 8 << 10
 
 
 class Budget:
@@ -29,7 +33,7 @@ class Budget:
 class Reader:
     """Reads ``[base, base+size)`` of ``fd`` with ``os.pread`` (the fd's offset is untouched)."""
 
-    __slots__ = ("_head", "base", "budget", "fd", "size")
+    __slots__ = ("_head", "_tail", "base", "budget", "fd", "size")
 
     def __init__(self, fd: int, size: int, base: int = 0, budget: Budget | None = None) -> None:
         self.fd = fd
@@ -37,6 +41,7 @@ class Reader:
         self.base = base
         self.budget = budget if budget is not None else Budget()
         self._head: bytes | None = None
+        self._tail: bytes | None = None
 
     def view(self, offset: int, size: int) -> Reader:
         """A reader over a sub-range (a universal file's slice), sharing this file's budget."""
@@ -53,6 +58,12 @@ class Reader:
             if head is None:
                 head = self._head = self._pread(0, min(HEAD, self.size))
             return head[offset : offset + n]
+        start = self.size - TAIL
+        if offset >= start > HEAD:
+            tail = self._tail
+            if tail is None:
+                tail = self._tail = self._pread(start, TAIL)
+            return tail[offset - start : offset - start + n]
         return self._pread(offset, n)
 
     def read_upto(self, offset: int, n: int) -> bytes:

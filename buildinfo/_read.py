@@ -8,25 +8,29 @@ is read; and without a block (Go <= 1.12, gccgo, damaged files) symbols, the pcl
 build ID still say whether, and roughly which, Go built the file -- never an invented version.
 
 Header parsing: lean struct walks, not pyelftools / pefile / macholib. Measured on this repo's
-dev box (2 shared cores, load ~5, Python 3.11, warm page cache, time.perf_counter,
-best of 5 passes, ms per file). "Library" is only the header parse each library needs before it
-could even look for the block; "ours" is the whole read_build_info:
+dev box (2 shared cores, Python 3.11, warm page cache, time.perf_counter, best of 5 passes, ms per
+file; "ours" re-measured after the cold-scan work, "library" from the first measurement). "Library"
+is only the header parse each library needs before it could even look for the block; "ours" is
+the whole read_build_info:
 
     files                                            ours    library
-    200 /usr/bin files + 26 Go fixtures (all)        0.085   -
-    155 ELF of those (mostly non-Go)                 0.16    2.60  pyelftools ELFFile+sections+segments
-    Go ELF fixtures (block fast path)                0.10    1.64  pyelftools
-    Go PE fixtures (386, amd64)                      0.075   0.97  pefile PE(fast_load=True)
-    Go Mach-O fixtures (amd64, arm64)                0.12    1.49  macholib MachO()
+    733 /usr/bin files + 38 Go fixtures (all)        0.078   -
+    561 ELF of those (mostly non-Go)                 0.10    2.60  pyelftools ELFFile+sections+segments
+    Go ELF fixtures (block fast path)                0.071   1.64  pyelftools
+    Go PE fixtures (386, amd64)                      0.070   0.97  pefile PE(fast_load=True)
+    Go Mach-O fixtures (amd64, arm64)                0.10    1.49  macholib MachO()
   symbol lookup of runtime.buildVersion (no-block fallback), one file:
-    Go 1.27 ELF, unstripped                          0.41    96.9  pyelftools get_symbol_by_name
-    Go 1.19 ELF, unstripped                          0.18    73.1  pyelftools
-    Go 1.27 Mach-O                                   0.17    37.9  macholib SymbolTable
+    Go 1.27 ELF, unstripped                          0.15    96.9  pyelftools get_symbol_by_name
+    Go 1.19 ELF, unstripped                          0.14    73.1  pyelftools
+    Go 1.27 Mach-O                                   0.14    37.9  macholib SymbolTable
 
-So the libraries are 10-20x slower on the fast path and 200-400x on symbols; they are not used
-here. The ELF fast path is four small preads (header page, section headers, name table, block).
-The libraries stay useful as independent cross-checks in tests; pyelftools would also decompress
-SHF_COMPRESSED sections on .data(), which a reader of hostile files must never do.
+So the libraries are 10-20x slower on the fast path and 250-650x on symbols; they are not used
+here. The ELF fast path is three small preads: the first and the last 8 KB of the file (headers;
+section headers and their name table) and the block. Section headers stay plain tuples and the
+name table is searched as bytes, so a non-Go ELF file costs no per-section objects; its dynamic
+symbols are searched once for the runtime's common prefix rather than once per name (node's are
+5 MB). The libraries stay useful as independent cross-checks in tests; pyelftools would also
+decompress SHF_COMPRESSED sections on .data(), which a reader of hostile files must never do.
 """
 
 from __future__ import annotations
@@ -102,14 +106,23 @@ def _read_fd(fd: int) -> BuildInfo:
         raise UnreadableFile(f"stat: {e.strerror or e}") from None
     if not stat.S_ISREG(st.st_mode):
         raise UnreadableFile("not a regular file")
-    r = Reader(fd, st.st_size)
     try:
-        return _read(r)
-    except BuildInfoError:
-        raise
+        return _read(Reader(fd, st.st_size))
+    except BuildInfoError as e:
+        error: BuildInfoError = e
     except (struct.error, IndexError, ValueError, OverflowError, KeyError, UnicodeError) as e:
         # Every known path checks its bounds first; this is the last line, not the design.
-        raise MalformedExecutable(f"inconsistent headers ({type(e).__name__})") from None
+        error = MalformedExecutable(f"inconsistent headers ({type(e).__name__})")
+    # Errors are cached as values (the Detector keeps them): without the traceback and context of
+    # where it was raised, an error no longer pins those frames and with them the file's buffers
+    # and symbol tables (megabytes for a large C++ program's dynamic symbols).
+    error.__traceback__ = None
+    error.__context__ = None
+    error.__suppress_context__ = True
+    try:
+        raise error
+    finally:
+        del error
 
 
 def _read(r: Reader) -> BuildInfo:

@@ -200,10 +200,14 @@ def scan(
 
 
 def _real_uid(base: str) -> int:
-    for line in _read_once(base + "/status").split(b"\n"):
-        if line.startswith(b"Uid:"):
-            return int(line[4:].split()[0])
-    return -1
+    data = _read_once(base + "/status")
+    at = 0  # the first line that starts with Uid: (one search, not a split into lines)
+    if not data.startswith(b"Uid:"):
+        at = data.find(b"\nUid:") + 1
+        if not at:
+            return -1
+    end = data.find(b"\n", at)
+    return int(data[at + 4 : end if end >= 0 else len(data)].split()[0])
 
 
 def _path(base: str, st: os.stat_result) -> tuple[str, int]:
@@ -386,11 +390,20 @@ def _environ(pid: int) -> dict[bytes, bytes] | None:
         data = _read(f"/proc/{pid}/environ", _ENVIRON_MAX)
     except OSError:
         return None
+    # Three searches instead of splitting every entry (an environment can be 256 KB). An entry
+    # starts the data or follows a NUL; Go's getenv takes the first occurrence, as find does.
     env: dict[bytes, bytes] = {}
-    for entry in data.split(b"\0"):
-        key, sep, value = entry.partition(b"=")
-        if sep and key in _WANTED and key not in env:  # Go's getenv takes the first occurrence
-            env[key] = value
+    for key in _WANTED:
+        head = key + b"="
+        if data.startswith(head):
+            start = len(head)
+        else:
+            at = data.find(b"\0" + head)
+            if at < 0:
+                continue
+            start = at + 1 + len(head)
+        end = data.find(b"\0", start)
+        env[key] = data[start:] if end < 0 else data[start:end]
     return env
 
 
