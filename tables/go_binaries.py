@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from functools import partial
 
 from ..buildinfo import BuildInfo, Identity, identity_of
+from . import _executable as executable
 from . import _walk
 from ._api import Column, ColumnOptions, ColumnType, ContextError, Operator, QueryContext, Row, Table
 from ._shared import DETECTOR
@@ -41,25 +42,7 @@ COLUMNS = (
     Column("path", TEXT, "Absolute path of the executable", Opt.REQUIRED | Opt.INDEX),
     Column("directory", TEXT, "Directory of the executable (as the constraint spells it)", Opt.REQUIRED),
     Column("filename", TEXT, "Name portion of the path"),
-    Column("version", TEXT, "Go version as recorded (go1.21.4, go1.21.4 X:arenas); empty when unknown"),
-    Column("version_range", TEXT, "Go versions the pclntab format allows (go1.20+), when version is empty"),
-    Column("module", TEXT, "Main module path"),
-    Column("module_version", TEXT, "Main module version ((devel) for a local build)"),
-    Column("main_package", TEXT, "Import path of the main package"),
-    Column("vcs", TEXT, "Version control system of the build (git, hg, ...)"),
-    Column("vcs_revision", TEXT, "vcs.revision build setting"),
-    Column("vcs_time", TEXT, "vcs.time build setting"),
-    Column("vcs_modified", INT, "1 if built from a modified checkout, 0 if not, NULL unknown"),
-    Column("goos", TEXT, "GOOS build setting"),
-    Column("goarch", TEXT, "GOARCH build setting, else the executable's machine type (as go_processes)"),
-    Column("cgo_enabled", INT, "CGO_ENABLED build setting: 1, 0, NULL unknown"),
-    Column("compiler", TEXT, "gc or gccgo"),
-    Column("build_mode", TEXT, "-buildmode build setting (exe, pie, ...)"),
-    Column("trimpath", INT, "-trimpath build setting: 1, 0, NULL unknown"),
-    Column("detection", TEXT, "How the file was recognised: buildinfo, symbols, gccgo, pclntab, buildid"),
-    Column("format", TEXT, "elf, pe or macho"),
-    Column("arch", TEXT, "Architecture of the file header, GOARCH spelling"),
-    Column("stripped", INT, "1 if the file has no symbol table"),
+    *executable.COLUMNS,
     Column("size", BIG, "Size of the file in bytes"),
     Column("mtime", BIG, "Last modification time (seconds since the epoch)"),
 )
@@ -124,30 +107,11 @@ def _exact(path: str, seen: set[tuple[str, str]]) -> Row | None:
 
 
 def _row(path: str, directory: str, filename: str, identity: Identity, bi: BuildInfo) -> Row:
-    main = bi.main
     return {
         "path": path,
         "directory": directory,
         "filename": filename,
-        "version": bi.go_version,
-        "version_range": bi.go_version_range,
-        "module": main.path if main else "",
-        "module_version": main.version if main else "",
-        "main_package": bi.path,
-        "vcs": bi.vcs,
-        "vcs_revision": bi.vcs_revision,
-        "vcs_time": bi.vcs_time,
-        "vcs_modified": bi.vcs_modified,
-        "goos": bi.goos,
-        "goarch": bi.goarch or bi.arch,
-        "cgo_enabled": bi.cgo_enabled,
-        "compiler": bi.compiler,
-        "build_mode": bi.build_mode,
-        "trimpath": bi.trimpath,
-        "detection": bi.detection,
-        "format": bi.format,
-        "arch": bi.arch,
-        "stripped": bi.stripped,
+        **executable.values(bi, identity),
         "size": identity[2],
         "mtime": identity[3] // 1_000_000_000,
     }

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..buildinfo import BuildInfo, Identity, Result
+from ..buildinfo import BuildInfo, Result
 from ..procs import executables, gops_agent
+from . import _executable as executable
 from ._api import Column, QueryContext, Row, Table
 from ._api import ColumnOptions as Opt
 from ._api import ColumnType as T
@@ -26,10 +27,7 @@ COLUMNS = (
            "Process name as gops shows it: comm, or argv[0]'s base name when comm is truncated"),
     Column("path", T.TEXT,
            "Path to the executable as the process sees it, without the ' (deleted)' suffix"),
-    Column("version", T.TEXT,
-           "Go version recorded in the executable, e.g. go1.22.1; empty when not recorded"),
-    Column("version_range", T.TEXT,
-           "Go versions the runtime's pclntab format allows (e.g. go1.20+), when version is empty"),
+    executable.COLUMNS[0],  # version
     Column("agent", T.INTEGER,
            "1 when a gops agent is really listening: the process's own pidfile names a port on which the "
            "process itself holds a TCP socket in LISTEN; else 0"),
@@ -37,70 +35,15 @@ COLUMNS = (
     Column("agent_address", T.TEXT,
            "Local address the gops agent listens on (127.0.0.1 by default; 0.0.0.0 or :: is exposed); "
            "empty when none"),
-    Column("module", T.TEXT, "Main module path (go.mod's module line); empty when not recorded"),
-    Column("module_version", T.TEXT, "Main module version, e.g. v1.2.3 or (devel)"),
-    Column("main_package", T.TEXT, "Import path of the main package, e.g. example.com/tool/cmd/tool"),
-    Column("vcs", T.TEXT, "Version control system the build was stamped from, e.g. git"),
-    Column("vcs_revision", T.TEXT, "VCS revision (commit) the binary was built from"),
-    Column("vcs_time", T.TEXT, "Time of the VCS revision, RFC 3339"),
-    Column("vcs_modified", T.INTEGER,
-           "1 when built from a modified working tree, 0 when clean, NULL unknown"),
-    Column("goos", T.TEXT, "Target operating system (GOOS build setting)"),
-    Column("goarch", T.TEXT,
-           "Target architecture (GOARCH build setting, else the executable's machine type)"),
-    Column("cgo_enabled", T.INTEGER, "1 when built with CGO_ENABLED=1, 0 with CGO_ENABLED=0, NULL unknown"),
-    Column("compiler", T.TEXT, "Compiler: gc or gccgo"),
-    Column("build_mode", T.TEXT, "-buildmode setting: exe, pie, c-shared ..."),
-    Column("trimpath", T.INTEGER, "1 when built with -trimpath, 0 without, NULL unknown"),
     Column("on_disk", T.INTEGER,
            "1 the executable is present on disk, 0 it was deleted, -1 unknown (as in processes)"),
-    Column("detection", T.TEXT,
-           "How the executable was recognised as Go: buildinfo, symbols, gccgo, pclntab or buildid"),
     Column("uid", T.BIGINT, "Real user ID of the process"),
+    *executable.COLUMNS[1:],
 )
 
 
 def _is_go(result: Result) -> bool:
     return isinstance(result, BuildInfo)
-
-
-def _flag(value: bool | None) -> int | None:
-    return None if value is None else int(value)
-
-
-# What a row says about the executable depends on the executable only: built once per identity.
-_STATIC_MAX = 4096
-_static: dict[Identity, dict[str, object]] = {}
-
-
-def _static_columns(identity: Identity | None, info: BuildInfo) -> dict[str, object]:
-    cached = _static.get(identity) if identity is not None else None
-    if cached is not None:
-        return cached
-    main = info.main
-    columns: dict[str, object] = {
-        "version": info.go_version,
-        "version_range": info.go_version_range,
-        "module": main.path if main else "",
-        "module_version": main.version if main else "",
-        "main_package": info.path,
-        "vcs": info.vcs,
-        "vcs_revision": info.vcs_revision,
-        "vcs_time": info.vcs_time,
-        "vcs_modified": _flag(info.vcs_modified),
-        "goos": info.goos,
-        "goarch": info.goarch or info.arch,
-        "cgo_enabled": _flag(info.cgo_enabled),
-        "compiler": info.compiler,
-        "build_mode": info.build_mode,
-        "trimpath": _flag(info.trimpath),
-        "detection": info.detection,
-    }
-    if identity is not None:
-        if len(_static) >= _STATIC_MAX:
-            _static.clear()
-        _static[identity] = columns
-    return columns
 
 
 def generate(context: QueryContext) -> Iterator[Row]:
@@ -122,7 +65,7 @@ def generate(context: QueryContext) -> Iterator[Row]:
             "on_disk": proc.on_disk,
             "uid": proc.uid if proc.uid >= 0 else None,
         }
-        row.update(_static_columns(proc.exe_identity, info))
+        row.update(executable.values(info, proc.exe_identity))
         yield row
 
 

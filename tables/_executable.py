@@ -1,0 +1,81 @@
+"""What a table says about a Go executable: the shared columns and their values, in one place.
+
+``go_processes`` (per running process) and ``go_binaries`` (per file on disk) describe the same
+thing, so they share these definitions, the same names and the same meanings.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ..buildinfo import BuildInfo, Identity
+from ._api import Column
+from ._api import ColumnType as T
+
+COLUMNS = (
+    Column("version", T.TEXT,
+           "Go version recorded in the executable (go1.22.1, go1.21.4 X:arenas); empty when not recorded"),
+    Column("version_range", T.TEXT,
+           "Go versions the runtime's pclntab format allows (e.g. go1.20+), when version is empty"),
+    Column("module", T.TEXT, "Main module path (go.mod's module line); empty when not recorded"),
+    Column("module_version", T.TEXT, "Main module version, e.g. v1.2.3 or (devel) for a local build"),
+    Column("main_package", T.TEXT, "Import path of the main package, e.g. example.com/tool/cmd/tool"),
+    Column("vcs", T.TEXT, "Version control system the build was stamped from, e.g. git"),
+    Column("vcs_revision", T.TEXT, "VCS revision (commit) the binary was built from"),
+    Column("vcs_time", T.TEXT, "Time of the VCS revision, RFC 3339"),
+    Column("vcs_modified", T.INTEGER,
+           "1 when built from a modified working tree, 0 when clean, NULL unknown"),
+    Column("goos", T.TEXT, "Target operating system (GOOS build setting)"),
+    Column("goarch", T.TEXT,
+           "Target architecture (GOARCH build setting, else the executable's machine type)"),
+    Column("cgo_enabled", T.INTEGER, "1 when built with CGO_ENABLED=1, 0 with CGO_ENABLED=0, NULL unknown"),
+    Column("compiler", T.TEXT, "Compiler: gc or gccgo"),
+    Column("build_mode", T.TEXT, "-buildmode setting: exe, pie, c-shared ..."),
+    Column("trimpath", T.INTEGER, "1 when built with -trimpath, 0 without, NULL unknown"),
+    Column("detection", T.TEXT,
+           "How the executable was recognised as Go: buildinfo, symbols, gccgo, pclntab or buildid"),
+    Column("format", T.TEXT, "Executable format: elf, pe or macho"),
+    Column("arch", T.TEXT, "Machine type of the executable's header, in GOARCH spelling"),
+    Column("stripped", T.INTEGER, "1 when the executable has no symbol table, else 0"),
+)
+
+_MAX = 4096
+_lock = threading.Lock()
+_cache: dict[Identity, dict[str, object]] = {}
+
+
+def values(info: BuildInfo, identity: Identity | None = None) -> dict[str, object]:
+    """The values of :data:`COLUMNS` for ``info``; memoised per file identity, because a warm scan
+    builds them for every Go process or file again (treat the result as read-only)."""
+    if identity is not None:
+        cached = _cache.get(identity)
+        if cached is not None:
+            return cached
+    main = info.main
+    out: dict[str, object] = {
+        "version": info.go_version,
+        "version_range": info.go_version_range,
+        "module": main.path if main else "",
+        "module_version": main.version if main else "",
+        "main_package": info.path,
+        "vcs": info.vcs,
+        "vcs_revision": info.vcs_revision,
+        "vcs_time": info.vcs_time,
+        "vcs_modified": info.vcs_modified,
+        "goos": info.goos,
+        "goarch": info.goarch or info.arch,
+        "cgo_enabled": info.cgo_enabled,
+        "compiler": info.compiler,
+        "build_mode": info.build_mode,
+        "trimpath": info.trimpath,
+        "detection": info.detection,
+        "format": info.format,
+        "arch": info.arch,
+        "stripped": info.stripped,
+    }
+    if identity is not None:
+        with _lock:
+            if len(_cache) >= _MAX:
+                _cache.clear()
+            _cache[identity] = out
+    return out
