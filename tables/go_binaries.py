@@ -119,7 +119,14 @@ def _row(path: str, directory: str, filename: str, identity: Identity, bi: Build
 
 TABLE = Table(
     name="go_binaries",
-    description="Go executables on disk (like the file table: constrain path or directory).",
+    description=(
+        "Go executables on disk, found as osquery's file table finds files: constrain `path` (`=`, or "
+        "`LIKE` with `%` for one level and a trailing `%%` for recursion) or `directory` (`=`, not "
+        "recursive). Symlinks are never followed below the named prefix; FIFOs, sockets, devices and "
+        f"pseudo file systems are skipped. Per query the walk stops after {_walk.MAX_DEPTH} levels, "
+        f"{_walk.MAX_ENTRIES:,} directory entries or {_walk.TIME_BUDGET:.0f} s, returns the rows found "
+        "so far and logs a warning."
+    ),
     columns=COLUMNS,
     generate=generate,
     examples=(
