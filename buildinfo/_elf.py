@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import sys
 from typing import NamedTuple
 
 from ._image import MAX_REGIONS, MAX_SECTIONS, MAX_SEGMENTS, Image, SymbolTable, cstr, read_table
@@ -31,6 +32,9 @@ _STRUCTS = {(e, is64, kind): struct.Struct(e + fmt) for e in "<>" for is64, kind
     (True, "section", "IIQQQQIIQQ"), (False, "section", "10I"),
     (True, "program", "IIQQQQQQ"), (False, "program", "8I"))}
 _GO_HINT_NAMES = tuple(name.encode() + b"\0" for name in _GO_HINTS)
+# The ELF header after e_ident, by (byte order, 64-bit).
+_EHDR = {(e, True): struct.Struct(e + "HHIQQQIHHHHHH") for e in "<>"} | {
+    (e, False): struct.Struct(e + "HHIIIIIHHHHHH") for e in "<>"}
 
 
 def go_arch(machine: int, is64: bool, little: bool) -> str:
@@ -51,6 +55,10 @@ def go_arch(machine: int, is64: bool, little: bool) -> str:
 # only scanned for a type or a name.
 Section = tuple[int, ...]
 SH_NAME, SH_TYPE, SH_FLAGS, SH_ADDR, SH_OFFSET, SH_SIZE, SH_LINK, SH_INFO = range(8)
+_NATIVE = "<" if sys.byteorder == "little" else ">"
+# (sh_name, sh_type) of one section header, the rest skipped.
+_NAME_TYPE = {(e, is64): struct.Struct(e + ("II56x" if is64 else "II32x"))
+              for e in "<>" for is64 in (True, False)}
 
 
 class Segment(NamedTuple):
@@ -75,18 +83,16 @@ class ElfImage(Image):
         self.e = e
         self.byte_order = "little" if data == 1 else "big"
         self.ptr_size = 8 if self.is64 else 4
-        if self.is64:
-            hdr = struct.unpack(e + "HHIQQQIHHHHHH", r.read(16, 48))
-        else:
-            hdr = struct.unpack(e + "HHIIIIIHHHHHH", r.read(16, 36))
+        ehdr = _EHDR[e, self.is64]
         (_type, machine, _ver, _entry, phoff, shoff, _flags, _ehsize,
-         phentsize, phnum, shentsize, shnum, shstrndx) = hdr
+         phentsize, phnum, shentsize, shnum, shstrndx) = ehdr.unpack(r.read(16, ehdr.size))
         self.arch = go_arch(machine, self.is64, data == 1)
+        shsize = 64 if self.is64 else 40
         if shoff and shentsize:
-            self._check_ent(shentsize, self._shsize, "section")
+            self._check_ent(shentsize, shsize, "section")
             if shnum == 0 or shstrndx == SHN_XINDEX or phnum == PN_XNUM:
                 # Extended numbering: the real counts are in section 0.
-                sec0 = self._shdrs(r.read(shoff, self._shsize), self._shsize, 1)[0]
+                sec0 = self._shdrs(r.read(shoff, shsize), shsize, 1)[0]
                 shnum = shnum or sec0[SH_SIZE]
                 shstrndx = sec0[SH_LINK] if shstrndx == SHN_XINDEX else shstrndx
                 phnum = sec0[SH_INFO] if phnum == PN_XNUM else phnum
@@ -99,19 +105,46 @@ class ElfImage(Image):
         self._phdrs = b""
         self._phentsize = phentsize
         self._segments: list[Segment] | None = None
+        self._loads: list[tuple[int, int, int]] | None = None
         if phoff and phnum:
             self._check_ent(phentsize, 56 if self.is64 else 32, "program")
             self._phdrs = r.read(phoff, phnum * phentsize)
-        self.sections: list[Section] = []
+        # Section headers: only each one's name and type are decoded now (a Go binary's fast path
+        # needs one whole header, its block's); the full tuples when a fallback asks for them.
+        self._sections: list[Section] | None = []
+        self._shraw = b""
+        self._shnames: list[int] = []
+        self._types: list[int] = []
         self._names = b""
         if shnum:
-            self.sections = self._shdrs(r.read(shoff, shnum * shentsize), shentsize, shnum)
+            fmt = _STRUCTS[e, self.is64, "section"]
+            self._shraw = self._fixed(r.read(shoff, shnum * shentsize), shentsize, fmt.size)
+            self._sections = None
+            if e == _NATIVE:  # sh_name and sh_type are the first two 32-bit words of each entry
+                words = memoryview(self._shraw).cast("I")
+                step = fmt.size // 4
+                self._shnames, self._types = words[0::step].tolist(), words[1::step].tolist()
+            else:
+                pairs = list(_NAME_TYPE[e, self.is64].iter_unpack(self._shraw))
+                self._shnames = [n for n, _ in pairs]
+                self._types = [t for _, t in pairs]
             if 0 < shstrndx < shnum:
-                s = self.sections[shstrndx]
+                s = self._section_at(shstrndx)
                 self._names = read_table(r, s[SH_OFFSET], s[SH_SIZE], "section name table") or b""
-        self._types = [s[SH_TYPE] for s in self.sections]
         self.stripped = SHT_SYMTAB not in self._types
         self._symtabs: list[SymbolTable] | None = None
+
+    @property
+    def sections(self) -> list[Section]:
+        if self._sections is None:
+            self._sections = list(_STRUCTS[self.e, self.is64, "section"].iter_unpack(self._shraw))
+        return self._sections
+
+    def _section_at(self, i: int) -> Section:
+        if self._sections is not None:
+            return self._sections[i]
+        fmt = _STRUCTS[self.e, self.is64, "section"]
+        return fmt.unpack_from(self._shraw, i * fmt.size)
 
     @property
     def segments(self) -> list[Segment]:
@@ -126,6 +159,20 @@ class ElfImage(Image):
                                   for t, off, vaddr, _pa, filesz, _mem, f, _al in entries]
         return self._segments
 
+    def _load_map(self) -> list[tuple[int, int, int]]:
+        """(vaddr, vaddr + filesz, offset) of every PT_LOAD segment, in header order: all that
+        read_data needs, without a Segment per program header."""
+        if self._loads is None:
+            fmt = _STRUCTS[self.e, self.is64, "program"]
+            entries = fmt.iter_unpack(self._fixed(self._phdrs, self._phentsize, fmt.size))
+            if self.is64:
+                self._loads = [(vaddr, vaddr + filesz, off)
+                               for t, _f, off, vaddr, _pa, filesz, _mem, _al in entries if t == PT_LOAD]
+            else:
+                self._loads = [(vaddr, vaddr + filesz, off)
+                               for t, off, vaddr, _pa, filesz, _mem, _f, _al in entries if t == PT_LOAD]
+        return self._loads
+
     @staticmethod
     def _fixed(raw: bytes, entsize: int, size: int) -> bytes:
         """Entries of ``entsize`` bytes cut to the ``size`` bytes a struct reads from each."""
@@ -134,10 +181,6 @@ class ElfImage(Image):
         return b"".join(raw[at : at + size] for at in range(0, len(raw), entsize))
 
     # --- header helpers ------------------------------------------------------------------------
-    @property
-    def _shsize(self) -> int:
-        return 64 if self.is64 else 40
-
     @staticmethod
     def _check_ent(size: int, minimum: int, what: str) -> None:
         if size < minimum or size > 4096:
@@ -160,9 +203,9 @@ class ElfImage(Image):
     def section(self, name: str) -> Section | None:
         offsets = self._name_offsets(name)
         if offsets:
-            for s in self.sections:
-                if s[SH_NAME] in offsets:
-                    return s
+            for i, sh_name in enumerate(self._shnames):
+                if sh_name in offsets:
+                    return self._section_at(i)
         return None
 
     def name_of(self, s: Section) -> str:
@@ -173,16 +216,17 @@ class ElfImage(Image):
         s = self.section(".go.buildinfo")
         if s is not None and s[SH_TYPE] != SHT_NOBITS:
             return [(s[SH_ADDR], s[SH_SIZE])]
-        if self.sections:
+        if self._types:
             return []  # section headers present and no block section: not a Go 1.13+ binary
         return [(p.vaddr, p.filesz) for p in self.segments
                 if p.type == PT_LOAD and p.flags & (PF_X | PF_W) == PF_W and p.filesz][:MAX_REGIONS]
 
     def read_data(self, addr: int, n: int) -> bytes:
-        for p in self.segments:
-            if p.type == PT_LOAD and p.vaddr <= addr < p.vaddr + p.filesz:
-                return self._read_file(p.offset + addr - p.vaddr, min(n, p.vaddr + p.filesz - addr))
-        if not any(p.type == PT_LOAD for p in self.segments):
+        loads = self._load_map()
+        for vaddr, end, offset in loads:
+            if vaddr <= addr < end:
+                return self._read_file(offset + addr - vaddr, min(n, end - addr))
+        if not loads:
             for s in self.sections:
                 s_addr, s_size = s[SH_ADDR], s[SH_SIZE]
                 if s[SH_FLAGS] & SHF_ALLOC and s[SH_TYPE] != SHT_NOBITS and s_addr <= addr < s_addr + s_size:
@@ -215,10 +259,10 @@ class ElfImage(Image):
     def _table(self, kind: int) -> SymbolTable | None:
         if kind not in self._types:
             return None
-        sec = self.sections[self._types.index(kind)]
-        if not 0 < sec[SH_LINK] < len(self.sections):
+        sec = self._section_at(self._types.index(kind))
+        if not 0 < sec[SH_LINK] < len(self._types):
             return None
-        strsec = self.sections[sec[SH_LINK]]
+        strsec = self._section_at(sec[SH_LINK])
         if sec[SH_FLAGS] & SHF_COMPRESSED or strsec[SH_FLAGS] & SHF_COMPRESSED:
             return None  # never decompress
         entries = read_table(self.r, sec[SH_OFFSET], sec[SH_SIZE], "symbol table")
@@ -252,7 +296,7 @@ class ElfImage(Image):
                 return True
         # Go's ELF output always carries the note; look for the text marker only in files
         # whose section headers are gone.
-        return not self.sections and super().has_build_id()
+        return not self._types and super().has_build_id()
 
     def _go_note(self, data: bytes) -> bool:
         if b"Go\0\0" not in data:

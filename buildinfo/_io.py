@@ -80,19 +80,22 @@ class Reader:
         self.budget.left -= n
         if n == 0:
             return b""
-        parts: list[bytes] = []
-        got = 0
         try:
+            data = os.pread(self.fd, n, self.base + offset)
+            if len(data) == n:
+                return data
             # Regular files return short reads only at EOF (the file shrank under us): retry
-            # a bounded number of times, then give up.
-            for _ in range(4):
-                data = os.pread(self.fd, n - got, self.base + offset + got)
+            # a bounded number of times (four reads in all), then give up.
+            parts = [data]
+            got = len(data)
+            for _ in range(3):
                 if not data:
                     break
+                data = os.pread(self.fd, n - got, self.base + offset + got)
                 parts.append(data)
                 got += len(data)
                 if got == n:
-                    return data if len(parts) == 1 else b"".join(parts)
+                    return b"".join(parts)
         except OSError as e:  # EIO, or an fd not open for reading: the file, not its format
             raise UnreadableFile(f"read: {e.strerror or e}") from None
         raise MalformedExecutable("file shrank while being read")

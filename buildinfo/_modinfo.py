@@ -152,8 +152,88 @@ def _module(elem: list[bytes], line: int) -> Module:
 ParsedInfo = tuple[str, "Module | None", tuple[Module, ...], tuple[tuple[str, str], ...]]
 
 
+# A build line that needs no unquoting: an unquoted key (no '=', space, tab, CR or quote), '=', and a
+# value that neither starts with a quote nor holds a character quoteValue would quote ('=' allowed).
+_PLAIN_SETTING = re.compile('([^= \t\r"`]+)=([^ \t\r"`]*)')
+
+
 def parse(data: bytes) -> ParsedInfo:
     """(main package path, main module, deps, settings) from unframed module info."""
+    fast = _parse_plain(data)
+    return fast if fast is not None else _parse_strict(data)
+
+
+def _parse_plain(data: bytes) -> ParsedInfo | None:
+    """The common case, in one pass over text: valid UTF-8 (so each field decodes as go_string
+    would: the separators are ASCII) and well-formed path/mod/dep/=> lines; build lines that need
+    unquoting go through the strict rule. None for anything else, and the strict parser then
+    decides (its results and its errors are the reference)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    lines = text.split("\n")
+    if len(lines) > MAX_LINES:
+        return None
+    path = ""
+    main: Module | None = None
+    deps: list[Module] = []
+    settings: list[tuple[str, str]] = []
+    last: str | int | None = None
+    plain = _PLAIN_SETTING.fullmatch
+    # No space, CR or quote anywhere (the usual case): a build line needs only a tab check.
+    unquoted = " " not in text and "\r" not in text and '"' not in text and "`" not in text
+    lines.pop()  # the text after the last newline is ignored
+    for num, line in enumerate(lines, 1):
+        kind, tab, rest = line.partition("\t")
+        if not tab:
+            continue
+        if kind == "build":
+            if unquoted and "\t" not in rest:
+                key, eq, value = rest.partition("=")
+                if key and eq:
+                    settings.append((key, value))
+                    continue
+            m = plain(rest)
+            # Anything else (quoted, or malformed): the strict rule on this line's own bytes. Every
+            # line above was well formed, so an error here is the one the strict parser would raise.
+            settings.append((m[1], m[2]) if m is not None else _setting(rest.encode(), num))
+        elif kind == "dep" or kind == "mod":
+            elem = rest.split("\t")
+            n = len(elem)
+            if n == 2:
+                mod = Module(elem[0], elem[1], "")
+            elif n == 3:
+                mod = Module(elem[0], elem[1], elem[2])
+            else:
+                return None
+            if kind == "dep":
+                deps.append(mod)
+                last = len(deps) - 1
+            else:
+                main = mod
+                last = "main"
+        elif kind == "path":
+            path = rest
+        elif kind == "=>":
+            elem = rest.split("\t")
+            if len(elem) != 3:
+                return None
+            rep = Module(elem[0], elem[1], elem[2])
+            if last == "main" and main is not None:
+                main = Module(main.path, main.version, main.sum, rep)
+            elif isinstance(last, int):
+                d = deps[last]
+                deps[last] = Module(d.path, d.version, d.sum, rep)
+            else:
+                return None
+            last = None
+    return path, main, tuple(deps), tuple(settings)
+
+
+def _parse_strict(data: bytes) -> ParsedInfo:
+    """runtime/debug.ParseBuildInfo, line by line over bytes: quoted settings, invalid UTF-8 and
+    the error for the first malformed line."""
     path = b""
     main: Module | None = None
     deps: list[Module] = []

@@ -211,6 +211,8 @@ def _search_region(img: Image, addr: int, end: int) -> _Window | None:
 
 def _uvarint(b: bytes) -> tuple[int, int]:
     """encoding/binary.Uvarint: (value, bytes used); used <= 0 on error."""
+    if b and b[0] < 0x80:
+        return b[0], 1
     x = 0
     for i, c in enumerate(b[:10]):
         if c < 0x80:

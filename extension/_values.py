@@ -76,7 +76,18 @@ def row_converter(table: Table) -> Callable[[Iterable[Row]], list[dict[str, str]
         out = []
         for row in rows:
             get = row.get
-            out.append({name: conv(get(name)) for name, conv in plan})
+            converted: dict[str, str] = {}
+            for name, conv in plan:
+                value = get(name)
+                # The common cases inline, exactly as the converters treat them: plain ASCII text
+                # without NUL is kept, a plain int (not bool, not an enum) is its decimal string.
+                if type(value) is str and value.isascii() and "\x00" not in value:
+                    converted[name] = value
+                elif type(value) is int:
+                    converted[name] = str(value)
+                else:
+                    converted[name] = conv(value)
+            out.append(converted)
         return out
 
     return convert

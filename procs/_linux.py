@@ -73,19 +73,24 @@ _names: _Lru[tuple[int, int, Identity | None], str] = _Lru()
 _pidfiles: _Lru[tuple[int, int, Identity | None], tuple[str, str, tuple[str, ...], str] | tuple[()]] = _Lru()
 
 
-def _read(path: str | bytes, limit: int, dir_fd: int | None = None) -> bytes:
-    """At most ``limit`` bytes of a (proc) file; raises OSError."""
+def _read(path: str | bytes, limit: int, dir_fd: int | None = None, complete: bool = False) -> bytes:
+    """At most ``limit`` bytes of a (proc) file; raises OSError. ``complete``: the file fills every
+    read up to its end (as /proc/<pid>/environ and cmdline do; seq_file tables such as net/tcp
+    do not), so a short read is the end and saves the read that would return nothing."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
         chunks = []
         left = limit
         while left > 0:
-            chunk = os.read(fd, min(left, 65536))
+            want = min(left, 65536)
+            chunk = os.read(fd, want)
             if not chunk:
                 break
             chunks.append(chunk)
             left -= len(chunk)
-        return b"".join(chunks)
+            if complete and len(chunk) < want:
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
     finally:
         os.close(fd)
 
@@ -101,8 +106,7 @@ def _read_once(path: str) -> bytes:
 
 def _pids() -> Iterator[int]:
     # /proc lists thread group leaders only; thread ids are reachable but never listed.
-    with os.scandir("/proc") as it:
-        return iter([int(e.name) for e in it if e.name.isdigit()])
+    return iter([int(name) for name in os.listdir("/proc") if name.isdigit()])
 
 
 def _given(pids: Iterable[int]) -> Iterator[int]:
@@ -126,7 +130,7 @@ def _opener(pid: int, identity: Identity) -> Callable[[], int]:
         fd = os.open(f"/proc/{pid}/exe", os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         try:
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or _identity(st) != identity:
+            if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != identity:
                 raise OSError(errno.ESTALE, "the executable changed while being opened")
         except BaseException:
             os.close(fd)
@@ -151,7 +155,7 @@ def scan(
         base = f"/proc/{pid}"
         try:
             st = os.stat(base + "/exe")
-            identity: Identity | None = _identity(st)
+            identity: Identity | None = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
             continue  # kernel thread, zombie, exited, or no such pid
         except OSError:
@@ -169,7 +173,7 @@ def scan(
             data = _read_once(base + "/stat")
             lp, rp = data.find(b"("), data.rfind(b")")
             comm = data[lp + 1 : rp]
-            fields = data[rp + 2 :].split()
+            fields = data[rp + 2 :].split(None, 36)
             state, ppid, flags, start_time = fields[0], int(fields[1]), int(fields[6]), int(fields[19])
             if state in (b"Z", b"X", b"x") or flags & _PF_KTHREAD or lp < 0:
                 continue
@@ -310,7 +314,11 @@ def _pidfile(proc: Process) -> tuple[str, str, tuple[str, ...], str] | None:
     if config_dir:
         pidfile = posixpath.join(config_dir, str(proc.pid))
         start = f"/proc/{proc.pid}/root" if pidfile.startswith("/") else f"/proc/{proc.pid}/cwd"
-        parts = tuple(p for p in posixpath.normpath(pidfile).split("/") if p not in ("", "."))
+        names = pidfile.split("/")
+        if "." in names or ".." in names:
+            names = posixpath.normpath(pidfile).split("/")
+        # Without "." or ".." components normpath only drops empty ones, as this filter does.
+        parts = tuple(p for p in names if p not in ("", "."))
         if parts and ".." not in parts:
             found = (pidfile, start, parts, start + "/" + "/".join(parts))
     _pidfiles.put(key, found)
@@ -387,7 +395,7 @@ _WANTED = (b"GOPS_CONFIG_DIR", b"XDG_CONFIG_HOME", b"HOME")
 
 def _environ(pid: int) -> dict[bytes, bytes] | None:
     try:
-        data = _read(f"/proc/{pid}/environ", _ENVIRON_MAX)
+        data = _read(f"/proc/{pid}/environ", _ENVIRON_MAX, complete=True)
     except OSError:
         return None
     # Three searches instead of splitting every entry (an environment can be 256 KB). An entry
