@@ -36,7 +36,11 @@ class Detector:
             return result
 
     def detect(self, identity: Identity, open_fd: Callable[[], int]) -> Result:
-        """Answer from the cache, or open the file with ``open_fd`` (closed here) and read it."""
+        """Answer from the cache, or open the file with ``open_fd`` (closed here) and read it.
+
+        What is read is cached under ``identity``, so the opened file must be the one it names:
+        between a caller's stat and this open a pid can be reused or a path replaced.
+        """
         result = self.cached(identity)
         if result is not None:
             return result
@@ -46,6 +50,12 @@ class Detector:
             # Not cached: a permission error or a vanished file says nothing about the binary.
             return UnreadableFile(f"open: {e.strerror or e}")
         try:
+            try:
+                opened = identity_of(os.fstat(fd))
+            except OSError as e:
+                return UnreadableFile(f"fstat: {e.strerror or e}")
+            if opened != identity:
+                return UnreadableFile("the file changed between stat and open")  # not cached
             result = _read_fd(fd)
         finally:
             os.close(fd)

@@ -19,9 +19,10 @@ import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from ..buildinfo import Detector, Identity, Result
+from ..buildinfo import Detector, Identity, Result, identity_of
 
 if TYPE_CHECKING:
     from . import Agent, Process
@@ -117,27 +118,10 @@ def _given(pids: Iterable[int]) -> Iterator[int]:
             yield pid
 
 
-def _identity(st: os.stat_result) -> Identity:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def _opener(pid: int, identity: Identity) -> Callable[[], int]:
-    """Open the executable through the magic link (right for deleted, memfd and other-namespace
-    binaries), refusing a file other than the one ``identity`` names (the pid was reused or the
-    process exec'd): the detector caches what it reads under ``identity``."""
-
-    def open_fd() -> int:
-        fd = os.open(f"/proc/{pid}/exe", os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != identity:
-                raise OSError(errno.ESTALE, "the executable changed while being opened")
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
-
-    return open_fd
+def _opener(pid: int) -> Callable[[], int]:
+    """Open the executable through the magic link: right for deleted, memfd and other-namespace
+    binaries (the detector checks that what was opened is the file it was asked about)."""
+    return partial(os.open, f"/proc/{pid}/exe", os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
 
 
 def scan(
@@ -164,7 +148,7 @@ def scan(
         if detector is not None and identity is not None:
             result = memo.get(identity)
             if result is None:
-                result = detector.detect(identity, _opener(pid, identity))
+                result = detector.detect(identity, _opener(pid))
                 if len(memo) < _CACHE_MAX:
                     memo[identity] = result
         if keep is not None and (result is None or not keep(result)):
@@ -192,7 +176,7 @@ def scan(
             if ruid == 0:
                 ruid = _real_uid(base)
             name = _name(pid, start_time, identity, comm)
-            if identity is not None and _identity(os.stat(base + "/exe")) != identity:
+            if identity is not None and identity_of(os.stat(base + "/exe")) != identity:
                 continue  # exec'd or replaced while we read it: this row would mix two programs
         except (FileNotFoundError, ProcessLookupError, PermissionError, ValueError, IndexError):
             continue
@@ -261,7 +245,7 @@ def processes(pids: Iterable[int] | None = None) -> Iterator[Process]:
 def executable(proc: Process, detector: Detector) -> Result | None:
     if proc.exe_identity is None:
         return None
-    return detector.detect(proc.exe_identity, _opener(proc.pid, proc.exe_identity))
+    return detector.detect(proc.exe_identity, _opener(proc.pid))
 
 
 # --- gops agent ------------------------------------------------------------------------------

@@ -9,18 +9,18 @@ config dir follows gops's rules per OS: $GOPS_CONFIG_DIR, else os.UserConfigDir(
 
 from __future__ import annotations
 
-import errno
 import ntpath
 import os
 import posixpath
 import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING
 
 import psutil
 
-from ..buildinfo import Detector, Identity, Result
+from ..buildinfo import Detector, Identity, Result, identity_of
 
 if TYPE_CHECKING:
     from . import Agent, Process
@@ -33,24 +33,8 @@ _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
-def _identity(st: os.stat_result) -> Identity:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def _opener(path: str, identity: Identity) -> Callable[[], int]:
-    def open_fd() -> int:
-        flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | _O_NONBLOCK | _O_BINARY
-        fd = os.open(path, flags)
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or _identity(st) != identity:
-                raise OSError(errno.ESTALE, "the executable changed while being opened")
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
-
-    return open_fd
+def _opener(path: str) -> Callable[[], int]:
+    return partial(os.open, path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | _O_NONBLOCK | _O_BINARY)
 
 
 def _one(p: psutil.Process) -> tuple[Process, str] | None:
@@ -78,7 +62,7 @@ def _one(p: psutil.Process) -> tuple[Process, str] | None:
     identity: Identity | None
     try:
         st = os.stat(path)
-        identity, on_disk = _identity(st), 1
+        identity, on_disk = identity_of(st), 1
     except FileNotFoundError:
         identity, on_disk = None, 0
     except OSError:
@@ -102,7 +86,7 @@ def scan(
         proc, path = found
         result: Result | None = None
         if detector is not None and proc.exe_identity is not None:
-            result = detector.detect(proc.exe_identity, _opener(path, proc.exe_identity))
+            result = detector.detect(proc.exe_identity, _opener(path))
         if keep is not None and (result is None or not keep(result)):
             continue
         yield proc, result
@@ -144,7 +128,7 @@ def processes(pids: Iterable[int] | None = None) -> Iterator[Process]:
 def executable(proc: Process, detector: Detector) -> Result | None:
     if proc.exe_identity is None:
         return None
-    return detector.detect(proc.exe_identity, _opener(proc.path, proc.exe_identity))
+    return detector.detect(proc.exe_identity, _opener(proc.path))
 
 
 def _config_dir(env: dict[str, str], platform: str) -> str:
