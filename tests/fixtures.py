@@ -48,17 +48,25 @@ var v = "unset"
 func main() { fmt.Println(v) }
 """
 
+# Runs for an hour with the argument "sleep", so process tests can look at it too.
 MODS_MAIN = """package main
 
 import (
 \t"fmt"
+\t"os"
+\t"time"
 
 \t"example.com/greet"
 \t"example.com/lib"
 \t"example.com/util"
 )
 
-func main() { fmt.Println(greet.Hello(), lib.Name(), util.Name()) }
+func main() {
+\tif len(os.Args) > 1 && os.Args[1] == "sleep" {
+\t\ttime.Sleep(time.Hour)
+\t}
+\tfmt.Println(greet.Hello(), lib.Name(), util.Name())
+}
 """
 
 VENDOR_MAIN = """package main
@@ -410,6 +418,18 @@ def toolchain_go_binaries() -> list[Path]:
             if p.is_file():
                 out.append(p.resolve())
     return out
+
+
+def uvarint(b: bytes | bytearray, i: int) -> tuple[int, int]:
+    """Go's encoding/binary.Uvarint at ``b[i:]``: (value, index after it)."""
+    n = shift = 0
+    while True:
+        byte = b[i]
+        i += 1
+        n |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return n, i
 
 
 # --- comparing with the Go oracle ------------------------------------------------------------

@@ -70,15 +70,8 @@ def _block(path) -> bytes:
     at = data.find(MAGIC)
     assert at >= 0 and data[at + 15] & 2, "expected the inline-string layout"
     end = at + 32
-    for _ in range(2):
-        n, shift = 0, 0
-        while True:
-            b = data[end]
-            end += 1
-            n |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                break
+    for _ in range(2):  # the Go version, then the module info: uvarint length + bytes
+        n, end = fixtures.uvarint(data, end)
         end += n
     return data[at:end]
 

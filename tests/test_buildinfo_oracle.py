@@ -285,17 +285,6 @@ def test_non_executables_are_unsupported(name: str, non_go_files: dict[str, Path
 BLOCK_MAGIC = b"\xff Go buildinf:"
 
 
-def _uvarint(b: bytes | bytearray, i: int) -> tuple[int, int]:
-    n = shift = 0
-    while True:
-        byte = b[i]
-        i += 1
-        n |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return n, i
-
-
 def _block_vaddr(path: Path, data: bytes, off: int) -> int:
     """Virtual address of file offset ``off``, from the section holding it (pyelftools, pefile, or
     the Mach-O section table read with struct): no use of our reader."""
@@ -337,9 +326,9 @@ def test_go113_pointer_layout(name: str, go_exe: GoExe, tmp_path: Path) -> None:
         blk = data.find(BLOCK_MAGIC, blk + 1)
     ptr, flags = data[blk + 14], data[blk + 15]
     assert flags & 2, "expected a Go 1.18+ inline block to start from"
-    vlen, i = _uvarint(data, blk + 32)
+    vlen, i = fixtures.uvarint(data, blk + 32)
     version = bytes(data[i:i + vlen])
-    mlen, i = _uvarint(data, i + vlen)
+    mlen, i = fixtures.uvarint(data, i + vlen)
     modinfo = bytes(data[i:i + mlen])
     order = ">" if flags & 1 else "<"
     word = order + ("Q" if ptr == 8 else "I")

@@ -12,37 +12,9 @@ import subprocess
 import time
 
 import pytest
-from fixtures import GO_FIXTURES, MODS_PROG, PROXY_DIR, build_fixture, ensure_proxy
-from gobuild import Build, Program, build, go_version_m
+from fixtures import GO_FIXTURES, build_fixture, ensure_proxy
+from gobuild import go_version_m
 from osqueryd import EQUALS, OsqueryD, osquery5_context
-
-# MODS_PROG's dependencies (a local replace, an h1:-summed proxy module and a version replace),
-# with a main that can sleep, so it runs long enough to be looked at.
-MODS_SLEEP = """package main
-
-import (
-\t"fmt"
-\t"os"
-\t"time"
-
-\t"example.com/greet"
-\t"example.com/lib"
-\t"example.com/util"
-)
-
-func main() {
-\tif len(os.Args) > 1 && os.Args[1] == "sleep" {
-\t\ttime.Sleep(time.Hour)
-\t}
-\tfmt.Println(greet.Hello(), lib.Name(), util.Name())
-}
-"""
-MODS_SLEEP_BUILD = Build(
-    program=Program(module=MODS_PROG.module, files=(("main.go", MODS_SLEEP),),
-                    go_mod_extra=MODS_PROG.go_mod_extra, extra_files=MODS_PROG.extra_files),
-    env=(("GOPROXY", "file://" + str(PROXY_DIR)), ("GOFLAGS", "-mod=mod")),
-    name="mods-sleep",
-)
 
 Row = tuple[str, str, str, str, str, str, str]
 
@@ -83,7 +55,7 @@ def _start(path, *args) -> subprocess.Popen:
 @pytest.fixture(scope="module")
 def procs():
     ensure_proxy()
-    exes = {"mods": build(MODS_SLEEP_BUILD), "default": build_fixture("default"), "old": build_fixture("old")}
+    exes = {"mods": build_fixture("mods"), "default": build_fixture("default"), "old": build_fixture("old")}
     started = {name: _start(exe, "sleep") for name, exe in exes.items()}
     try:
         yield started
