@@ -1,33 +1,46 @@
-# make dist  - dist/go_processes.ext (one self-contained executable, no Python needed on the host)
-#              and dist/osquery-go-processes_<version>_<arch>.deb; see packaging/README.md
-# make run   - the main job: install, then `SELECT * FROM go_processes` in osqueryi when it is
-#              installed, else the standalone listing (same rows, gops-like table)
+# make run   - the main job: `SELECT * FROM go_processes` in osqueryi when it is installed, else
+#              the standalone listing (same rows, gops-like table)
 # make test  - dependencies (Go toolchains, Python packages), lint, types, then the test suite
-#              (tests/test_packaging.py builds dist/ itself when it is missing)
+# make dist  - dist/go_processes.ext (one self-contained executable, no Python needed on the host)
+#              and dist/osquery-go-processes_<version>_<arch>.deb; see README "Deploying"
 # make check - lint and tests only, for a machine that already ran `make deps`
 # make lint  - ruff, then mypy over the package as it installs (.ci/typecheck)
 # make ci    - what CI runs on a fresh machine: dependencies, artefacts, lint, tests
+#
+# Everything runs in a project virtualenv ($(VENV), default .venv), never in the system Python:
+# a distribution's python3 is "externally managed" (PEP 668) and refuses pip installs. PYTHON
+# only chooses the interpreter the virtualenv is made from (any Python >= 3.10). The checkout is
+# installed editable, so an edited file is what the next test run imports.
 PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
 
-.PHONY: run install dist ext deb test check pytest lint deps ci readme clean
+.PHONY: run venv install dist ext deb test check pytest lint deps ci readme clean
 
 run: install
-	@ext="$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/go_processes.ext"; \
+	@ext="$(VENV)/bin/go_processes.ext"; \
 	if command -v osqueryi >/dev/null 2>&1; then \
 	    osqueryi --extension "$$ext" --extensions_require=go_processes --extensions_timeout=10 \
 	        'SELECT * FROM go_processes'; \
 	else \
 	    echo "osqueryi not found: the standalone listing (same rows as SELECT * FROM go_processes)" >&2; \
-	    $(PYTHON) -m go_processes; \
+	    $(PY) -m go_processes; \
 	fi
 
-install:
-	$(PYTHON) -m pip install -q --disable-pip-version-check .
+# The virtualenv, made once (and again when it is missing or broken).
+venv: $(VENV)/.made
+
+$(VENV)/.made:
+	@PYTHON=$(PYTHON) VENV=$(VENV) sh .ci/venv
+	@touch $@
+
+install: venv
+	$(PY) -m pip install -q --disable-pip-version-check -e .
 
 dist: ext deb
 
-ext:
-	PYTHON=$(PYTHON) sh packaging/build-ext.sh
+ext: venv
+	PYTHON=$(PY) sh packaging/build-ext.sh
 
 deb: ext
 	sh packaging/build-deb.sh
@@ -37,18 +50,18 @@ test: deps check
 check: lint pytest
 
 pytest:
-	$(PYTHON) -m pytest -q
+	$(PY) -m pytest -q
 
 lint:
-	$(PYTHON) -m ruff check . && .ci/typecheck
+	$(PY) -m ruff check . && PYTHON=$(PY) .ci/typecheck
 
-deps:
-	.ci/deps
+deps: venv
+	PYTHON=$(PY) .ci/deps
 
 ci: deps dist check
 
 readme:
-	$(PYTHON) .ci/readme
+	$(PY) .ci/readme
 
 clean:
 	rm -rf build/packaging build/packaging-test dist

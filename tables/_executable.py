@@ -1,6 +1,6 @@
 """What a table says about a Go executable: the shared columns and their values, in one place.
 
-``go_processes`` (per running process) and ``go_binaries`` (per file on disk) describe the same
+``go_processes`` (per running process) and ``go_executables`` (per file on disk) describe the same
 thing, so they share these definitions, the same names and the same meanings.
 """
 

@@ -117,7 +117,7 @@ class Budget:
     def _limit(self, kind: str, what: str) -> None:
         if kind not in self.hit:
             self.hit.add(kind)
-            log.warning("go_binaries: walk stopped early: %s; returning the rows found so far", what)
+            log.warning("go_executables: walk stopped early: %s; returning the rows found so far", what)
 
 
 @dataclass(frozen=True, slots=True)

@@ -405,7 +405,7 @@ def system_elf_samples(limit: int = 40) -> list[Path]:
     return list(seen)
 
 
-def toolchain_go_binaries() -> list[Path]:
+def toolchain_go_executables() -> list[Path]:
     """Go programs someone else built: the installed toolchains' own gofmt/go (real-world inputs)."""
     out = []
     for go in (GO_NEW, GO_OLD):

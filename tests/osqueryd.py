@@ -4,9 +4,16 @@ Built from the ``osquery`` package's generated Thrift classes and thrift's stock
 (nothing from go_processes), it does what osqueryd does with an extension, as read from osquery's
 source (osquery/extensions/interface.cpp, extensions.cpp, core/tables.cpp):
 - serves the ExtensionManager service on a UNIX socket, concurrently, and answers
-  registerExtension like osquery: "Duplicate extension registered" for a name already registered,
-  "Failed adding registry: Duplicate registry item: <name>" for a table osquery already has,
-  "Incompatible extension SDK version" below 1.7.7, a uint16 uuid otherwise;
+  registerExtension as ExtensionManagerHandler::registerExtension (interface.cpp) does:
+  "Duplicate extension registered" for an extension name already registered,
+  "Incompatible extension SDK version" below 1.7.7, and for a broadcast naming any item that is
+  already registered (a table of osquery's own, of fleetd, of launcher, or of an extension
+  registered earlier) it refuses the *whole* registration (RegistryFactory::addBroadcast,
+  registry_factory.cpp) with osquery 5's message "Failed adding registry: Registry item <name>
+  conflicts with another item of the same name." (the text operators report from osquery 5; releases
+  before 5 said "Duplicate registry item: <name>"); otherwise it answers a uint16 uuid;
+- holds, as taken, every name in ``../shared/data/taken-table-names.tsv`` (osquery's own tables,
+  fleetd's, Kolide launcher's) when that file is there, else a handful of osquery's own tables;
 - launches the extension with osquery's argv ``[--verbose] --socket S --timeout T --interval I``;
 - talks to the extension on ``<socket>.<uuid>`` with a fresh connection per request (as osqueryd
   does) and builds generate contexts exactly as osquery 5 serializes them, or in the pre-3.0 form.
@@ -51,8 +58,26 @@ from thrift.transport import TSocket, TTransport
 # TSocket logs every refused connection; waiting for a socket to appear is not an error here.
 logging.getLogger("thrift.transport.TSocket").setLevel(logging.CRITICAL)
 
-# A few of osquery's own tables: an extension may not register a table by these names.
-CORE_TABLES = frozenset({
+# Table names already registered on the hosts we deploy to (osquery's own, fleetd's, launcher's):
+# shared data kept beside the repository. Without it, a few of osquery's own tables stand in.
+TAKEN_NAMES_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "taken-table-names.tsv"
+
+
+def taken_table_names(path: Path = TAKEN_NAMES_FILE) -> dict[str, str]:
+    """name -> source (osquery-core, fleetd, launcher) from the shared list; {} when it is absent."""
+    if not path.is_file():
+        return {}
+    out: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        source, _, name = line.partition("\t")
+        out[name.strip()] = source.strip()
+    return out
+
+
+TAKEN_TABLES = taken_table_names()
+CORE_TABLES = frozenset(TAKEN_TABLES) or frozenset({
     "processes", "listening_ports", "process_open_sockets", "users", "groups", "file", "hash",
     "osquery_info", "osquery_extensions", "osquery_registry", "system_info", "os_version", "time",
 })
@@ -127,6 +152,11 @@ def validate_routes(routes: Sequence[Mapping[str, str]]) -> list[str]:
     return problems
 
 
+def conflict_message(name: str) -> str:
+    """osquery 5's answer to a broadcast naming an item that is already registered."""
+    return f"Failed adding registry: Registry item {name} conflicts with another item of the same name."
+
+
 class ManagerHandler(ExtensionManager.Iface):
     """What osqueryd's ExtensionManagerHandler does, with a record of every registration."""
 
@@ -175,8 +205,7 @@ class ManagerHandler(ExtensionManager.Iface):
         for reg, items in (registry or {}).items():
             for name, routes in items.items():
                 if (reg == "table" and name in self.core_tables) or (reg, name) in existing:
-                    return ExtensionStatus(code=1,
-                                           message=f"Failed adding registry: Duplicate registry item: {name}")
+                    return ExtensionStatus(code=1, message=conflict_message(name))
                 if reg == "table" and not routes:
                     return ExtensionStatus(code=1, message="Failed adding registry: Invalid route info")
         self.extensions_[uuid] = info

@@ -25,7 +25,7 @@ from fixtures import (
     git_head,
     module_sums,
     system_elf_samples,
-    toolchain_go_binaries,
+    toolchain_go_executables,
 )
 from go_processes.buildinfo import (
     DETECTION_BUILDINFO,
@@ -208,7 +208,7 @@ def test_gccgo(go_exe: GoExe) -> None:
 # --- Go programs built by others ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", toolchain_go_binaries(), ids=lambda p: "/".join(p.parts[-3:]))
+@pytest.mark.parametrize("path", toolchain_go_executables(), ids=lambda p: "/".join(p.parts[-3:]))
 def test_toolchain_binaries_equal_go_version_m(path: Path) -> None:
     o = oracle(str(path))
     assert o is not None

@@ -100,7 +100,7 @@ def test_table_osquery_already_has_is_refused() -> None:
         code = osq.wait_exit(5)
         assert code is not None and code != 0
         err = osq.stderr()
-        assert "Duplicate registry item: processes" in err
+        assert osqueryd.conflict_message("processes") in err
         _no_traceback(err)
 
 
@@ -176,3 +176,29 @@ def test_entry_point_module_imports_cheaply() -> None:
             "print(sorted(m for m in sys.modules if m.startswith(('thrift', 'osquery', 'go_processes.'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert eval(out) == ["go_processes.extension", "go_processes.extension.main"]
+
+
+def test_registers_beside_every_taken_table_name() -> None:
+    """On a Fleet host fleetd already holds go_binaries, and osqueryd refuses a registration whole
+    when one name is taken: ours must register against every name in the shared list."""
+    if not osqueryd.TAKEN_TABLES:
+        pytest.skip(f"needs {osqueryd.TAKEN_NAMES_FILE} (the shared list of taken table names)")
+    assert osqueryd.TAKEN_TABLES.get("go_binaries") == "fleetd"  # the list is the one we think
+    with OsqueryD(core_tables=osqueryd.TAKEN_TABLES) as osq:
+        uuid = osq.wait_ready()
+        tables = set(osq.registration()[1]["table"])
+        assert {"go_processes", "go_modules", "go_executables"} <= tables
+        assert not tables & set(osqueryd.TAKEN_TABLES)
+        assert uuid in osq.handler.extensions()
+
+
+def test_registration_refused_whole_when_one_name_is_taken() -> None:
+    """The guard above can fail: a manager that already holds one of our names refuses us whole."""
+    with OsqueryD(core_tables={"go_modules"}) as osq:
+        status = osq.wait_registered()
+        assert status.code == 1
+        assert status.message == osqueryd.conflict_message("go_modules")
+        assert osq.handler.extensions() == {}
+        code = osq.wait_exit(5)
+        assert code is not None and code != 0
+        assert osqueryd.conflict_message("go_modules") in osq.stderr()

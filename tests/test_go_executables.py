@@ -1,4 +1,4 @@
-"""go_binaries through the osqueryd stand-in, over a real tree of Go fixtures, non-Go files and traps.
+"""go_executables through the osqueryd stand-in, over a real tree of Go fixtures, non-Go files and traps.
 
 Independent oracles: which files a LIKE pattern reaches comes from the C library's own glob(3),
 driven the way osquery's genGlobs drives it (filesystem.cpp: '%' -> '*', re-glob with "/**"
@@ -164,9 +164,9 @@ def osq():
 
 
 def generate(osq: OsqueryD, constraints: dict, cols_used=None, timeout: float = 30.0) -> list[dict[str, str]]:
-    ctx = osquery5_context(osq.columns("go_binaries"), constraints, cols_used)
+    ctx = osquery5_context(osq.columns("go_executables"), constraints, cols_used)
     started = time.monotonic()
-    rows = osq.client(timeout=timeout).generate("go_binaries", ctx)
+    rows = osq.client(timeout=timeout).generate("go_executables", ctx)
     assert time.monotonic() - started < timeout
     return rows
 
@@ -179,11 +179,11 @@ def pairs(rows: list[dict[str, str]]) -> set[tuple[str, str]]:
 
 
 def test_routes_mirror_the_file_table(osq):
-    ops = {r["name"]: int(r["op"]) for r in osq.routes("go_binaries")}
+    ops = {r["name"]: int(r["op"]) for r in osq.routes("go_executables")}
     assert ops["path"] == 1 | 2  # INDEX | REQUIRED, as specs/utility/file.table
     assert ops["directory"] == 2  # REQUIRED
     assert all(v == 0 for k, v in ops.items() if k not in ("path", "directory"))
-    types = dict(osq.columns("go_binaries"))
+    types = dict(osq.columns("go_executables"))
     assert types["size"] == types["mtime"] == "BIGINT"
 
 
@@ -312,11 +312,11 @@ def test_path_and_directory_together_give_the_union(osq, tree):
 
 
 def test_walk_limits_stop_and_return_partial_rows(tree, monkeypatch, caplog):
-    from go_processes.tables import QueryContext, _walk, go_binaries
+    from go_processes.tables import QueryContext, _walk, go_executables
 
     def run(like: str) -> list[Mapping[str, object]]:
         ctx = QueryContext.parse({"constraints": [{"name": "path", "list": [{"op": LIKE, "expr": like}]}]})
-        return list(go_binaries.TABLE.generate(ctx))
+        return list(go_executables.TABLE.generate(ctx))
 
     full = run(f"{tree.root}/%%")
     monkeypatch.setattr(_walk, "MAX_ENTRIES", 12)
@@ -396,11 +396,11 @@ def test_unreadable_directory_is_skipped(tree):
 
 def test_warm_scan_does_not_reread(tree, monkeypatch):
     """A second scan answers from the shared cache: no file is opened for reading again."""
-    from go_processes.tables import QueryContext, _walk, go_binaries
+    from go_processes.tables import QueryContext, _walk, go_executables
 
     like = {"name": "path", "list": [{"op": LIKE, "expr": f"{tree.root}/%%"}]}
     ctx = QueryContext.parse({"constraints": [like]})
-    first = list(go_binaries.TABLE.generate(ctx))
+    first = list(go_executables.TABLE.generate(ctx))
     opened: list[str] = []
     real = _walk.open_found
 
@@ -409,6 +409,6 @@ def test_warm_scan_does_not_reread(tree, monkeypatch):
         return real(found)
 
     monkeypatch.setattr(_walk, "open_found", spy)
-    assert list(go_binaries.TABLE.generate(ctx)) == first
+    assert list(go_executables.TABLE.generate(ctx)) == first
     assert opened == []
     assert stat.S_ISDIR(os.stat(tree.root).st_mode)

@@ -1,4 +1,4 @@
-"""go_binaries: Go executables on disk, found the way osquery's ``file`` table finds files.
+"""go_executables: Go executables on disk, found the way osquery's ``file`` table finds files.
 
 Constraints mirror ``file`` (specs/utility/file.table): ``path`` is REQUIRED|INDEX and
 ``directory`` REQUIRED, so osquery refuses a query that constrains neither (any constraint on either
@@ -52,7 +52,8 @@ def generate(ctx: QueryContext) -> Iterator[Row]:
     paths = ctx.constraints_on("path")
     directories = ctx.constraints_on("directory")
     if not paths and not directories:
-        raise MissingConstraint("go_binaries needs a path or directory constraint (as osquery's file table)")
+        raise MissingConstraint(
+            "go_executables needs a path or directory constraint (as osquery's file table)")
     budget = _walk.Budget()
     seen: set[tuple[str, str]] = set()
 
@@ -118,7 +119,7 @@ def _row(path: str, directory: str, filename: str, identity: Identity, bi: Build
 
 
 TABLE = Table(
-    name="go_binaries",
+    name="go_executables",
     description=(
         "Go executables on disk, found as osquery's file table finds files: constrain `path` (`=`, or "
         "`LIKE` with `%` for one level and a trailing `%%` for recursion) or `directory` (`=`, not "
@@ -130,8 +131,8 @@ TABLE = Table(
     columns=COLUMNS,
     generate=generate,
     examples=(
-        "SELECT path, version, module, module_version FROM go_binaries WHERE directory = '/usr/local/bin'",
-        "SELECT path, version FROM go_binaries WHERE path LIKE '/opt/%%'",
-        "SELECT * FROM go_binaries WHERE path = '/usr/bin/containerd'",
+        "SELECT path, version, module, module_version FROM go_executables WHERE directory = '/usr/local/bin'",
+        "SELECT path, version FROM go_executables WHERE path LIKE '/opt/%%'",
+        "SELECT * FROM go_executables WHERE path = '/usr/bin/containerd'",
     ),
 )

@@ -1,6 +1,6 @@
-"""go_binaries over a large directory, cold and warm, against `go version -m` over the same files.
+"""go_executables over a large directory, cold and warm, against `go version -m` over the same files.
 
-    python bench/bench_go_binaries.py [--runs 5] [--dir /usr/bin] [--no-socket]
+    python bench/bench_go_executables.py [--runs 5] [--dir /usr/bin] [--no-socket]
 
 Scanned: ``path LIKE '<dir>/%%'`` for each --dir (default /usr/bin) plus the test fixtures' build
 cache (tests/gobuild.py), against ``go version -m <dir>...`` (which walks the same trees) in the same
@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from go_processes.buildinfo import Detector
-from go_processes.tables import QueryContext, go_binaries
+from go_processes.tables import QueryContext, go_executables
 from gobuild import CACHE, GO_NEW
 
 LIKE = 65
@@ -35,9 +35,9 @@ def context(dirs: list[str]) -> dict:
 
 
 def run_in_process(dirs: list[str], detector: Detector) -> tuple[float, int]:
-    go_binaries.DETECTOR = detector  # the module's shared instance, swapped for this measurement
+    go_executables.DETECTOR = detector  # the module's shared instance, swapped for this measurement
     started = time.perf_counter()
-    rows = list(go_binaries.generate(QueryContext.parse(context(dirs))))
+    rows = list(go_executables.generate(QueryContext.parse(context(dirs))))
     return time.perf_counter() - started, len(rows)
 
 
@@ -61,11 +61,11 @@ def run_socket(dirs: list[str], runs: int) -> tuple[list[float], list[float], in
         with_osq = OsqueryD()
         try:
             with_osq.wait_ready()
-            ctx = osquery5_context(with_osq.columns("go_binaries"), cons)
+            ctx = osquery5_context(with_osq.columns("go_executables"), cons)
             client = with_osq.client(timeout=300)
             for i in range(2):
                 started = time.perf_counter()
-                rows = client.generate("go_binaries", ctx)
+                rows = client.generate("go_executables", ctx)
                 (cold if i == 0 else warm).append(time.perf_counter() - started)
                 count = len(rows)
         finally:
@@ -100,9 +100,9 @@ def main() -> int:
         warm_t.append(t)
     go_m, cold_m, warm_m = (statistics.median(x) for x in (go_t, cold_t, warm_t))
     print(f"go version -m       : {go_m * 1000:8.1f} ms  ({go_files} Go files)")
-    print(f"go_binaries cold    : {cold_m * 1000:8.1f} ms  ({rows} rows)  cold/go = {cold_m / go_m:.2f}x"
+    print(f"go_executables cold    : {cold_m * 1000:8.1f} ms  ({rows} rows)  cold/go = {cold_m / go_m:.2f}x"
           f"  goal <= 2x: {'met' if cold_m <= 2 * go_m else 'MISSED'}")
-    print(f"go_binaries warm    : {warm_m * 1000:8.1f} ms  go/warm = {go_m / warm_m:.1f}x faster"
+    print(f"go_executables warm    : {warm_m * 1000:8.1f} ms  go/warm = {go_m / warm_m:.1f}x faster"
           f"  goal >= 5x: {'met' if go_m >= 5 * warm_m else 'MISSED'}")
     if not args.no_socket:
         try:
