@@ -178,10 +178,10 @@ def test_fat_every_slice_and_host_rule(go_exe: GoExe) -> None:
     o = oracle(str(go_exe(FAT_SLICES[archs.index(want.arch)])))
     assert o is not None
     assert_equals_oracle(info, o)
-    # The Go toolchain reads only the first slice: that one must agree with it too.
+    # The Go toolchain reads only the first slice (fat is an oracle fixture): it must agree too.
     first = oracle(str(go_exe("fat")))
-    if first is not None:
-        assert_equals_oracle(info.slices[0], first)
+    assert first is not None, "go version -m no longer reads a universal file"
+    assert_equals_oracle(info.slices[0], first)
 
 
 # --- gccgo: nothing for the Go oracle to say; check what the build fixes ------------------------
@@ -198,11 +198,12 @@ def test_gccgo(go_exe: GoExe) -> None:
     assert (info.format, info.arch, info.byte_order) == ("elf", "amd64", "little")
     assert info.compiler == "gccgo"
     assert info.stripped is False
-    data = path.read_bytes()
-    if MODINFO_START + b"path\texample.com/hello\n" in data:  # cmd/go framed the module info
-        assert info.path == "example.com/hello"
-        assert info.main is not None and info.main.path == "example.com/hello"
-        assert info.setting("-compiler") == "gccgo"
+    # cmd/go frames the module info for gccgo too (the sentinel and the path line, found in the
+    # bytes here, independently of our reader): so the module and build settings are known.
+    assert MODINFO_START + b"path\texample.com/hello\n" in path.read_bytes()
+    assert info.path == "example.com/hello"
+    assert info.main is not None and info.main.path == "example.com/hello"
+    assert info.setting("-compiler") == "gccgo"
 
 
 # --- Go programs built by others ------------------------------------------------------------------
@@ -247,27 +248,33 @@ def _gccgo_evidence(path: Path) -> bool:
     return False
 
 
-def test_system_elf_files() -> None:
+def test_system_elf_files(go_exe: GoExe) -> None:
     """Every ELF file in /bin and /usr/bin: Go's reading where Go reads it; elsewhere "not Go",
     unless it is a gccgo program (which the Go toolchain cannot read) shown so independently."""
     samples = system_elf_samples(limit=3000)
     if not samples:
         pytest.skip("no ELF files in /bin or /usr/bin")
-    theirs = go_version_m_many([str(p) for p in samples]) if GO_NEW else {}
-    gccgo = 0
+    # Our own gc and gccgo fixtures and a C program ride along, so each branch below is taken at
+    # least once whatever this machine has installed (asserted at the end).
+    samples += [go_exe("default"), go_exe("gccgo"), c_binary()]
+    theirs = go_version_m_many([str(p) for p in samples])
+    taken = {"go": 0, "gccgo": 0, "not go": 0}
     for p in samples:
         o = theirs.get(str(p))
         if o is not None:
             assert_equals_oracle(read_build_info(str(p)), o)
+            taken["go"] += 1
             continue
         try:
             info = read_build_info(str(p))
         except NotGoExecutable:
+            taken["not go"] += 1
             continue
         assert info.detection == DETECTION_GCCGO, f"{p}: Go to us ({info.detection}), not to go version -m"
         assert _gccgo_evidence(p), f"{p}: reported as gccgo without libgo, .go_export or $descriptor"
         assert info.go_version == ""
-        gccgo += 1
+        taken["gccgo"] += 1
+    assert all(taken.values()), taken
 
 
 @pytest.mark.parametrize("name", ["script.sh", "Hello.class", "empty", "text.txt"])
@@ -345,7 +352,7 @@ def test_go113_pointer_layout(name: str, go_exe: GoExe, tmp_path: Path) -> None:
     rewritten = tmp_path / path.name
     rewritten.write_bytes(bytes(data))
 
-    theirs = go_version_m_many([str(rewritten)])[str(rewritten)] if GO_NEW else None
+    theirs = go_version_m_many([str(rewritten)])[str(rewritten)]
     assert theirs is not None, "Go's reader does not accept the rewritten block"
     original = oracle(str(path))
     assert original is not None
