@@ -46,8 +46,6 @@ def stdlib_version(go_version: str) -> str:
 
 def generate(ctx: QueryContext) -> Iterator[Row]:
     pids = ctx.equals_int("pid")
-    if pids is not None and not pids:
-        return  # pid = 'x': no integer matches
     modules = ctx.equals("module")
     for proc, result in go_executables(DETECTOR, pids):
         for module, main in _modules(result):
