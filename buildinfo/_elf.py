@@ -271,8 +271,10 @@ class ElfImage(Image):
             return None
         e = self.e
         if self.is64:
-            return SymbolTable(entries, 24, names, struct.Struct(e + "I"), 0, struct.Struct(e + "IBBHQQ"))
-        return SymbolTable(entries, 16, names, struct.Struct(e + "I"), 0, struct.Struct(e + "IIIBBH"))
+            return SymbolTable(entries, 24, names, struct.Struct(e + "I"), 0, struct.Struct(e + "IBBHQQ"),
+                               budget=self.r.budget)
+        return SymbolTable(entries, 16, names, struct.Struct(e + "I"), 0, struct.Struct(e + "IIIBBH"),
+                           budget=self.r.budget)
 
     def symbol_address(self, entry: tuple[int, ...]) -> int | None:
         shndx = entry[3] if self.is64 else entry[5]
