@@ -203,12 +203,19 @@ def test_safe_directory_without_manager_is_not_refused(tmp_path: Path) -> None:
 # -- least privilege -----------------------------------------------------------------------------
 
 CAPS = ("sys_ptrace", "dac_read_search")
+CAP_BITS = {"sys_ptrace": 19, "dac_read_search": 2}  # linux/capability.h
 
 
 def _setpriv(caps: tuple[str, ...]) -> list[str]:
     setpriv = shutil.which("setpriv")
     if not setpriv:
         pytest.skip("needs setpriv (util-linux) to run the extension as nobody with capabilities")
+    status = Path("/proc/self/status").read_text()
+    bounding = int(next(x.split()[1] for x in status.splitlines() if x.startswith("CapBnd:")), 16)
+    missing = [c for c in caps if not bounding >> CAP_BITS[c] & 1]
+    if missing:
+        pytest.skip(f"needs {', '.join('CAP_' + c.upper() for c in missing)} in this process's bounding "
+                    "set to grant it (a container started without it cannot)")
     argv = [setpriv, "--reuid", str(NOBODY), "--regid", str(NOBODY), "--clear-groups"]
     if caps:
         wanted = ",".join(f"+{c}" for c in caps)
