@@ -6,7 +6,8 @@ What a user controls, and where each is covered:
 - gops pidfile content, FIFO, symlink, stale file: tests/test_procs.py (test_pidfile_without_a_port,
   test_fifo_pidfile_does_not_hang, test_symlinked_pidfile_is_refused,
   test_stale_pidfile_is_not_an_agent);
-- a pidfile planted by another user for someone else's process: here;
+- a pidfile planted by another user for someone else's process, wherever GOPS_CONFIG_DIR,
+  XDG_CONFIG_HOME or HOME puts it: here;
 - GOPS_CONFIG_DIR through a symlink: tests/test_procs.py (test_symlinked_config_dir_is_refused);
 - GOPS_CONFIG_DIR leading out of the process's own root (``..``, host paths): here;
 - /proc/<pid>/root contents (etc/passwd as a symlink, a FIFO, a huge file): here;
@@ -189,22 +190,32 @@ def _bounded(fn: Callable[[], object], seconds: float = 5.0) -> object:
 BACKENDS = {"linux": _linux.gops_agent, "psutil": _psutil.gops_agent}
 
 
+# Where gops puts the pidfile under each variable, relative to the variable's value.
+CONFIG_VARS = {"GOPS_CONFIG_DIR": (), "XDG_CONFIG_HOME": ("gops",), "HOME": (".config", "gops")}
+
+
+@pytest.mark.parametrize("variable", CONFIG_VARS)
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_pidfile_planted_by_another_user_is_not_believed(backend: str, started: Started, shared_dir: Path,
-                                                         public_dir: Path) -> None:
-    """A victim (nobody) listens on a port and is no gops agent; its GOPS_CONFIG_DIR is a shared
-    sticky directory. Another user writes <dir>/<victim pid> with the victim's port: without an
-    owner check the victim is reported as running an exposed gops agent, which is false."""
+def test_pidfile_planted_by_another_user_is_not_believed(backend: str, variable: str, started: Started,
+                                                         shared_dir: Path, public_dir: Path) -> None:
+    """A victim (nobody) listens on a port and is no gops agent; its config dir (through
+    ``variable``) lies in a shared sticky directory. Another user writes the victim's pidfile
+    there with the victim's port: without an owner check the victim is reported as running a
+    gops agent, which is false."""
     gops_agent = BACKENDS[backend]
     exe = _world_copy(build(LISTENER_BUILD), public_dir, "listener")
-    victim, port = started.port_printer([str(exe)], env={"GOPS_CONFIG_DIR": str(shared_dir)},
+    victim, port = started.port_printer([str(exe)], env={variable: str(shared_dir)},
                                         user=NOBODY, group=NOBODY, extra_groups=[])
     proc = _one(victim.pid)
     assert proc.uid == NOBODY
     assert gops_agent(proc) is None  # no pidfile yet
-    pidfile = shared_dir / str(victim.pid)
+    pidfile = shared_dir.joinpath(*CONFIG_VARS[variable], str(victim.pid))
 
-    _as_user(DAEMON, lambda: pidfile.write_text(str(port)))
+    def plant() -> None:
+        pidfile.parent.mkdir(parents=True, exist_ok=True)
+        pidfile.write_text(str(port))
+
+    _as_user(DAEMON, plant)
     assert os.stat(pidfile).st_uid == DAEMON
     assert gops_agent(proc) is None
 
@@ -212,7 +223,8 @@ def test_pidfile_planted_by_another_user_is_not_believed(backend: str, started: 
     os.chown(pidfile, NOBODY, NOBODY)
     agent = gops_agent(proc)
     assert agent is not None
-    assert (agent.port, agent.listening, agent.address) == (port, True, "127.0.0.1")
+    assert (agent.pidfile, agent.port, agent.listening) == (str(pidfile), port, True)
+    assert agent.address == "127.0.0.1"
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
