@@ -39,7 +39,7 @@ from gobuild import AGENT, Build, Program, build
 
 pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc"),
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as other users and to chroot"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: to act as other users and to chroot"),
 ]
 
 from go_processes.procs import _linux, _psutil, gops_agent, processes  # noqa: E402
