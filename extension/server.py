@@ -9,7 +9,7 @@ Built on the generated classes from the ``osquery`` package, without the SDK's r
   soon as the manager stops answering pings, removing its socket file;
 - whoever can connect to the socket can run ``generate`` as the extension's user (root), so the
   socket is owner-only from the moment it exists, whatever the umask, and the extension refuses
-  to start when another user could replace sockets in the manager socket's directory.
+  to start when another user could stand in for the manager or replace our socket.
 """
 
 from __future__ import annotations
@@ -82,16 +82,18 @@ def _one_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}" if text != type(e).__name__ else text
 
 
-def unsafe_socket_directory(socket_path: str) -> str | None:
-    """Why the directory holding ``socket_path`` lets another user replace sockets in it, or None.
+def unsafe_manager_socket(socket_path: str) -> str | None:
+    """Why another user could stand in for the manager at ``socket_path`` or replace our socket
+    beside it, or None.
 
-    Someone who can rename or create entries there can put their own socket in place of the
-    manager's or ours. Checked for the directory and every one above it, after resolving
+    Someone who can rename or create entries in its directory can put their own socket in place
+    of the manager's or ours. Checked for the directory and every one above it, after resolving
     symlinks and as spelled (where the symlinks live): each must be owned by root or by us, and
-    not writable by others unless sticky (as /tmp: there only an entry's owner may remove it).
-    A missing directory is not refused here: there is no manager to reach, which registration
-    reports.
+    not writable by others unless sticky (as /tmp: there only an entry's owner may remove it);
+    so must the manager socket itself, when it exists. A missing directory is not refused here:
+    there is no manager to reach, which registration reports.
     """
+    me = os.geteuid()
     directory = os.path.dirname(os.path.abspath(socket_path))
     seen: set[str] = set()
     for start in (os.path.realpath(directory), directory):
@@ -104,12 +106,18 @@ def unsafe_socket_directory(socket_path: str) -> str | None:
                 return None
             except OSError as e:
                 return f"cannot check {path}: {e.strerror or e}"
-            if st.st_uid not in (0, os.geteuid()):
+            if st.st_uid not in (0, me):
                 return f"{path} is owned by uid {st.st_uid}, neither root nor this process's user"
             if st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:
                 mode = stat.S_IMODE(st.st_mode)
                 return f"{path} is writable by every user and has no sticky bit (mode {mode:04o})"
             path = os.path.dirname(path)
+    try:
+        owner = os.lstat(socket_path).st_uid
+    except OSError:
+        return None
+    if owner not in (0, me):
+        return f"{socket_path} is owned by uid {owner}, neither root nor this process's user"
     return None
 
 
@@ -384,11 +392,11 @@ class Extension:
         if hasattr(signal, "SIGPIPE"):
             signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         try:
-            unsafe = unsafe_socket_directory(self.options.socket)
+            unsafe = unsafe_manager_socket(self.options.socket)
             if unsafe:
                 raise ExtensionError(
-                    f"refusing to start: another user could replace the sockets beside "
-                    f"{self.options.socket}: {unsafe}"
+                    f"refusing to start: another user could stand in for the manager at "
+                    f"{self.options.socket} or replace our socket: {unsafe}"
                 )
             self.register(version)
         except ExtensionError as e:

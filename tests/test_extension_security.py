@@ -145,6 +145,21 @@ def test_world_writable_manager_directory_is_refused() -> None:
         _no_traceback(err)
 
 
+def test_manager_socket_of_another_user_is_refused() -> None:
+    """In a sticky directory such as /tmp anyone may create the manager's socket first: one owned
+    by another user is not osqueryd's, and the extension neither registers there nor listens."""
+    with OsqueryD(osqueryd.probe_command(), launch=False) as osq:
+        os.chmod(os.path.dirname(osq.socket), 0o1777)
+        os.chown(osq.socket, NOBODY, NOBODY)
+        osq.launch()
+        code = osq.wait_exit(10)
+        assert code is not None and code != 0
+        err = osq.stderr()
+        assert "refusing to start" in err and f"{osq.socket} is owned by uid {NOBODY}" in err, err
+        assert osq.handler.attempts == []
+        _no_traceback(err)
+
+
 @pytest.mark.parametrize("mode", [0o1777, 0o755, 0o700], ids=["sticky", "0755", "0700"])
 def test_sticky_or_private_manager_directory_starts(mode: int) -> None:
     with OsqueryD(osqueryd.probe_command(), launch=False) as osq:
