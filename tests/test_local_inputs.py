@@ -6,6 +6,7 @@ What a user controls, and where each is covered:
 - gops pidfile content, FIFO, symlink, stale file: tests/test_procs.py (test_pidfile_without_a_port,
   test_fifo_pidfile_does_not_hang, test_symlinked_pidfile_is_refused,
   test_stale_pidfile_is_not_an_agent);
+- a huge pidfile (read only as far as a port can go): here;
 - a pidfile planted by another user for someone else's process, wherever GOPS_CONFIG_DIR,
   XDG_CONFIG_HOME or HOME puts it: here;
 - GOPS_CONFIG_DIR through a symlink: tests/test_procs.py (test_symlinked_config_dir_is_refused);
@@ -175,6 +176,26 @@ def _wait_exec(pid: int, exe: Path) -> None:
         time.sleep(0.01)
 
 
+class _Read:
+    def __init__(self, result: object, nbytes: int) -> None:
+        self.result, self.nbytes = result, nbytes
+
+
+def _rchar() -> int:
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar in /proc/self/io")
+
+
+def _bytes_read(fn: Callable[[], object]) -> _Read:
+    """``fn()`` and how many bytes this process read meanwhile (the kernel's count of read(2)
+    bytes; the test's other threads are idle), so a read bound is checked without timing."""
+    before = _rchar()
+    result = fn()
+    return _Read(result, _rchar() - before)
+
+
 def _bounded(fn: Callable[[], object], seconds: float = 5.0) -> object:
     box: list[object] = []
     t = threading.Thread(target=lambda: box.append(fn()), daemon=True)
@@ -238,6 +259,20 @@ def test_real_agent_pidfile_in_a_shared_directory_is_believed(backend: str, star
     assert os.stat(shared_dir / str(p.pid)).st_uid == NOBODY  # written by the agent itself
     agent = gops_agent(_one(p.pid))
     assert agent is not None and (agent.port, agent.listening) == (port, True)
+
+
+def test_huge_pidfile_is_read_only_as_far_as_a_port_can_go(started: Started, tmp_path: Path) -> None:
+    """A pidfile is a few digits: a 1 GiB (sparse) one costs no more than a real one."""
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    p = started.plain([str(build_fixture("default")), "sleep"], env={"GOPS_CONFIG_DIR": str(cfg)})
+    with open(cfg / str(p.pid), "wb") as f:
+        f.write(b"1")
+        f.truncate(1 << 30)
+    proc = _one(p.pid)
+    read = _bytes_read(lambda: _bounded(lambda: gops_agent(proc)))
+    assert read.result is None  # "1" followed by NULs is no port
+    assert read.nbytes < 1 << 20, read.nbytes
 
 
 # -- the process's own root ------------------------------------------------------------------------
@@ -324,9 +359,10 @@ def test_hostile_passwd_in_the_process_root(make_passwd: Callable[[Path], None],
     gops = jail / "root" / ".config" / "gops"
     gops.mkdir(parents=True)
     (gops / str(p.pid)).write_text("1")
-    start = time.monotonic()
-    assert _bounded(lambda: gops_agent(_one(p.pid))) is None
-    assert time.monotonic() - start < 5
+    proc = _one(p.pid)
+    read = _bytes_read(lambda: _bounded(lambda: gops_agent(proc)) is None)
+    assert read.result
+    assert read.nbytes < 2 << 20  # the passwd read is bounded at 1 MiB; the file holds 1 GiB
 
 
 # -- names ---------------------------------------------------------------------------------------
