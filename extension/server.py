@@ -6,11 +6,15 @@ Built on the generated classes from the ``osquery`` package, without the SDK's r
 - every failure inside a call becomes a non-zero ``ExtensionStatus`` with a message, never a
   Thrift exception, and the server keeps running;
 - the process ends promptly, without a traceback, on ``shutdown()``, on SIGTERM/SIGINT and as
-  soon as the manager stops answering pings, removing its socket file.
+  soon as the manager stops answering pings, removing its socket file;
+- whoever can connect to the socket can run ``generate`` as the extension's user (root), so the
+  socket is owner-only from the moment it exists, whatever the umask, and the extension refuses
+  to start when another user could stand in for the manager or replace our socket.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -19,7 +23,7 @@ import socket
 import stat
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -37,6 +41,7 @@ PING_TIMEOUT = 10.0  # seconds; the same bound osqueryd puts on its pings to us
 IDLE_TIMEOUT = 600.0  # seconds a served connection may sit idle (osquery's thrift_timeout is 300)
 MAX_CONNECTIONS = 64  # served at once; further connections wait in the listen backlog
 CONNECT_RETRY = 0.02  # seconds between attempts to reach the manager (osquery uses 20 ms)
+SOCKET_MODE = 0o600  # the extension socket: connect() needs write permission, so owner only
 
 
 class ExtensionError(Exception):
@@ -69,6 +74,45 @@ class _Log:
 def _one_line(e: BaseException) -> str:
     text = " ".join(str(e).split()) or type(e).__name__
     return f"{type(e).__name__}: {text}" if text != type(e).__name__ else text
+
+
+def unsafe_manager_socket(socket_path: str) -> str | None:
+    """Why another user could stand in for the manager at ``socket_path`` or replace our socket
+    beside it, or None.
+
+    Someone who can rename or create entries in its directory can put their own socket in place
+    of the manager's or ours. Checked for the directory and every one above it, after resolving
+    symlinks and as spelled (where the symlinks live): each must be owned by root or by us, and
+    not writable by others unless sticky (as /tmp: there only an entry's owner may remove it);
+    so must the manager socket itself, when it exists. A missing directory is not refused here:
+    there is no manager to reach, which registration reports.
+    """
+    me = os.geteuid()
+    directory = os.path.dirname(os.path.abspath(socket_path))
+    seen: set[str] = set()
+    for start in (os.path.realpath(directory), directory):
+        path = start
+        while path not in seen:
+            seen.add(path)
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                return None
+            except OSError as e:
+                return f"cannot check {path}: {e.strerror or e}"
+            if st.st_uid not in (0, me):
+                return f"{path} is owned by uid {st.st_uid}, neither root nor this process's user"
+            if st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:
+                mode = stat.S_IMODE(st.st_mode)
+                return f"{path} is writable by every user and has no sticky bit (mode {mode:04o})"
+            path = os.path.dirname(path)
+    try:
+        owner = os.lstat(socket_path).st_uid
+    except OSError:
+        return None
+    if owner not in (0, me):
+        return f"{socket_path} is owned by uid {owner}, neither root nor this process's user"
+    return None
 
 
 class Handler:
@@ -155,16 +199,21 @@ class Extension:
 
     # -- start-up ---------------------------------------------------------------------------
 
-    def _manager(self, timeout: float) -> Any:
-        """A manager client on a fresh connection (osquery opens one per request too)."""
-        return _wire.ExtensionManager.Client(_wire.connect(self.options.socket, timeout))
+    @contextlib.contextmanager
+    def _manager(self, timeout: float) -> Iterator[Any]:
+        """A manager client on a fresh connection (osquery opens one per request too), closed after."""
+        proto = _wire.connect(self.options.socket, timeout)
+        try:
+            yield _wire.ExtensionManager.Client(proto)
+        finally:
+            proto.trans.close()
 
     def register(self, version: str) -> int:
         """Reach the manager within --timeout and register; returns the route uuid."""
         deadline = time.monotonic() + max(self.options.timeout, 0.2)
         while True:
             try:
-                client = self._manager(max(self.options.timeout, PING_TIMEOUT))
+                proto = _wire.connect(self.options.socket, max(self.options.timeout, PING_TIMEOUT))
                 break
             except OSError as e:
                 if time.monotonic() >= deadline or self._stopped.is_set():
@@ -177,11 +226,11 @@ class Extension:
             name=EXTENSION_NAME, version=version, sdk_version="", min_sdk_version=""
         )
         try:
-            status = client.registerExtension(info, self.handler.registry())
+            status = _wire.ExtensionManager.Client(proto).registerExtension(info, self.handler.registry())
         except (_wire.TTransportException, OSError, EOFError) as e:
             raise ExtensionError(f"registration failed: {_one_line(e)}") from None
         finally:
-            client._iprot.trans.close()
+            proto.trans.close()
         if status.code != 0:
             raise ExtensionError(f"osquery refused the registration: {status.message} (code {status.code})")
         self.handler.uuid = int(status.uuid or 0)
@@ -194,16 +243,19 @@ class Extension:
         if not self.handler.uuid:
             return
         try:
-            client = self._manager(1.0)
-            try:
+            with self._manager(1.0) as client:
                 client.deregisterExtension(self.handler.uuid)
-            finally:
-                client._iprot.trans.close()
         except Exception as e:
             self.log.debug(f"deregistration failed: {_one_line(e)}")
 
     def listen(self) -> None:
-        """Bind the extension socket, replacing a stale socket file (never any other file)."""
+        """Bind the extension socket owner-only, replacing a stale socket file (never any other file).
+
+        The socket file is created under umask 0177, so it never exists with a wider mode (the
+        process is still single-threaded here: nothing else creates files meanwhile). Its mode is
+        verified, and narrowed where a platform ignores the umask, before ``listen()``: until then
+        every connect() is refused whatever the mode.
+        """
         try:
             st = os.lstat(self.path)
         except FileNotFoundError:
@@ -220,12 +272,26 @@ class Extension:
             except OSError as e:
                 raise ExtensionError(f"cannot remove stale socket {self.path}: {e.strerror}") from None
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        bound = False
         try:
-            listener.bind(self.path)
-            listener.listen(128)
+            umask = os.umask(0o777 & ~SOCKET_MODE)
+            try:
+                listener.bind(self.path)
+                bound = True
+            finally:
+                os.umask(umask)
             st = os.lstat(self.path)
+            if stat.S_IMODE(st.st_mode) != SOCKET_MODE:
+                os.chmod(self.path, SOCKET_MODE)
+                st = os.lstat(self.path)
+            if not stat.S_ISSOCK(st.st_mode) or stat.S_IMODE(st.st_mode) != SOCKET_MODE:
+                raise OSError(f"its mode stays {stat.S_IMODE(st.st_mode):04o}, not {SOCKET_MODE:04o}")
+            listener.listen(128)
         except OSError as e:
             listener.close()
+            if bound:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path)
             raise ExtensionError(f"cannot listen on {self.path}: {e.strerror or e}") from None
         self._socket_id = (st.st_dev, st.st_ino)
         self._listener = listener
@@ -276,11 +342,8 @@ class Extension:
         interval = max(self.options.interval, 0.1)
         while not self._stopped.wait(interval):
             try:
-                client = self._manager(PING_TIMEOUT)
-                try:
+                with self._manager(PING_TIMEOUT) as client:
                     status = client.ping()
-                finally:
-                    client._iprot.trans.close()
             except Exception as e:
                 self.log(f"osquery extension manager went away ({_one_line(e)}); exiting")
                 self.stop(EXIT_FAILED)
@@ -323,6 +386,12 @@ class Extension:
         if hasattr(signal, "SIGPIPE"):
             signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         try:
+            unsafe = unsafe_manager_socket(self.options.socket)
+            if unsafe:
+                raise ExtensionError(
+                    f"refusing to start: another user could stand in for the manager at "
+                    f"{self.options.socket} or replace our socket: {unsafe}"
+                )
             self.register(version)
         except ExtensionError as e:
             self.log(str(e))

@@ -245,7 +245,9 @@ def gops_agent(proc: Process) -> Agent | None:
             os.lstat(probe)
         except OSError:
             return None
-        content = _read_safely(start, parts, _PIDFILE_MAX)
+        # Only the process's own users (or root) may speak for it: in a shared directory such
+        # as /tmp another user could plant <pid> naming a port the process serves.
+        content = _read_safely(start, parts, _PIDFILE_MAX, owners=_uids(pid) | {0})
         if content is None:
             return None
         port = _port(content)
@@ -296,9 +298,20 @@ def _port(content: bytes) -> int | None:
     return port if 0 < port < 65536 else None
 
 
-def _read_safely(start: str, parts: tuple[str, ...], limit: int) -> bytes | None:
+def _uids(pid: int) -> set[int]:
+    """The real, effective, saved and file-system uids of ``pid`` (``Uid:`` in status)."""
+    for line in _read_once(f"/proc/{pid}/status").split(b"\n"):
+        if line.startswith(b"Uid:"):
+            return {int(u) for u in line[4:].split()}
+    return set()
+
+
+def _read_safely(
+    start: str, parts: tuple[str, ...], limit: int, owners: set[int] | None = None
+) -> bytes | None:
     """Read ``start``/``parts`` component by component: no symlink followed, no ``..``, a regular
-    file only (opened by O_PATH first, so a FIFO or device is never opened for reading)."""
+    file only (opened by O_PATH first, so a FIFO or device is never opened for reading), and
+    owned by one of ``owners`` when given."""
     try:
         dfd = os.open(start, _O_DIR)
     except OSError:
@@ -316,7 +329,8 @@ def _read_safely(start: str, parts: tuple[str, ...], limit: int) -> bytes | None
         except OSError:
             return None
         try:
-            if not stat.S_ISREG(os.fstat(pfd).st_mode):
+            st = os.fstat(pfd)
+            if not stat.S_ISREG(st.st_mode) or (owners is not None and st.st_uid not in owners):
                 return None
             # Re-open the very inode checked above (an O_PATH fd cannot be read).
             fd = os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)

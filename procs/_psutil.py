@@ -162,7 +162,9 @@ def gops_agent(proc: Process) -> Agent | None:
             except (ImportError, KeyError):
                 return None
         pidfile = (ntpath if sys.platform == "win32" else posixpath).join(config_dir, str(proc.pid))
-        content = _read_no_links(pidfile)
+        # Only the process's own users (or root) may speak for it (see the Linux backend).
+        owners = None if sys.platform == "win32" else set(p.uids()) | {0}
+        content = _read_no_links(pidfile, owners)
         if content is None:
             return None
         text = content.strip()
@@ -182,8 +184,9 @@ def gops_agent(proc: Process) -> Agent | None:
     return Agent(pidfile, port, address, True)
 
 
-def _read_no_links(path: str) -> bytes | None:
-    """A few bytes of ``path`` if no component of it is a symlink and it is a regular file."""
+def _read_no_links(path: str, owners: set[int] | None = None) -> bytes | None:
+    """A few bytes of ``path`` if no component of it is a symlink and it is a regular file owned
+    by one of ``owners`` (when given)."""
     parent = path
     while True:
         try:
@@ -204,7 +207,8 @@ def _read_no_links(path: str) -> bytes | None:
     except OSError:
         return None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or (owners is not None and st.st_uid not in owners):
             return None
         return os.read(fd, _PIDFILE_MAX)
     finally:
