@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..buildinfo import BuildInfo, Result
-from ..procs import executables, gops_agent, placement
+from ..procs import go_executables, gops_agent, placement
 from . import _executable as executable
 from ._api import Column, QueryContext, Row, Table
 from ._api import ColumnOptions as Opt
@@ -32,7 +31,7 @@ COLUMNS = (
            "Process name as gops shows it: comm, or argv[0]'s base name when comm is truncated"),
     Column("path", T.TEXT,
            "Path to the executable as the process sees it, without the ' (deleted)' suffix"),
-    executable.COLUMNS[0],  # version
+    executable.column("version"),
     Column("agent", T.INTEGER,
            "1 when a gops agent is really listening: the process's own pidfile names a port on which the "
            "process itself holds a TCP socket in LISTEN; else 0"),
@@ -57,12 +56,8 @@ COLUMNS = (
            "/proc/<pid>/cgroup)"),
     Column("pid_namespace", T.TEXT, "pid namespace inode, as in osquery's process_namespaces"),
     Column("mnt_namespace", T.TEXT, "mnt namespace inode, as in osquery's process_namespaces"),
-    *executable.COLUMNS[1:],
+    *executable.columns_except("version"),
 )
-
-
-def _is_go(result: Result) -> bool:
-    return isinstance(result, BuildInfo)
 
 
 def generate(context: QueryContext) -> Iterator[Row]:
@@ -70,9 +65,7 @@ def generate(context: QueryContext) -> Iterator[Row]:
     with_agent = context.uses(*_AGENT_COLUMNS)
     with_cgroup = context.uses(*_CGROUP_COLUMNS)
     with_ns = context.uses(*_NAMESPACE_COLUMNS)
-    for proc, info in executables(DETECTOR, pids, keep=_is_go):
-        if not isinstance(info, BuildInfo):  # keep= guarantees it; narrows the type
-            continue
+    for proc, info in go_executables(DETECTOR, pids):
         agent = gops_agent(proc) if with_agent else None
         listening = agent is not None and agent.listening
         row: dict[str, object] = {
