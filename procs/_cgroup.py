@@ -192,8 +192,13 @@ def cgroups(pid: int) -> Cgroups:
 
 def namespace(pid: int, kind: str) -> str:
     """The inode of ``pid``'s ``kind`` ("pid", "mnt") namespace as decimal text, as osquery's
-    process_namespaces spells it; "" when it cannot be read."""
+    process_namespaces spells it; "" when it cannot be read. From the link's text ("pid:[N]",
+    nsfs's ns_get_name): a readlink formats a number, a stat would instantiate the nsfs dentry."""
     try:
-        return str(os.stat(f"/proc/{pid}/ns/{kind}").st_ino)
+        link = os.readlink(f"/proc/{pid}/ns/{kind}")
     except (OSError, ValueError):
         return ""
+    if not link.endswith("]"):
+        return ""
+    inode = link[link.find("[") + 1 : -1]
+    return inode if inode.isdigit() and inode.isascii() else ""
