@@ -84,12 +84,14 @@ def executables(detector: Detector, pids: Iterable[int] | None = None) -> Iterat
 
 
 def go_executables(
-    detector: Detector, pids: Iterable[int] | None = None
+    detector: Detector, pids: Iterable[int] | None = None, uid: bool = True, path: bool = True
 ) -> Iterator[tuple[Process, BuildInfo]]:
     """The Go processes only, with their build info. The answer comes first (from the detector's
     cache, by the executable's identity), so a process that is not Go costs one stat: a full scan
-    of a host where few processes are Go stays cheap."""
-    for proc, result in _platform.scan(pids, detector, go_only=True):
+    of a host where few processes are Go stays cheap. ``uid=False`` / ``path=False``: the caller
+    does not need ``Process.uid`` / ``Process.path`` and ``on_disk``, which are then left unknown
+    (-1, "", -1) and not read."""
+    for proc, result in _platform.scan(pids, detector, go_only=True, uid=uid, path=path):
         if isinstance(result, BuildInfo):
             yield proc, result
 

@@ -2,11 +2,12 @@
 
 Named to join osquery's own tables (``processes``, ``listening_ports``) by ``pid``. Only Go
 processes are rows. ``pid =``/``IN`` constraints look up those pids without walking every process
-(a JOIN calls generate once per outer row); the agent columns are computed only when the query
-reads one of them, and so are the cgroup columns (one read of /proc/<pid>/cgroup) and the
-namespace columns (two stats of /proc/<pid>/ns/*). Those say which container and Kubernetes pod a
-process runs in, named to join osquery's tables: ``JOIN docker_containers ON id = container_id``,
-``JOIN process_namespaces USING (pid)``.
+(a JOIN calls generate once per outer row). What costs a read per row is done only when the query
+reads a column that needs it (as osquery's processes.cpp does): the agent columns, uid
+(/proc/<pid>/status), path and on_disk (a readlink), the cgroup columns (/proc/<pid>/cgroup) and
+the namespace columns (two readlinks of /proc/<pid>/ns/*). The container columns say which
+container and Kubernetes pod a process runs in, named to join osquery's tables:
+``JOIN docker_containers ON id = container_id``, ``JOIN process_namespaces USING (pid)``.
 """
 
 from __future__ import annotations
@@ -65,7 +66,10 @@ def generate(context: QueryContext) -> Iterator[Row]:
     with_agent = context.uses(*_AGENT_COLUMNS)
     with_cgroup = context.uses(*_CGROUP_COLUMNS)
     with_ns = context.uses(*_NAMESPACE_COLUMNS)
-    for proc, info in go_executables(DETECTOR, pids):
+    # The uid also locates a gops config dir (the user's home) when the environment names none.
+    with_uid = with_agent or context.uses("uid")
+    with_path = context.uses("path", "on_disk")
+    for proc, info in go_executables(DETECTOR, pids, uid=with_uid, path=with_path):
         agent = gops_agent(proc) if with_agent else None
         listening = agent is not None and agent.listening
         row: dict[str, object] = {

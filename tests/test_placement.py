@@ -389,3 +389,35 @@ def test_huge_cgroup_file_is_bounded() -> None:
     parsed = _cgroup.parse(deep)
     assert time.monotonic() - started < 5  # generous: linear in the input, which the reader bounds
     assert parsed.container is not None and parsed.container.id == ID
+
+
+def test_status_and_exe_link_are_read_only_when_used(cgroups: Cgroups,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """uid costs a read of /proc/<pid>/status, path and on_disk a readlink: only when used (the
+    uid also when the agent columns are, since it finds the home of a user without $HOME)."""
+    from go_processes.procs import _linux
+
+    p = cgroups.go_process()
+    calls: list[str] = []
+    real_uid, real_path = _linux._real_uid, _linux._path
+
+    def spy_uid(base: str) -> int:
+        calls.append("uid")
+        return real_uid(base)
+
+    def spy_path(base: str, st: os.stat_result) -> tuple[str, int]:
+        calls.append("path")
+        return real_path(base, st)
+
+    monkeypatch.setattr(_linux, "_real_uid", spy_uid)
+    monkeypatch.setattr(_linux, "_path", spy_path)
+    expected = {"uid": os.stat(f"/proc/{p.pid}").st_uid, "path": os.path.realpath(build_fixture("default"))}
+    for cols, read in ((["pid", "version", "container_id"], []), (["pid", "uid"], ["uid"]),
+                       (["pid", "agent"], ["uid"]), (["pid", "on_disk"], ["path"]),
+                       (["pid", "path", "uid"], ["path", "uid"])):
+        calls.clear()
+        row = row_of(p.pid, cols)
+        assert calls == read, cols
+        for col in ("uid", "path"):
+            if col in cols:
+                assert row[col] == expected[col]
