@@ -1,17 +1,21 @@
 """Benchmark go_processes through the real extension socket against the Go toolchain as the peer.
 
-Not a test: prints medians and ratios against the goals of issue 3. The host gets a few hundred
-extra processes, about a hundred of them Go programs run from distinct copies of a few fixture
-binaries (so every Go executable is a different file to read), the rest `sleep`.
+Not a test: prints medians and ratios against the goals of issues 3 and 11. The host is brought to
+node scale, by default 1,000 processes of which 400 Go, then 3,000 of which 1,000 Go (issue 11);
+the Go programs run from distinct copies of a few fixture binaries (so every Go executable is a
+different file to read), the rest are `sleep`.
 
-- peer:   `go version` over the /proc/<pid>/exe of every process on the host, one invocation
+- peer:   `go version` over the /proc/<pid>/exe of every process on the host, one invocation (its
+          own start-up cost, `go version /dev/null`, is printed beside it)
 - warm:   full-table generate (every column) on an extension that has answered before
 - cold:   the first generate of a freshly launched extension process
 - single: generate with `pid = <one Go pid>` (what a JOIN sends once per outer row)
 Warm and peer runs are interleaved; medians are reported. RSS is the extension's VmRSS after 1 and
 after 1000 queries.
 
-Run: python bench/bench_go_processes.py [--go 100] [--other 200] [--runs 7]
+The full scans request every column, the container, cgroup and namespace ones included.
+
+Run: python bench/bench_go_processes.py [--sizes 1000:400,3000:1000] [--runs 7]
 """
 
 from __future__ import annotations
@@ -69,21 +73,28 @@ def _all_exe_links() -> list[str]:
     return out
 
 
-def _start(n_go: int, n_other: int, workdir: Path) -> list[subprocess.Popen]:
+def _binaries() -> list[Path]:
     bins = []
     for spec in SPECS:
         try:
             bins.append(gobuild.build(spec))
         except Exception as e:  # e.g. the old toolchain is missing here
             print(f"skipping fixture {spec}: {e}", file=sys.stderr)
-    procs = []
-    for i in range(n_go):
-        copy = workdir / f"gobin{i:03d}"
+    return bins
+
+
+def _start_more(procs: list[subprocess.Popen], go_pids: list[int], bins: list[Path], n_go: int, n_other: int,
+                workdir: Path) -> None:
+    """Start Go programs (each from its own copy, so each is a distinct file to read) and sleeps."""
+    for _ in range(n_go):
+        i = len(go_pids)
+        copy = workdir / f"gobin{i:04d}"
         shutil.copy2(bins[i % len(bins)], copy)
-        procs.append(subprocess.Popen([str(copy), "sleep"], stdout=subprocess.DEVNULL))
+        p = subprocess.Popen([str(copy), "sleep"], stdout=subprocess.DEVNULL)
+        procs.append(p)
+        go_pids.append(p.pid)
     for _ in range(n_other):
         procs.append(subprocess.Popen(["sleep", "3600"]))
-    return procs
 
 
 def _report(label: str, ours: float, peer: float | None, goal: str, ok: bool) -> None:
@@ -91,78 +102,103 @@ def _report(label: str, ours: float, peer: float | None, goal: str, ok: bool) ->
     print(f"{label:<34} {ours * 1000:9.2f} ms{ratio}   goal {goal:<14} {'MET' if ok else 'MISSED'}")
 
 
+def _sizes(text: str) -> list[tuple[int, int]]:
+    out = []
+    for item in text.split(","):
+        total, _, go = item.partition(":")
+        out.append((int(total), int(go)))
+    return out
+
+
+def _measure(go: str, go_pids: list[int], runs: int, queries: int) -> None:
+    links = _all_exe_links()
+    env = {**os.environ, "GOTOOLCHAIN": "local"}
+
+    def peer() -> None:
+        subprocess.run([go, "version", *links], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       env=env, check=False)
+
+    def peer_startup() -> None:  # the go command's own cost: one small non-Go file
+        subprocess.run([go, "version", "/dev/null"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       env=env, check=False)
+
+    print(f"host: {len(links)} processes with an executable, {len(go_pids)} Go processes started "
+          f"({len(SPECS)} fixture binaries, {len(go_pids)} distinct copies)")
+
+    # cold: a fresh extension process each run, interleaved with the peer
+    cold, peer_times, startup = [], [], []
+    for _ in range(runs):
+        peer_times.append(_timed(peer))
+        startup.append(_timed(peer_startup))
+        with OsqueryD() as osq:
+            osq.wait_ready()
+            c = osq.client(timeout=300, protocol=FAST_PROTOCOL)
+            ctx = osq.context("go_processes")
+            cold.append(_timed(lambda c=c, ctx=ctx: c.generate("go_processes", ctx)))
+
+    with OsqueryD() as osq:
+        osq.wait_ready()
+        ext_pid = osq.proc.pid
+        c = osq.client(timeout=300, protocol=FAST_PROTOCOL)
+        persistent = osq.client(timeout=300, persistent=True, protocol=FAST_PROTOCOL)
+        full = osq.context("go_processes")  # every column, the container and namespace ones included
+        rows = c.generate("go_processes", full)
+        rss_1 = _rss_mb(ext_pid)
+        found = {r["pid"] for r in rows}
+        missing = [p for p in go_pids if str(p) not in found]
+        print(f"rows: {len(rows)} (started Go processes missing from them: {len(missing)})")
+
+        warm = []
+        for _ in range(runs):
+            peer_times.append(_timed(peer))
+            warm.append(_timed(lambda: c.generate("go_processes", full)))
+
+        one = [osq.context("go_processes", pid=[go_pids[i % len(go_pids)]]) for i in range(50)]
+        for ctx in one[:5]:
+            persistent.generate("go_processes", ctx)
+        single_fresh = [_timed(lambda ctx=ctx: c.generate("go_processes", ctx)) for ctx in one]
+        single_kept = [_timed(lambda ctx=ctx: persistent.generate("go_processes", ctx)) for ctx in one]
+
+        for i in range(queries - 1):
+            persistent.generate("go_processes", full if i % 20 == 0 else one[i % len(one)])
+        rss_n = _rss_mb(ext_pid)
+        persistent.close()
+
+    p = statistics.median(peer_times)
+    print(f"{'peer: go version over all exe':<34} {p * 1000:9.2f} ms   (its start-up alone, "
+          f"`go version /dev/null`: {statistics.median(startup) * 1000:.2f} ms)")
+    w, co = statistics.median(warm), statistics.median(cold)
+    _report("warm full scan (all columns)", w, p, "<= 0.25x", w <= 0.25 * p)
+    _report("cold first scan (fresh process)", co, p, "<= 0.5x", co <= 0.5 * p)
+    sf, sk = statistics.median(single_fresh), statistics.median(single_kept)
+    _report("single pid, connection kept", sk, None, "< 2 ms", sk < 0.002)
+    _report("single pid, fresh connection", sf, None, "< 2 ms", sf < 0.002)
+    print(f"{'extension RSS':<34} {rss_1:6.1f} MB after 1 query, {rss_n:6.1f} MB after {queries}"
+          f"   goal < 60 MB, flat   {'MET' if rss_n < 60 and rss_n - rss_1 < 5 else 'MISSED'}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--go", type=int, default=100, help="Go processes to start")
-    ap.add_argument("--other", type=int, default=200, help="non-Go processes to start")
+    ap.add_argument("--sizes", default="1000:400,3000:1000",
+                    help="host sizes to measure, as total_processes:go_processes, comma-separated "
+                         "(processes are added to what already runs until the host has that many)")
     ap.add_argument("--runs", type=int, default=7, help="interleaved runs per measurement")
     ap.add_argument("--queries", type=int, default=1000, help="queries before the second RSS sample")
     args = ap.parse_args()
     go = gobuild.require(gobuild.GO_NEW, "a current Go toolchain")
+    bins = _binaries()
     workdir = Path(tempfile.mkdtemp(prefix="bench-gp-"))
     procs: list[subprocess.Popen] = []
+    go_pids: list[int] = []
     try:
-        procs = _start(args.go, args.other, workdir)
-        go_pids = [p.pid for p in procs[: args.go]]
-        time.sleep(0.5)
-        links = _all_exe_links()
-        env = {**os.environ, "GOTOOLCHAIN": "local"}
-
-        def peer() -> None:
-            subprocess.run([go, "version", *links], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           env=env, check=False)
-
-        print(f"host: {len(links)} processes with an executable, {args.go} Go processes started "
-              f"({len(SPECS)} fixture binaries, {args.go} distinct copies), {args.other} sleep")
-
-        # cold: a fresh extension process each run, interleaved with the peer
-        cold, peer_times = [], []
-        for _ in range(args.runs):
-            peer_times.append(_timed(peer))
-            with OsqueryD() as osq:
-                osq.wait_ready()
-                c = osq.client(timeout=120, protocol=FAST_PROTOCOL)
-                ctx = osq.context("go_processes")
-                cold.append(_timed(lambda c=c, ctx=ctx: c.generate("go_processes", ctx)))
-
-        with OsqueryD() as osq:
-            osq.wait_ready()
-            ext_pid = osq.proc.pid
-            c = osq.client(timeout=120, protocol=FAST_PROTOCOL)
-            persistent = osq.client(timeout=120, persistent=True, protocol=FAST_PROTOCOL)
-            full = osq.context("go_processes")
-            rows = c.generate("go_processes", full)
-            rss_1 = _rss_mb(ext_pid)
-            found = {r["pid"] for r in rows}
-            missing = [p for p in go_pids if str(p) not in found]
-            print(f"rows: {len(rows)} (started Go processes missing from them: {len(missing)})")
-
-            warm = []
-            for _ in range(args.runs):
-                peer_times.append(_timed(peer))
-                warm.append(_timed(lambda: c.generate("go_processes", full)))
-
-            one = [osq.context("go_processes", pid=[go_pids[i % len(go_pids)]]) for i in range(50)]
-            for ctx in one[:5]:
-                persistent.generate("go_processes", ctx)
-            single_fresh = [_timed(lambda ctx=ctx: c.generate("go_processes", ctx)) for ctx in one]
-            single_kept = [_timed(lambda ctx=ctx: persistent.generate("go_processes", ctx)) for ctx in one]
-
-            for i in range(args.queries - 1):
-                persistent.generate("go_processes", full if i % 2 else one[i % len(one)])
-            rss_n = _rss_mb(ext_pid)
-            persistent.close()
-
-        p = statistics.median(peer_times)
-        print(f"{'peer: go version over all exe':<34} {p * 1000:9.2f} ms")
-        w, co = statistics.median(warm), statistics.median(cold)
-        _report("warm full scan (all columns)", w, p, "<= 0.25x", w <= 0.25 * p)
-        _report("cold first scan (fresh process)", co, p, "<= 0.5x", co <= 0.5 * p)
-        sf, sk = statistics.median(single_fresh), statistics.median(single_kept)
-        _report("single pid, connection kept", sk, None, "< 2 ms", sk < 0.002)
-        _report("single pid, fresh connection", sf, None, "< 2 ms", sf < 0.002)
-        print(f"{'extension RSS':<34} {rss_1:6.1f} MB after 1 query, {rss_n:6.1f} MB after {args.queries}"
-              f"   goal < 60 MB, flat   {'MET' if rss_n < 60 and rss_n - rss_1 < 5 else 'MISSED'}")
+        for total, n_go in _sizes(args.sizes):
+            have = len(_all_exe_links())
+            more_go = max(0, n_go - len(go_pids))
+            more_other = max(0, total - have - more_go)
+            _start_more(procs, go_pids, bins, more_go, more_other, workdir)
+            time.sleep(1.0)
+            print(f"\n== {total} processes, {n_go} Go ==")
+            _measure(go, go_pids, args.runs, args.queries)
         print("(client-side times through the socket; the client decodes with thrift's C codec, as "
               "osqueryd's C++ client would)")
     finally:

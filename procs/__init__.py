@@ -38,10 +38,26 @@ class Agent:
     listening: bool  # True only when the process itself has a TCP socket in LISTEN on ``port``
 
 
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a process runs: its cgroup, the container and pod that cgroup names, and its pid and
+    mount namespaces. Every field is "" when unknown or not applicable (a host process)."""
+
+    cgroup_path: str  # as osquery's processes.cgroup_path: the first line of /proc/<pid>/cgroup
+    container_id: str  # the runtime's full id (docker, containerd, cri-o, podman) or lxc/machine name
+    container_runtime: str  # docker, containerd, cri-o, podman, lxc, systemd-nspawn, or ""
+    pod_uid: str  # Kubernetes pod uid, dashes restored
+    pid_namespace: str  # namespace inodes as decimal text, as osquery's process_namespaces
+    mnt_namespace: str
+
+
 if sys.platform.startswith("linux"):
+    from . import _cgroup
     from . import _linux as _platform
 else:  # pragma: no cover - exercised on macOS/Windows/BSD only
     from . import _psutil as _platform  # type: ignore[no-redef]
+
+    _cgroup = None  # type: ignore[assignment]
 
 
 def processes(pids: Iterable[int] | None = None) -> Iterator[Process]:
@@ -68,12 +84,14 @@ def executables(detector: Detector, pids: Iterable[int] | None = None) -> Iterat
 
 
 def go_executables(
-    detector: Detector, pids: Iterable[int] | None = None
+    detector: Detector, pids: Iterable[int] | None = None, uid: bool = True, path: bool = True
 ) -> Iterator[tuple[Process, BuildInfo]]:
     """The Go processes only, with their build info. The answer comes first (from the detector's
     cache, by the executable's identity), so a process that is not Go costs one stat: a full scan
-    of a host where few processes are Go stays cheap."""
-    for proc, result in _platform.scan(pids, detector, go_only=True):
+    of a host where few processes are Go stays cheap. ``uid=False`` / ``path=False``: the caller
+    does not need ``Process.uid`` / ``Process.path`` and ``on_disk``, which are then left unknown
+    (-1, "", -1) and not read."""
+    for proc, result in _platform.scan(pids, detector, go_only=True, uid=uid, path=path):
         if isinstance(result, BuildInfo):
             yield proc, result
 
@@ -83,4 +101,23 @@ def gops_agent(proc: Process) -> Agent | None:
     return _platform.gops_agent(proc)
 
 
-__all__ = ["Agent", "Process", "executable", "executables", "go_executables", "gops_agent", "processes"]
+def placement(pid: int, cgroup: bool = True, namespaces: bool = True) -> Placement:
+    """Where ``pid`` runs, from /proc/<pid>/cgroup and /proc/<pid>/ns/* only (no runtime is asked;
+    the cgroup layouts understood are listed in ``procs/_cgroup.py``). ``cgroup=False`` or
+    ``namespaces=False`` skip those reads (their fields stay ""), so callers pay only for what
+    they show. Linux only: empty elsewhere."""
+    if _cgroup is None:  # pragma: no cover - not Linux
+        return Placement("", "", "", "", "", "")
+    path = cid = runtime = pod = pid_ns = mnt_ns = ""
+    if cgroup:
+        parsed = _cgroup.cgroups(pid)
+        path = parsed.path
+        if parsed.container is not None:
+            cid, runtime, pod = parsed.container.id, parsed.container.runtime, parsed.container.pod_uid
+    if namespaces:
+        pid_ns, mnt_ns = _cgroup.namespace(pid, "pid"), _cgroup.namespace(pid, "mnt")
+    return Placement(path, cid, runtime, pod, pid_ns, mnt_ns)
+
+
+__all__ = ["Agent", "Placement", "Process", "executable", "executables", "go_executables", "gops_agent",
+           "placement", "processes"]

@@ -108,10 +108,14 @@ def scan(
     pids: Iterable[int] | None,
     detector: Detector | None = None,
     go_only: bool = False,
+    uid: bool = True,
+    path: bool = True,
 ) -> Iterator[tuple[Process, Result | None]]:
     """Processes with the detector's answer for each; with ``go_only`` a process whose answer is
     not BuildInfo is dropped before anything more is read about it. A process that cannot be read
-    is left out (an unexpected error is logged once, at debug level); nothing is raised."""
+    is left out (an unexpected error is logged once, at debug level); nothing is raised.
+    ``uid=False`` skips /proc/<pid>/status (the dearest read here: the kernel formats some forty
+    lines) and ``path=False`` the exe readlink; those fields are then unknown (-1, "" and -1)."""
     from . import Process
 
     constrained = pids is not None
@@ -147,12 +151,12 @@ def scan(
             # with CLONE_THREAD; de_thread gives a new leader SIGCHLD).
             if constrained and fields[35] == b"-1":
                 continue
-            if st is None:
-                path, on_disk = "", -1
+            if st is None or not path:
+                exe_path, on_disk = "", -1
             else:
-                path, on_disk = _path(base, st)
+                exe_path, on_disk = _path(base, st)
             # The real uid, as osquery reads it: the owner of /proc/<pid> is the effective uid.
-            ruid = _real_uid(base)
+            ruid = _real_uid(base) if uid else -1
             name = _name(pid, start_time, identity, comm)
             if identity is not None and identity_of(os.stat(base + "/exe")) != identity:
                 continue  # exec'd or replaced while we read it: this row would mix two programs
@@ -162,7 +166,7 @@ def scan(
             if e.errno not in _GONE:
                 once(log, ("scan", pid, e.errno), "pid %d left out: %s", pid, e)
             continue
-        yield Process(pid, ppid, name, path, on_disk, ruid, start_time, identity), result
+        yield Process(pid, ppid, name, exe_path, on_disk, ruid, start_time, identity), result
 
 
 def _real_uid(base: str) -> int:

@@ -74,7 +74,10 @@ def scan(
     pids: Iterable[int] | None,
     detector: Detector | None = None,
     go_only: bool = False,
+    uid: bool = True,
+    path: bool = True,
 ) -> Iterator[tuple[Process, Result | None]]:
+    del uid, path  # psutil reads these with everything else (the same signature on every platform)
     if pids is None:
         candidates: Iterable[psutil.Process] = psutil.process_iter()
     else:
@@ -83,10 +86,10 @@ def scan(
         found = _one(p)
         if found is None:
             continue
-        proc, path = found
+        proc, exe_path = found
         result: Result | None = None
         if detector is not None and proc.exe_identity is not None:
-            result = detector.detect(proc.exe_identity, _opener(path))
+            result = detector.detect(proc.exe_identity, _opener(exe_path))
         if go_only and not isinstance(result, BuildInfo):
             continue
         yield proc, result

@@ -27,6 +27,12 @@ users control):
   devtmpfs, debugfs, ...) are not entered by a wildcard or recursion; other mount points are
   crossed (as glob does: Go binaries live on /usr, /opt and /home mounts alike). A directory that
   is one of its own ancestors (a bind-mount loop) is not entered again.
+- A pattern or directory under ``/proc/<pid>/root`` (or any path with ``root=<pid>``, which is what
+  ``pid_with_namespace`` sends) is resolved inside that process's root, as the kernel's
+  ``RESOLVE_IN_ROOT`` would: the literal prefix is opened one component at a time from the root's
+  descriptor, ``..`` stops at that root and a symlink in the prefix (``/usr/bin -> /opt/x/bin`` in an
+  image) is resolved inside it (at most 40, as the kernel's MAXSYMLINKS), never on the host. The
+  process's own mounts' pseudo file systems (its /proc, /sys) are not entered by wildcards either.
 - Limits per query (one generate call): :data:`MAX_DEPTH` directory levels below the named prefix,
   :data:`MAX_ENTRIES` directory entries examined, :data:`TIME_BUDGET` seconds (osquery gives a
   call 300 s). At a limit the walk stops, the rows found so far are returned, and one warning per
@@ -44,6 +50,7 @@ import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fnmatch import translate
 
@@ -68,6 +75,8 @@ _O_DIR = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 
 _O_DIR |= getattr(os, "O_NONBLOCK", 0)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _WILD = re.compile(r"[*?\[\\]")
+_PROC_ROOT = re.compile(r"/proc/([1-9][0-9]{0,9})/root(?=/|$)")
+MAX_SYMLINKS = 40  # per resolution, as the kernel's MAXSYMLINKS
 
 
 @dataclass
@@ -81,7 +90,7 @@ class Budget:
     entries: int = 0
     hit: set[str] = field(default_factory=set)
     _deadline: float = 0.0
-    _pseudo_devs: frozenset[int] | None = None
+    _pseudo_devs: dict[int | None, frozenset[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._deadline = time.monotonic() + self.seconds
@@ -109,10 +118,15 @@ class Budget:
         self._limit("depth", f"reached {self.max_depth} directory levels (deeper ones skipped)")
         return False
 
-    def pseudo(self, st: os.stat_result) -> bool:
-        if self._pseudo_devs is None:
-            self._pseudo_devs = _pseudo_devices()
-        return st.st_dev in self._pseudo_devs
+    def pseudo(self, st: os.stat_result, root: int | None = None) -> bool:
+        """Is ``st`` on a pseudo file system mounted in our namespace (or in ``root``'s)?"""
+        devs = self._pseudo_devs.get(root)
+        if devs is None:
+            devs = _pseudo_devices()
+            if root is not None:
+                devs |= _pseudo_devices(f"/proc/{root}/mountinfo")
+            self._pseudo_devs[root] = devs
+        return st.st_dev in devs
 
     def _limit(self, kind: str, what: str) -> None:
         if kind not in self.hit:
@@ -131,28 +145,114 @@ class Found:
     st: os.stat_result  # lstat of the entry
 
 
-def files_like(pattern: str, budget: Budget) -> Iterator[Found]:
-    """Regular files matching a ``path LIKE`` pattern."""
-    yield from _like(pattern, budget, dirs=False)
+def files_like(pattern: str, budget: Budget, root: int | None = None) -> Iterator[Found]:
+    """Regular files matching a ``path LIKE`` pattern (inside process ``root``'s root when given)."""
+    yield from _like(pattern, budget, dirs=False, root=root)
 
 
-def files_in_dirs_like(pattern: str, budget: Budget) -> Iterator[Found]:
+def files_in_dirs_like(pattern: str, budget: Budget, root: int | None = None) -> Iterator[Found]:
     """Regular files directly inside each directory matching a ``directory LIKE`` pattern."""
-    yield from _like(pattern, budget, dirs=True)
+    yield from _like(pattern, budget, dirs=True, root=root)
 
 
-def files_in(directory: str, budget: Budget) -> Iterator[Found]:
+def files_in(directory: str, budget: Budget, root: int | None = None) -> Iterator[Found]:
     """Regular files directly inside ``directory`` (``directory = ...``), opened as named."""
     if not SUPPORTED or not os.path.isabs(directory):
         return
+    root, inner = split_root(directory, root)
     try:
-        fd = os.open(directory, _O_DIR)
+        fd = open_dir(inner, root)
     except OSError:
         return
     try:
         yield from _list_files(fd, directory.rstrip("/") or "", directory, budget)
     finally:
         os.close(fd)
+
+
+@contextmanager
+def file_at(path: str, root: int | None = None) -> Iterator[Found | None]:
+    """``path = X``: the regular file at ``path`` (never a symlink, FIFO or device), its directory
+    opened as named, or inside process ``root``'s root; None when there is none. The descriptor in
+    the Found is valid inside the ``with`` block only."""
+    if not SUPPORTED or not os.path.isabs(path):
+        yield None
+        return
+    root, inner = split_root(path, root)
+    head, name = os.path.split(inner)
+    fd = -1
+    found = None
+    try:
+        if name and name not in (".", ".."):
+            fd = open_dir(head or "/", root)
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode):
+                found = Found(fd, name, path, os.path.split(path)[0], st)
+    except (OSError, ValueError):
+        found = None
+    try:
+        yield found
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def split_root(path: str, root: int | None = None) -> tuple[int | None, str]:
+    """(process whose root ``path`` lies in, the path inside that root): ``/proc/<pid>/root/x``
+    is ``x`` in <pid>'s root. With ``root`` given the path is already inside that root."""
+    if root is not None:
+        return root, path
+    m = _PROC_ROOT.match(path)
+    if m is None:
+        return None, path
+    return int(m.group(1)), path[m.end():] or "/"
+
+
+def open_dir(path: str, root: int | None = None) -> int:
+    """A directory descriptor for absolute ``path``: opened as named (symlinks followed, as the
+    query names it), or, with ``root``, resolved inside /proc/<root>/root so that no symlink or
+    ``..`` leads out of it. Raises OSError."""
+    if root is None:
+        return os.open(path, _O_DIR)
+    root_fd = os.open(f"/proc/{root}/root", _O_DIR)
+    try:
+        return _resolve_in_root(root_fd, path.split("/"))
+    finally:
+        os.close(root_fd)
+
+
+def _resolve_in_root(root_fd: int, parts: list[str]) -> int:
+    """Walk ``parts`` from ``root_fd`` one directory at a time, without letting the kernel follow
+    any symlink: a symlink's target is read and walked here, an absolute one from ``root_fd``."""
+    todo = [p for p in reversed(parts) if p not in ("", ".")]
+    stack = [os.dup(root_fd)]  # the directories from the root down to where we are
+    links = 0
+    try:
+        while todo:
+            name = todo.pop()
+            if name == "..":
+                if len(stack) > 1:
+                    os.close(stack.pop())
+                continue
+            try:
+                fd = os.open(name, _O_DIR | _O_NOFOLLOW, dir_fd=stack[-1])
+            except OSError as e:
+                if e.errno not in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+                    raise
+                target = os.readlink(name, dir_fd=stack[-1])  # EINVAL: not a symlink (a file)
+                links += 1
+                if links > MAX_SYMLINKS:
+                    raise OSError(errno.ELOOP, "too many symlinks inside the root") from None
+                if target.startswith("/"):
+                    while len(stack) > 1:
+                        os.close(stack.pop())
+                todo.extend(p for p in reversed(target.split("/")) if p not in ("", "."))
+                continue
+            stack.append(fd)
+        return stack.pop()
+    finally:
+        for fd in stack:
+            os.close(fd)
 
 
 def split_path(path: str) -> tuple[str, str]:
@@ -275,13 +375,13 @@ class _Node:
     pending: list[tuple[str, int]] = field(default_factory=list)  # (name, index) still to enter
 
 
-def _like(pattern: str, budget: Budget, dirs: bool) -> Iterator[Found]:
+def _like(pattern: str, budget: Budget, dirs: bool, root: int | None) -> Iterator[Found]:
     if not SUPPORTED:
         return
     patterns, recursive = glob_patterns(pattern)
     seen: set[str] = set()
     for glob in patterns:
-        for found in _walk_glob(glob, recursive, dirs, budget):
+        for found in _walk_glob(glob, recursive, dirs, budget, root):
             if found.path not in seen:
                 seen.add(found.path)
                 yield found
@@ -289,7 +389,11 @@ def _like(pattern: str, budget: Budget, dirs: bool) -> Iterator[Found]:
             return
 
 
-def _walk_glob(glob: str, recursive: bool, dirs: bool, budget: Budget) -> Iterator[Found]:
+def _walk_glob(glob: str, recursive: bool, dirs: bool, budget: Budget, root: int | None) -> Iterator[Found]:
+    shown = ""  # how rows spell the root: the pattern's own "/proc/<pid>/root" prefix, if any
+    m = _PROC_ROOT.match(glob) if root is None else None
+    if m is not None:
+        root, shown, glob = int(m.group(1)), m.group(0), glob[m.end():] or "/"
     parts = glob.split("/")[1:]  # glob starts with "/"
     trailing_slash = parts[-1] == ""
     if trailing_slash:
@@ -307,7 +411,7 @@ def _walk_glob(glob: str, recursive: bool, dirs: bool, budget: Budget) -> Iterat
     prefix = "/".join(parts[:k])
     root_path = "/" + prefix if prefix else ""
     try:
-        root_fd = os.open(root_path or "/", _O_DIR)
+        root_fd = open_dir(root_path or "/", root)
     except OSError:
         return
     try:
@@ -315,7 +419,7 @@ def _walk_glob(glob: str, recursive: bool, dirs: bool, budget: Budget) -> Iterat
     except OSError:
         os.close(root_fd)
         return
-    stack = [_Node(root_fd, root_path, k, 0, (st.st_dev, st.st_ino))]
+    stack = [_Node(root_fd, shown + root_path, k, 0, (st.st_dev, st.st_ino))]
     try:
         out: _Out = []
         stack[0].pending = _plan(stack[0], comps, recursive, dirs, budget, out)
@@ -327,7 +431,7 @@ def _walk_glob(glob: str, recursive: bool, dirs: bool, budget: Budget) -> Iterat
                 stack.pop()
                 continue
             name, index = node.pending.pop()
-            child = _enter(node, name, index, budget, stack)
+            child = _enter(node, name, index, budget, stack, root)
             if child is None:
                 continue
             stack.append(child)
@@ -339,7 +443,8 @@ def _walk_glob(glob: str, recursive: bool, dirs: bool, budget: Budget) -> Iterat
             os.close(node.fd)
 
 
-def _enter(parent: _Node, name: str, index: int, budget: Budget, ancestors: list[_Node]) -> _Node | None:
+def _enter(parent: _Node, name: str, index: int, budget: Budget, ancestors: list[_Node],
+           root: int | None) -> _Node | None:
     if not budget.deeper(parent.depth + 1):
         return None
     try:
@@ -349,7 +454,7 @@ def _enter(parent: _Node, name: str, index: int, budget: Budget, ancestors: list
     try:
         st = os.fstat(fd)
         key = (st.st_dev, st.st_ino)
-        if stat.S_ISDIR(st.st_mode) and not budget.pseudo(st) and all(a.key != key for a in ancestors):
+        if stat.S_ISDIR(st.st_mode) and not budget.pseudo(st, root) and all(a.key != key for a in ancestors):
             return _Node(fd, f"{parent.path}/{name}", index, parent.depth + 1, key)
     except OSError:
         pass
@@ -448,13 +553,13 @@ def _list_files(fd: int, base: str, directory: str, budget: Budget) -> Iterator[
             yield Found(fd, name, f"{base}/{name}", directory, st)
 
 
-def _pseudo_devices() -> frozenset[int]:
-    """Device numbers of mounted pseudo file systems (Linux /proc/self/mountinfo; else none)."""
+def _pseudo_devices(mountinfo: str = "/proc/self/mountinfo") -> frozenset[int]:
+    """Device numbers of mounted pseudo file systems (Linux mountinfo; else none)."""
     if not sys.platform.startswith("linux"):
         return frozenset()
     devs = set()
     try:
-        with open("/proc/self/mountinfo", "rb") as f:
+        with open(mountinfo, "rb") as f:
             data = f.read(8 << 20)
     except OSError:
         return frozenset()

@@ -13,14 +13,25 @@ rows and never followed below what the query names; special files are never open
 limits (depth 64, 100,000 entries, 60 s per query) and what happens at them are documented in
 ``tables/_walk.py``: the walk stops, the rows found so far are returned and a warning is logged.
 
+Inside containers, without a runtime API: a path under ``/proc/<pid>/root/`` names the file as
+process <pid> sees it (its mount namespace and root), e.g. ``path LIKE '/proc/4242/root/usr/%%'``;
+rows keep that spelling. The hidden column ``pid_with_namespace`` does the same as osquery's package
+tables (deb_packages, python_packages...): ``WHERE pid_with_namespace = N`` runs the path and
+directory constraints inside process N's root and spells the rows as N sees them, with
+``pid_with_namespace`` = N (0 on rows from our own root). Either way the prefix is resolved inside
+that root: a symlink in the image (``/usr/bin -> /opt/x/bin``, even absolute) stays inside it and
+never reaches the host's files. One query lists the Go executables of every running container::
+
+    SELECT p.container_id, e.path, e.version FROM go_processes p
+      JOIN go_executables e ON e.pid_with_namespace = p.pid
+     WHERE p.container_id != '' AND e.path LIKE '/usr/%%';
+
 If a generate call arrives without a path or directory constraint (osquery itself never sends one)
 it raises :class:`MissingConstraint`, which the extension reports as a failed call.
 """
 
 from __future__ import annotations
 
-import os
-import stat
 from collections.abc import Iterator
 from functools import partial
 
@@ -45,6 +56,10 @@ COLUMNS = (
     *executable.COLUMNS,
     Column("size", BIG, "Size of the file in bytes"),
     Column("mtime", BIG, "Last modification time (seconds since the epoch)"),
+    Column("pid_with_namespace", INT,
+           "Pids that contain a namespace: with = N, paths are looked up inside process N's root (its "
+           "container's files, spelled as it sees them); 0 on other rows",
+           Opt.ADDITIONAL | Opt.HIDDEN),
 )
 
 
@@ -55,66 +70,46 @@ def generate(ctx: QueryContext) -> Iterator[Row]:
         raise MissingConstraint(
             "go_executables needs a path or directory constraint (as osquery's file table)")
     budget = _walk.Budget()
-    seen: set[tuple[str, str]] = set()
+    wanted = ctx.equals_int("pid_with_namespace")
+    roots: list[int | None] = [None]
+    if wanted is not None:
+        roots = [p for p in sorted(wanted) if 0 < p < 1 << 31]
+    seen: set[tuple[str, str, int | None]] = set()
 
-    def rows(found: Iterator[_walk.Found]) -> Iterator[Row]:
+    def rows(found: Iterator[_walk.Found], root: int | None) -> Iterator[Row]:
         for f in found:
-            key = (f.path, f.directory)
+            key = (f.path, f.directory, root)
             if key in seen:
                 continue
             seen.add(key)
             identity = identity_of(f.st)
             result = DETECTOR.detect(identity, partial(_walk.open_found, f))
             if isinstance(result, BuildInfo):
-                yield _row(f.path, f.directory, f.name, identity, result)
+                yield _row(f, identity, result, root)
 
-    for c in paths:
-        if c.op == Operator.EQUALS:
-            row = _exact(c.expr, seen)
-            if row is not None:
-                yield row
-        elif c.op == Operator.LIKE:
-            yield from rows(_walk.files_like(c.expr, budget))
-    for c in directories:
-        if c.op == Operator.EQUALS:
-            yield from rows(_walk.files_in(c.expr, budget))
-        elif c.op == Operator.LIKE:
-            yield from rows(_walk.files_in_dirs_like(c.expr, budget))
-
-
-def _exact(path: str, seen: set[tuple[str, str]]) -> Row | None:
-    """``path = X``: that file if it is a regular Go executable (a symlink is not followed)."""
-    if not os.path.isabs(path):
-        return None
-    directory, filename = os.path.split(path)
-    if (path, directory) in seen:
-        return None
-    seen.add((path, directory))
-    try:
-        st = os.lstat(path)
-    except (OSError, ValueError):
-        return None
-    if not stat.S_ISREG(st.st_mode):
-        return None
-    identity = identity_of(st)
-    result = DETECTOR.cached(identity)
-    if result is None:
-        opened, result = DETECTOR.detect_path(path)
-        if opened is not None:
-            identity = opened
-    if not isinstance(result, BuildInfo):
-        return None
-    return _row(path, directory, filename, identity, result)
+    for root in roots:
+        for c in paths:
+            if c.op == Operator.EQUALS:
+                with _walk.file_at(c.expr, root) as f:
+                    yield from rows(iter(() if f is None else (f,)), root)
+            elif c.op == Operator.LIKE:
+                yield from rows(_walk.files_like(c.expr, budget, root), root)
+        for c in directories:
+            if c.op == Operator.EQUALS:
+                yield from rows(_walk.files_in(c.expr, budget, root), root)
+            elif c.op == Operator.LIKE:
+                yield from rows(_walk.files_in_dirs_like(c.expr, budget, root), root)
 
 
-def _row(path: str, directory: str, filename: str, identity: Identity, bi: BuildInfo) -> Row:
+def _row(f: _walk.Found, identity: Identity, bi: BuildInfo, root: int | None) -> Row:
     return {
-        "path": path,
-        "directory": directory,
-        "filename": filename,
+        "path": f.path,
+        "directory": f.directory,
+        "filename": f.name,
         **executable.values(bi, identity),
         "size": identity[2],
         "mtime": identity[3] // 1_000_000_000,
+        "pid_with_namespace": root or 0,
     }
 
 
@@ -134,5 +129,9 @@ TABLE = Table(
         "SELECT path, version, module, module_version FROM go_executables WHERE directory = '/usr/local/bin'",
         "SELECT path, version FROM go_executables WHERE path LIKE '/opt/%%'",
         "SELECT * FROM go_executables WHERE path = '/usr/bin/containerd'",
+        "SELECT path, version FROM go_executables WHERE path LIKE '/proc/4242/root/usr/local/bin/%'",
+        "SELECT p.container_id, e.path, e.version, e.module FROM go_processes p "
+        "JOIN go_executables e ON e.pid_with_namespace = p.pid "
+        "WHERE p.container_id != '' AND e.directory = '/usr/local/bin'",
     ),
 )

@@ -2,15 +2,19 @@
 
 Named to join osquery's own tables (``processes``, ``listening_ports``) by ``pid``. Only Go
 processes are rows. ``pid =``/``IN`` constraints look up those pids without walking every process
-(a JOIN calls generate once per outer row); the agent columns are computed only when the query
-reads one of them.
+(a JOIN calls generate once per outer row). What costs a read per row is done only when the query
+reads a column that needs it (as osquery's processes.cpp does): the agent columns, uid
+(/proc/<pid>/status), path and on_disk (a readlink), the cgroup columns (/proc/<pid>/cgroup) and
+the namespace columns (two readlinks of /proc/<pid>/ns/*). The container columns say which
+container and Kubernetes pod a process runs in, named to join osquery's tables:
+``JOIN docker_containers ON id = container_id``, ``JOIN process_namespaces USING (pid)``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..procs import go_executables, gops_agent
+from ..procs import go_executables, gops_agent, placement
 from . import _executable as executable
 from ._api import Column, QueryContext, Row, Table
 from ._api import ColumnOptions as Opt
@@ -18,6 +22,8 @@ from ._api import ColumnType as T
 from ._shared import DETECTOR
 
 _AGENT_COLUMNS = ("agent", "agent_port", "agent_address")
+_CGROUP_COLUMNS = ("container_id", "container_runtime", "pod_uid", "cgroup_path")
+_NAMESPACE_COLUMNS = ("pid_namespace", "mnt_namespace")
 
 COLUMNS = (
     Column("pid", T.BIGINT, "Process (or thread group) ID", Opt.INDEX | Opt.OPTIMIZED),
@@ -37,6 +43,20 @@ COLUMNS = (
     Column("on_disk", T.INTEGER,
            "1 the executable is present on disk, 0 it was deleted, -1 unknown (as in processes)"),
     Column("uid", T.BIGINT, "Real user ID of the process"),
+    Column("container_id", T.TEXT,
+           "Full id of the container the process runs in, as its runtime names it (docker, containerd, "
+           "cri-o, podman: 64 hex digits; lxc, systemd-nspawn: the container's name), read from its "
+           "cgroup path; empty on the host or when the path is not a layout a runtime builds"),
+    Column("container_runtime", T.TEXT,
+           "Runtime the cgroup path names: docker, containerd, cri-o, podman, lxc or systemd-nspawn; "
+           "empty when it names none (also for containerd/cri-dockerd pods under the cgroupfs driver)"),
+    Column("pod_uid", T.TEXT,
+           "UID of the Kubernetes pod whose cgroup holds the container; empty outside pods"),
+    Column("cgroup_path", T.TEXT,
+           "The process's cgroup path as osquery's processes.cgroup_path spells it (first line of "
+           "/proc/<pid>/cgroup)"),
+    Column("pid_namespace", T.TEXT, "pid namespace inode, as in osquery's process_namespaces"),
+    Column("mnt_namespace", T.TEXT, "mnt namespace inode, as in osquery's process_namespaces"),
     *executable.columns_except("version"),
 )
 
@@ -44,7 +64,12 @@ COLUMNS = (
 def generate(context: QueryContext) -> Iterator[Row]:
     pids = context.equals_int("pid")
     with_agent = context.uses(*_AGENT_COLUMNS)
-    for proc, info in go_executables(DETECTOR, pids):
+    with_cgroup = context.uses(*_CGROUP_COLUMNS)
+    with_ns = context.uses(*_NAMESPACE_COLUMNS)
+    # The uid also locates a gops config dir (the user's home) when the environment names none.
+    with_uid = with_agent or context.uses("uid")
+    with_path = context.uses("path", "on_disk")
+    for proc, info in go_executables(DETECTOR, pids, uid=with_uid, path=with_path):
         agent = gops_agent(proc) if with_agent else None
         listening = agent is not None and agent.listening
         row: dict[str, object] = {
@@ -58,6 +83,14 @@ def generate(context: QueryContext) -> Iterator[Row]:
             "on_disk": proc.on_disk,
             "uid": proc.uid if proc.uid >= 0 else None,
         }
+        if with_cgroup or with_ns:
+            where = placement(proc.pid, cgroup=with_cgroup, namespaces=with_ns)
+            row["container_id"] = where.container_id
+            row["container_runtime"] = where.container_runtime
+            row["pod_uid"] = where.pod_uid
+            row["cgroup_path"] = where.cgroup_path
+            row["pid_namespace"] = where.pid_namespace
+            row["mnt_namespace"] = where.mnt_namespace
         row.update(executable.values(info, proc.exe_identity))
         yield row
 
@@ -80,5 +113,9 @@ TABLE = Table(
         "SELECT pid, exe, path FROM go_processes WHERE on_disk = 0;",
         "SELECT pid, exe, module, vcs_revision, vcs_modified FROM go_processes WHERE vcs_modified = 1;",
         "SELECT * FROM go_processes WHERE pid IN (SELECT pid FROM processes WHERE name = 'dockerd');",
+        "SELECT container_runtime, container_id, pod_uid, pid, exe, version FROM go_processes "
+        "WHERE container_id != '';",
+        "SELECT c.name, g.pid, g.exe, g.version FROM go_processes g "
+        "JOIN docker_containers c ON c.id = g.container_id;",
     ),
 )

@@ -182,7 +182,9 @@ def test_routes_mirror_the_file_table(osq):
     ops = {r["name"]: int(r["op"]) for r in osq.routes("go_executables")}
     assert ops["path"] == 1 | 2  # INDEX | REQUIRED, as specs/utility/file.table
     assert ops["directory"] == 2  # REQUIRED
-    assert all(v == 0 for k, v in ops.items() if k not in ("path", "directory"))
+    # pid_with_namespace: additional | hidden, as in osquery's package tables (python_packages.table)
+    assert ops["pid_with_namespace"] == 4 | 16
+    assert all(v == 0 for k, v in ops.items() if k not in ("path", "directory", "pid_with_namespace"))
     types = dict(osq.columns("go_executables"))
     assert types["size"] == types["mtime"] == "BIGINT"
 
