@@ -6,7 +6,7 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-from ._image import MAX_REGIONS, Image, SymbolTable, cstr, read_table
+from ._image import MAX_DATA_REGIONS, MAX_REGIONS, Image, SymbolTable, cstr, read_table
 from ._io import Reader
 from ._model import MalformedExecutable, UnsupportedFormat
 
@@ -107,3 +107,19 @@ class PeImage(Image):
 
     def rodata_regions(self) -> list[tuple[int, int]]:
         return [(s.rawptr, s.rawsize) for s in self.sections if s.name == ".rdata"]
+
+    def text_start(self) -> int | None:
+        for s in self.sections:
+            if s.name == ".text":
+                return self.image_base + s.vaddr
+        return None
+
+    def readonly_data(self) -> list[tuple[int, int]]:
+        # Go's PE output has no pclntab section: runtime.pclntab sits in .rdata (Go 1.16+) or,
+        # from older linkers, in .text; both are searched.
+        return [(self.image_base + s.vaddr, min(s.vsize, s.rawsize) or s.rawsize) for s in self.sections
+                if s.vaddr and s.rawsize and not s.flags & IMAGE_SCN_MEM_WRITE][:MAX_DATA_REGIONS]
+
+    def writable_data(self) -> list[tuple[int, int]]:
+        return [(self.image_base + s.vaddr, min(s.vsize, s.rawsize)) for s in self.sections
+                if s.vaddr and s.rawsize and s.flags & IMAGE_SCN_MEM_WRITE][:MAX_DATA_REGIONS]
