@@ -17,8 +17,9 @@ Function names, including functions that exist only inlined into others:
   moduledata.gofunc, unknown without symbols) has to be walked.
 - 1.2 (go1.12-1.15): names are NUL-terminated strings anywhere in the table, at `_func.nameoff`
   for functions and at `inlinedCall.func_` (offset 12 of a 20-byte entry) for inlined ones; a
-  function's inline tree is at the absolute address funcdata[FUNCDATA_InlTree=3], its length one
-  more than the largest value of pcdata[PCDATA_InlTreeIndex=2].
+  function's inline tree is at the absolute address funcdata[FUNCDATA_InlTree=4]. Its length is
+  not stored (the runtime indexes it through a pcvalue table), so entries are read while they are
+  well-formed (see _inline_12). Go <= 1.11 trees (index 2, 16-byte entries) are not read.
 
 Found by section (.gopclntab, __gopclntab), symbol (runtime.pclntab / runtime.pcheader), else by
 a bounded search of read-only data (PE has no pclntab section) for the magic, accepted only when
@@ -28,7 +29,9 @@ the header fits the file and sampled functab entries agree with their _func reco
 from __future__ import annotations
 
 import itertools
+import re
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ._image import Image
@@ -49,7 +52,6 @@ SAMPLES = 16  # functab entries checked against their _func records when only th
 MAX_INLINE = 1 << 12  # entries of one function's inline tree (1.2 layout)
 MAX_INLINE_TOTAL = 1 << 20  # inline entries read per file (1.2 layout)
 MAX_NAME = 4096  # bytes of one function name (1.2 layout)
-PCDATA_INLTREE, FUNCDATA_INLTREE = 2, 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,31 +98,47 @@ def find(img: Image) -> Header | None:
     return _search(img)
 
 
+# The four magics then the two zero pad bytes, as one pattern per byte order (one pass per chunk).
+_MAGIC_RE = {
+    "<": re.compile(rb"[\xfb\xfa\xf0\xf1]\xff\xff\xff\x00\x00"),
+    ">": re.compile(rb"\xff\xff\xff[\xfb\xfa\xf0\xf1]\x00\x00"),
+}
+_LE_TAIL = b"\xff\xff\xff\x00\x00"  # what every little-endian magic + pad ends with
+
+
 def _search(img: Image) -> Header | None:
     """The first magic in read-only data whose header and functab fit, read in bounded chunks."""
     order = "<" if img.byte_order == "little" else ">"
-    needles = [struct.pack(order + "I", m) for m in FORMATS]
     searched = hits = 0
     for start, size in img.readonly_data():
         pos, end = start, start + size
         while pos < end and searched < MAX_SEARCH:
-            buf = img.read_data(pos, min(SEARCH_CHUNK, end - pos) + 3)
+            buf = img.read_data(pos, min(SEARCH_CHUNK, end - pos) + 7)
             if len(buf) < 8:
                 break
             searched += len(buf)
-            for needle in needles:
-                i = buf.find(needle)
-                while i >= 0 and hits < MAX_HITS:
-                    hits += 1
-                    if (pos + i) % 4 == 0 and i + 8 <= len(buf) and _plausible(buf[i : i + 8], img.ptr_size):
-                        h = _check(img, pos + i, "search")
-                        if h is not None:
-                            return h
-                    i = buf.find(needle, i + 1)
-            if hits >= MAX_HITS:
-                return None
-            pos += len(buf) - 3
+            for i in _magic_offsets(buf, order):
+                hits += 1
+                if hits > MAX_HITS:
+                    return None
+                if (pos + i) % 4 == 0 and i + 8 <= len(buf) and _plausible(buf[i : i + 8], img.ptr_size):
+                    h = _check(img, pos + i, "search")
+                    if h is not None:
+                        return h
+            pos += len(buf) - 7
     return None
+
+
+def _magic_offsets(buf: bytes, order: str) -> Iterator[int]:
+    if order == "<":  # bytes.find on the common tail is several times faster than a regex
+        i = buf.find(_LE_TAIL, 1)
+        while i >= 0:
+            if buf[i - 1] in (0xFB, 0xFA, 0xF0, 0xF1):
+                yield i - 1
+            i = buf.find(_LE_TAIL, i + 1)
+    else:
+        for m in _MAGIC_RE[order].finditer(buf):
+            yield m.start()
 
 
 def _plausible(hdr: bytes, ptr_size: int) -> bool:
@@ -290,87 +308,129 @@ def _names_12(img: Image, h: Header, functab: list[int]) -> set[str]:
     # npcdata int32; funcID uint8, pad [2]byte, nfuncdata uint8; pcdata [npcdata]uint32;
     # funcdata [nfuncdata]uintptr aligned to the pointer size.
     func = struct.Struct(order + uptr + "7i" + "BxxB")
-    names: set[str] = set()
     offsets: set[int] = set()
-    inline_left = MAX_INLINE_TOTAL
+    funcs = []
     for i in range(h.nfunc):
         entry, funcoff = functab[2 * i], functab[2 * i + 1]
         if funcoff + func.size > len(data):
             raise _Bad
         fentry, nameoff, _a, _d, _sp, _f, _ln, npcdata, _id, nfuncdata = func.unpack_from(data, funcoff)
-        if fentry != entry:
+        if fentry != entry or not 0 <= npcdata < 1 << 10:
             raise _Bad
         offsets.add(nameoff)
-        if PCDATA_INLTREE < npcdata < 1 << 10 and nfuncdata > FUNCDATA_INLTREE and inline_left > 0:
-            got = _inline_12(img, h, data, funcoff + func.size, npcdata, nfuncdata, offsets, inline_left)
-            inline_left -= got
+        funcs.append((funcoff + func.size + 4 * npcdata, nfuncdata, functab[2 * i + 2] - entry))
+    index = _inltree_index(img, h, data, funcs)
+    inline_left = MAX_INLINE_TOTAL
+    seen: set[int] = set()  # entry addresses already read (trees are often adjacent)
+    if index is not None:
+        for fd, nfuncdata, size in funcs:
+            if nfuncdata > index and inline_left > 0:
+                tree = _funcdata(h, data, fd, index)
+                if tree and tree not in seen:
+                    inline_left -= _inline_12(img, h, data, tree, size, offsets, seen, inline_left)
+    names: set[str] = set()
     for off in offsets:
-        if not 0 <= off < len(data):
+        name = _name_at(data, off)
+        if name is None:
             raise _Bad
-        name = _cstring(data[off : off + MAX_NAME])
-        if name:
-            names.add(name.decode("utf-8", "replace"))
+        names.add(name)
     return names
 
 
-def _inline_12(img: Image, h: Header, data: bytes, at: int, npcdata: int, nfuncdata: int,
-               offsets: set[int], budget: int) -> int:
-    """Name offsets of one function's inline tree (go1.12-1.15 inlinedCall, 20 bytes); the number
-    of entries read. Entries whose name is not a name in the table are ignored (older layouts)."""
-    order = h.order
-    if at + 4 * npcdata > len(data):
-        raise _Bad
-    pcdata = struct.unpack_from(f"{order}{npcdata}I", data, at)
-    fd = at + 4 * npcdata
+def _name_at(data: bytes, off: int) -> str | None:
+    """The NUL-terminated symbol name at ``off`` (printable; "type..eq.struct { ... }" has
+    spaces), else None."""
+    if not 0 < off < len(data) or data[off - 1]:
+        return None
+    end = data.find(b"\0", off, off + MAX_NAME)
+    if end <= off:
+        return None
+    raw = data[off:end]
+    if not raw.isascii():
+        try:
+            name = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        return name if name.isprintable() else None
+    name = raw.decode("ascii")
+    return name if name.isprintable() else None
+
+
+# go1.12-1.15 (1.2 layout): FUNCDATA_InlTree is 2 up to go1.13 and 4 from go1.14 (RegPointerMaps
+# and StackObjects before it); inlinedCall is parent int16, funcID uint8, pad, file int32, line
+# int32, func_ int32 (name offset into the table), parentPc int32.
+INLTREE_INDEXES = (2, 4)
+INLTREE_PROBES = 256  # functions tried when choosing the file's FUNCDATA_InlTree index
+_INLINED_12 = struct.Struct("hBxiiii")
+
+
+def _funcdata(h: Header, data: bytes, fd: int, index: int) -> int:
+    """funcdata[index] of the _func whose funcdata array starts near ``fd`` (pointer-aligned)."""
     if h.ptr_size == 8 and (h.addr + fd) % 8:
         fd += 4
-    if fd + h.ptr_size * nfuncdata > len(data):
+    at = fd + h.ptr_size * index
+    if at + h.ptr_size > len(data):
         raise _Bad
-    uptr = order + ("Q" if h.ptr_size == 8 else "I")
-    (tree,) = struct.unpack_from(uptr, data, fd + h.ptr_size * FUNCDATA_INLTREE)
-    table = pcdata[PCDATA_INLTREE]
-    if not tree or not table:
-        return 0
-    count = min(_max_value(data, table, h.quantum) + 1, MAX_INLINE, budget)
-    if count <= 0:
-        return 0
-    raw = img.read_data(tree, 20 * count)
-    n = len(raw) // 20
-    for j in range(n):
-        (func_,) = struct.unpack_from(order + "i", raw, 20 * j + 12)
-        if 0 < func_ < len(data) and data[func_ - 1] == 0 and data[func_]:
-            offsets.add(func_)
-    return max(n, 1)
+    return int.from_bytes(data[at : at + h.ptr_size], "little" if h.order == "<" else "big")
 
 
-def _max_value(data: bytes, off: int, quantum: int) -> int:
-    """Largest value of a pcvalue table (runtime.step: zig-zag value deltas from -1, pc deltas),
-    bounded by the table's end and a step count."""
-    val, best, first = -1, -1, True
-    pos = off
-    for _ in range(1 << 16):
-        uv, pos = _varint(data, pos)
-        if uv == 0 and not first:
-            break
-        first = False
-        val += -(uv >> 1) - 1 if uv & 1 else uv >> 1
-        best = max(best, val)
-        _pc, pos = _varint(data, pos)
+def _inltree_index(img: Image, h: Header, data: bytes, funcs: list[tuple[int, int, int]]) -> int | None:
+    """The FUNCDATA_InlTree index this file's toolchain used: the one whose first entries read as
+    an inline tree root (parent -1, a name, a parentPc inside the function) most often."""
+    entry = struct.Struct(h.order + _INLINED_12.format)
+    best, best_hits = None, 0
+    for index in INLTREE_INDEXES:
+        hits = tried = 0
+        for fd, nfuncdata, size in funcs:
+            if nfuncdata <= index:
+                continue
+            tried += 1
+            if tried > INLTREE_PROBES:
+                break
+            tree = _funcdata(h, data, fd, index)
+            raw = img.read_data(tree, 20) if tree else b""
+            if len(raw) == 20:
+                parent, _fid, _file, line, func_, parent_pc = entry.unpack(raw)
+                if parent == -1 and line >= 0 and 0 <= parent_pc < size and _name_at(data, func_):
+                    hits += 1
+        if hits > best_hits:
+            best, best_hits = index, hits
     return best
 
 
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    x = shift = 0
-    for _ in range(5):
-        if pos >= len(data):
-            raise _Bad
-        b = data[pos]
-        pos += 1
-        x |= (b & 0x7F) << shift
-        if b < 0x80:
-            return x, pos
-        shift += 7
-    raise _Bad
+def _inline_12(img: Image, h: Header, data: bytes, tree: int, size: int, offsets: set[int],
+               seen: set[int], budget: int) -> int:
+    """Add the name offsets of one function's inline tree; returns the entries read.
+
+    The tree's length is not stored (the runtime indexes it from a pcvalue table); entries are
+    read while each is one the compiler could have written: entry j's parent in [-1, j), a name
+    that starts a symbol name in the table, a parentPc inside the function. Reading on into a
+    neighbouring tree only finds more functions that really were inlined."""
+    want = min(MAX_INLINE, budget)
+    entry = struct.Struct(h.order + _INLINED_12.format)
+    count = 0
+    step = 8  # most trees are short: read a few entries, more only while they stay well-formed
+    while count < want:
+        n = min(step, want - count)
+        raw = img.read_data(tree + 20 * count, 20 * n)
+        for k in range(len(raw) // 20):
+            j = count + k
+            addr = tree + 20 * j
+            if addr in seen:
+                return max(j, 1)
+            parent, _fid, _file, line, func_, parent_pc = entry.unpack_from(raw, 20 * k)
+            if not -1 <= parent < j or line < 0 or not 0 <= parent_pc < size:
+                return max(j, 1)
+            if func_ not in offsets:
+                if _name_at(data, func_) is None:
+                    return max(j, 1)
+                offsets.add(func_)
+            seen.add(addr)
+        if len(raw) < 20 * n:
+            return max(count + len(raw) // 20, 1)
+        count += n
+        step *= 4
+    return max(count, 1)
 
 
 def version_admitted(version: str, fmt: str) -> bool:
