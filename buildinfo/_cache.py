@@ -8,14 +8,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
-from ._model import BuildInfo, BuildInfoError, UnreadableFile
-from ._read import read_build_info
+from ._model import BuildInfo, BuildInfoError, FuncTable, UnreadableFile
+from ._read import read_build_info, read_functions
 
 # (st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns): a rewritten or replaced binary gets a new
 # key. The owner of a file can put its mtime back (utimensat); nobody can set its ctime.
 Identity = tuple[int, int, int, int, int]
 # Errors are values here: a non-Go binary is cached as its NotGoExecutable and not re-read.
 Result = BuildInfo | BuildInfoError
+Functions = FuncTable | BuildInfoError
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -67,11 +68,13 @@ class Detector:
     """Reads each distinct executable once; safe to share between server threads.
 
     Verdicts about a file's content are cached; UnreadableFile (open or read failed, the file
-    changed under us) says nothing about the content and is retried next time.
+    changed under us) says nothing about the content and is retried next time. Function tables
+    are large (tens of thousands of names), so fewer of them are kept than build-info answers.
     """
 
-    def __init__(self, max_entries: int = 65536) -> None:
+    def __init__(self, max_entries: int = 65536, max_tables: int = 64) -> None:
         self._cache: Cache[Identity, Result] = Cache(max_entries)
+        self._tables: Cache[Identity, Functions] = Cache(max_tables)
 
     def cached(self, identity: Identity) -> Result | None:
         """The cached answer for ``identity``, or None (nothing is read)."""
@@ -83,49 +86,72 @@ class Detector:
         What is read is cached under ``identity``, so the opened file must be the one it names:
         between a caller's stat and this open a pid can be reused or a path replaced.
         """
-        result = self._cache.get(identity)
-        if result is not None:
-            return result
-        try:
-            fd = open_fd()
-        except OSError as e:
-            return UnreadableFile(f"open: {e.strerror or e}")
-        try:
-            try:
-                opened = identity_of(os.fstat(fd))
-            except OSError as e:
-                return UnreadableFile(f"fstat: {e.strerror or e}")
-            if opened != identity:
-                return UnreadableFile("the file changed between stat and open")
-            return self._read(identity, fd)
-        finally:
-            os.close(fd)
+        return _answer(self._cache, read_build_info, identity, open_fd)
 
     def detect_path(self, path: str | os.PathLike[str]) -> tuple[Identity | None, Result]:
         """Open ``path`` safely (no symlinks, no FIFOs), then answer as :meth:`detect` does."""
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError as e:
-            return None, UnreadableFile(f"open: {e.strerror or e}")
-        try:
-            try:
-                identity = identity_of(os.fstat(fd))
-            except OSError as e:
-                return None, UnreadableFile(f"fstat: {e.strerror or e}")
-            result = self._cache.get(identity)
-            return identity, result if result is not None else self._read(identity, fd)
-        finally:
-            os.close(fd)
+        return _answer_path(self._cache, read_build_info, path)
+
+    def functions(self, identity: Identity, open_fd: Callable[[], int]) -> Functions:
+        """The function table, cached by ``identity``; opened and checked as :meth:`detect` does."""
+        return _answer(self._tables, read_functions, identity, open_fd)
+
+    def functions_path(self, path: str | os.PathLike[str]) -> tuple[Identity | None, Functions]:
+        """Open ``path`` safely, then answer as :meth:`functions` does."""
+        return _answer_path(self._tables, read_functions, path)
 
     def __len__(self) -> int:
         return len(self._cache)
 
-    def _read(self, identity: Identity, fd: int) -> Result:
+
+T = TypeVar("T")
+
+
+def _answer(cache: Cache[Identity, T | BuildInfoError], read: Callable[[int], T],
+            identity: Identity, open_fd: Callable[[], int]) -> T | BuildInfoError:
+    cached = cache.get(identity)
+    if cached is not None:
+        return cached
+    try:
+        fd = open_fd()
+    except OSError as e:
+        return UnreadableFile(f"open: {e.strerror or e}")
+    try:
         try:
-            result: Result = read_build_info(fd)
-        except UnreadableFile as e:
-            return e  # EIO, an fd that cannot be read: transient, not a verdict on the content
-        except BuildInfoError as e:
-            result = e
-        self._cache.put(identity, result)
-        return result
+            opened = identity_of(os.fstat(fd))
+        except OSError as e:
+            return UnreadableFile(f"fstat: {e.strerror or e}")
+        if opened != identity:
+            return UnreadableFile("the file changed between stat and open")
+        return _read(cache, read, identity, fd)
+    finally:
+        os.close(fd)
+
+
+def _answer_path(cache: Cache[Identity, T | BuildInfoError], read: Callable[[int], T],
+                 path: str | os.PathLike[str]) -> tuple[Identity | None, T | BuildInfoError]:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        return None, UnreadableFile(f"open: {e.strerror or e}")
+    try:
+        try:
+            identity = identity_of(os.fstat(fd))
+        except OSError as e:
+            return None, UnreadableFile(f"fstat: {e.strerror or e}")
+        cached = cache.get(identity)
+        return identity, cached if cached is not None else _read(cache, read, identity, fd)
+    finally:
+        os.close(fd)
+
+
+def _read(cache: Cache[Identity, T | BuildInfoError], read: Callable[[int], T],
+          identity: Identity, fd: int) -> T | BuildInfoError:
+    try:
+        result: T | BuildInfoError = read(fd)
+    except UnreadableFile as e:
+        return e  # EIO, an fd that cannot be read: transient, not a verdict on the content
+    except BuildInfoError as e:
+        result = e
+    cache.put(identity, result)
+    return result
