@@ -59,6 +59,13 @@ def executable(proc: Process, detector: Detector) -> Result | None:
     return _platform.executable(proc, detector)
 
 
+def executable_functions(proc: Process, detector: Detector) -> object | None:
+    """The function table (``buildinfo.FuncTable``, or the ``BuildInfoError`` that prevented it)
+    of the file ``proc`` runs, opened as :func:`executable` opens it and cached by the detector
+    under the same identity; None when the executable cannot be identified."""
+    return _platform.executable_functions(proc, detector)
+
+
 def executables(
     detector: Detector,
     pids: Iterable[int] | None = None,
@@ -79,4 +86,5 @@ def gops_agent(proc: Process) -> Agent | None:
     return _platform.gops_agent(proc)
 
 
-__all__ = ["Agent", "Process", "executable", "executables", "gops_agent", "processes"]
+__all__ = ["Agent", "Process", "executable", "executable_functions", "executables", "gops_agent",
+           "processes"]

@@ -13,6 +13,7 @@ entry is an error for that entry alone (kept in :attr:`Database.errors`), never 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import re
@@ -33,6 +34,7 @@ MAX_LIST = 10_000  # items of any list inside one entry
 
 ID_RE = re.compile(r"GO-\d{4}-\d{4,7}")
 _ZIP_MEMBER = re.compile(r"(?:[^/]{1,255}/)?(index/db\.json|index/modules\.json|ID/(GO-\d{4}-\d{4,7})\.json)")
+_GENERATIONS = itertools.count(1)
 _OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
@@ -169,6 +171,7 @@ class Database:
 
     def __init__(self, location: str) -> None:
         self.location = location
+        self.generation = next(_GENERATIONS)  # names this opened copy in callers' caches
         self._src: _Dir | _Zip = _Zip(location) if _is_zip(location) else _Dir(location)
         self._lock = threading.Lock()
         self._entries: dict[str, Entry] = {}
