@@ -32,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for the manager")
     p.add_argument("--interval", type=float, default=3.0, help="seconds between pings of the manager")
     p.add_argument("--verbose", action="store_true", help="log every call on stderr")
+    p.add_argument("--vulndb", help="Go vulnerability database for go_vulnerabilities (osqueryi only: "
+                   "osqueryd passes no custom flags; see README for GO_PROCESSES_VULNDB and the config file)")
     return p
 
 
@@ -54,6 +56,10 @@ def run(argv: Sequence[str] | None = None, tables: Sequence[Table] | None = None
     args, unknown = _parser().parse_known_args(argv)
     if unknown:
         sys.stderr.write(f"go_processes.ext: ignoring unknown arguments: {' '.join(unknown)}\n")
+    if args.vulndb:
+        from ..vulndb import set_location
+
+        set_location(os.path.abspath(args.vulndb))
     from .server import Extension, Options
 
     if tables is None:

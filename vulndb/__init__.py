@@ -34,11 +34,13 @@ from ._store import (
     set_location,
 )
 from ._trust import check_path
+from ._update import DEFAULT_SOURCE, Installed, UpdateError, update
 from ._version import go_semver, key
 
 __all__ = [
     "DEFAULT_CONFIG",
     "DEFAULT_LOCATION",
+    "DEFAULT_SOURCE",
     "ENV_CONFIG",
     "ENV_LOCATION",
     "LEVEL_MODULE",
@@ -51,6 +53,7 @@ __all__ = [
     "Database",
     "Entry",
     "Finding",
+    "Installed",
     "Malformed",
     "ModuleVersion",
     "NotInstalled",
@@ -59,6 +62,7 @@ __all__ = [
     "Status",
     "Store",
     "Untrusted",
+    "UpdateError",
     "VulnDBError",
     "check_path",
     "go_semver",
@@ -70,4 +74,5 @@ __all__ = [
     "parse_entry",
     "set_location",
     "split_function",
+    "update",
 ]

@@ -199,6 +199,10 @@ class Database:
         """Every module path the index names."""
         return list(self._modules)
 
+    def index_ids(self, module: str) -> tuple[str, ...]:
+        """The entry IDs the index names for ``module``."""
+        return self._modules.get(module, ())
+
     def for_module(self, module: str) -> list[Entry]:
         """The entries that name ``module`` (by the index), parsed on first use; an entry that
         cannot be read is left out and recorded in :attr:`errors`."""
