@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import pwd
+import shutil
+import ssl
+import stat
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -337,3 +344,172 @@ def test_reloads_when_the_files_change(tmp_path, store):
     assert second is not first and second is not None
     assert second.modified == "2026-03-01T00:00:00Z"
     assert _ids(match(second, _prog("v1.0.0"))) == ["GO-2026-0160", "GO-2026-0161"]
+
+
+# --- update ---------------------------------------------------------------------------------------
+
+def _openssl(*args: str, cwd: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed (needed to make a test CA)")
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def https_server(tmp_path_factory):
+    """An HTTPS server on 127.0.0.1 with a certificate from a CA made here, serving databases."""
+    d = tmp_path_factory.mktemp("https")
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test CA",
+             "-keyout", "ca.key", "-out", "ca.pem", "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "srv.key",
+             "-out", "srv.csr", cwd=d)
+    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    _openssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+             "-days", "2", "-out", "srv.pem", "-extfile", "ext.cnf", cwd=d)
+
+    def db_zip(name, modified, ids):
+        src = write_db(d / name, [osv(i, MOD, [{"introduced": "0"}, {"fixed": "1.1.0"}]) for i in ids],
+                       modified=modified)
+        return zip_db(src, d / f"{name}.zip").read_bytes()
+
+    good = db_zip("good", "2026-02-01T00:00:00Z", ["GO-2026-0201", "GO-2026-0202"])
+    files = {
+        "/good.zip": good,
+        "/newer.zip": db_zip("newer", "2026-03-01T00:00:00Z",
+                             ["GO-2026-0201", "GO-2026-0202", "GO-2026-0203"]),
+        "/older.zip": db_zip("older", "2025-01-01T00:00:00Z", ["GO-2026-0201"]),
+        "/truncated.zip": good[: len(good) // 2],
+    }
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/to-http":
+                self.send_response(302)
+                self.send_header("Location", f"http://127.0.0.1:{self.server.server_port}/good.zip")
+                self.end_headers()
+                return
+            if self.path == "/short-body":  # announces more than it sends, then closes
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(good)))
+                self.end_headers()
+                self.wfile.write(good[:100])
+                return
+            body = files.get(self.path)
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(d / "srv.pem", d / "srv.key")
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{server.server_port}", str(d / "ca.pem")
+    server.shutdown()
+
+
+def _cli(*args: str, env: dict[str, str] | None = None, umask: int | None = None):
+    full_env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "go_processes", *args], capture_output=True, text=True,
+                          timeout=120, env=full_env,
+                          preexec_fn=(lambda: os.umask(umask)) if umask is not None else None)
+
+
+def _installed(location: Path) -> tuple[str, str]:
+    return os.readlink(location), (location / "index" / "db.json").read_text()
+
+
+def test_update_over_https_installs_with_safe_modes_whatever_the_umask(https_server, tmp_path):
+    url, ca = https_server
+    location = tmp_path / "lib" / "vulndb"
+    r = _cli("vulndb", "update", "--source", f"{url}/good.zip", "--cafile", ca, "--location", str(location),
+             umask=0o000)
+    assert r.returncode == 0, r.stderr
+    assert "installed 2 entries modified 2026-02-01T00:00:00Z" in r.stdout
+    assert location.is_symlink()
+    for d, _dirs, files in os.walk(location.resolve()):
+        assert stat.S_IMODE(os.stat(d).st_mode) == 0o755, d
+        for f in files:
+            st = os.stat(os.path.join(d, f))
+            assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o644, os.geteuid()), f
+    assert stat.S_IMODE(os.stat(location.parent).st_mode) == 0o755
+    db = Database(str(location))
+    assert (db.modified, db.ids()) == ("2026-02-01T00:00:00Z", ["GO-2026-0201", "GO-2026-0202"])
+    # The CA can come from SSL_CERT_FILE too; then a newer copy replaces it by one rename.
+    old_target = os.readlink(location)
+    r = _cli("vulndb", "update", "--source", f"{url}/newer.zip", "--location", str(location),
+             env={"SSL_CERT_FILE": ca}, umask=0o077)
+    assert r.returncode == 0, r.stderr
+    assert "(was 2026-02-01T00:00:00Z)" in r.stdout
+    assert os.readlink(location) != old_target and not (location.parent / old_target).exists()
+    assert Database(str(location)).modified == "2026-03-01T00:00:00Z"
+    r = _cli("vulndb", "update", "--source", f"{url}/newer.zip", "--cafile", ca, "--location", str(location))
+    assert r.returncode == 0 and "already up to date" in r.stdout
+
+
+@pytest.mark.parametrize(("path", "cafile", "message"), [
+    ("/truncated.zip", True, "not a valid database zip"),
+    ("/short-body", True, "cannot download"),
+    ("/older.zip", True, "older than the installed one"),
+    ("/missing.zip", True, "cannot download"),
+    ("/good.zip", False, "CERTIFICATE_VERIFY_FAILED"),
+    ("/to-http", True, "not HTTPS"),
+])
+def test_a_failed_update_leaves_the_installed_copy(https_server, tmp_path, path, cafile, message):
+    url, ca = https_server
+    location = tmp_path / "vulndb"
+    assert _cli("vulndb", "update", "--source", f"{url}/newer.zip", "--cafile", ca,
+                "--location", str(location)).returncode == 0
+    before = _installed(location)
+    r = _cli("vulndb", "update", "--source", url + path, *(("--cafile", ca) if cafile else ()),
+             "--location", str(location))
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "failed, nothing changed" in r.stderr and message in r.stderr, r.stderr
+    assert _installed(location) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["vulndb", before[0], ".vulndb.lock"])
+
+
+def test_force_installs_an_older_copy(https_server, tmp_path):
+    url, ca = https_server
+    location = tmp_path / "vulndb"
+    for source, extra in (("newer", ()), ("older", ("--force",))):
+        r = _cli("vulndb", "update", "--source", f"{url}/{source}.zip", "--cafile", ca, *extra,
+                 "--location", str(location))
+        assert r.returncode == 0, r.stderr
+    assert Database(str(location)).modified == "2025-01-01T00:00:00Z"
+
+
+def test_plain_http_is_refused_and_local_sources_work(tmp_path):
+    location = tmp_path / "vulndb"
+    r = _cli("vulndb", "update", "--source", "http://127.0.0.1:9/vulndb.zip", "--location", str(location))
+    assert r.returncode == 1 and "only https://" in r.stderr
+    src = write_db(tmp_path / "src", [osv("GO-2026-0301", MOD, [{"introduced": "0"}])])
+    z = zip_db(src, tmp_path / "air-gapped.zip", prefix="vulndb/")
+    for source in (str(src), str(z)):
+        r = _cli("vulndb", "update", "--force", "--source", source, "--location", str(location))
+        assert r.returncode == 0, r.stderr
+        assert Database(str(location)).ids() == ["GO-2026-0301"]
+    # A source with an entry that does not parse is refused whole.
+    (src / "ID" / "GO-2026-0302.json").write_text('{"id": "GO-2026-0302", "affected": 7}')
+    r = _cli("vulndb", "update", "--force", "--source", str(src), "--location", str(location))
+    assert r.returncode == 1 and "GO-2026-0302" in r.stderr
+
+
+def test_the_shared_store_sees_an_update_at_once(tmp_path, store):
+    location = tmp_path / "vulndb"
+    vulndb.set_location(str(location))
+    assert "no vulnerability database" in store.get().error
+    src = write_db(tmp_path / "src", [osv("GO-2026-0401", MOD, [{"introduced": "0"}])])
+    vulndb.update(str(location), str(src))
+    assert store.get().database.ids() == ["GO-2026-0401"]
+    write_db(src, [osv("GO-2026-0402", MOD, [{"introduced": "0"}])], modified="2026-05-01T00:00:00Z")
+    vulndb.update(str(location), str(src))
+    assert store.get().database.ids() == ["GO-2026-0401", "GO-2026-0402"]

@@ -44,7 +44,7 @@ class _Dir:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._fd = _open_dir(path, None, path)
+        self._fd = _open_dir(os.path.realpath(path), None, path)  # a symlink at the top is how updates swap
 
     def read(self, sub: str, name: str, limit: int) -> bytes:
         where = f"{self.path}/{sub}/{name}"

@@ -148,6 +148,8 @@ def _download(url: str, cafile: str | None) -> bytes:
             if length is not None and length.isdigit() and int(length) > MAX_ZIP:
                 raise UpdateError(f"{url} is {length} bytes, over the {MAX_ZIP}-byte bound")
             data: bytes = response.read(MAX_ZIP + 1)
+            if length is not None and length.isdigit() and len(data) != int(length):
+                raise UpdateError(f"cannot download {url}: got {len(data)} of {length} bytes (truncated)")
     except UpdateError:
         raise
     except urllib.error.URLError as e:
