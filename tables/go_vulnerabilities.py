@@ -129,6 +129,7 @@ def program(info: BuildInfo, functions: object = None) -> vulndb.Program:
         modules=vulndb.modules_of(info.main, info.deps),
         goos=info.goos,
         goarch=info.goarch or info.arch,
+        format=info.format,
         symbols=symbols,
     )
 

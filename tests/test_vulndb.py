@@ -124,8 +124,11 @@ def test_goos_goarch_filters(tmp_path):
     assert match(db, _prog("v1.0.0", goos="linux", goarch="amd64")) == []
     assert match(db, _prog("v1.0.0", goos="windows", goarch="arm64")) == []
     assert _ids(match(db, _prog("v1.0.0", goos="windows", goarch="386"))) == ["GO-2026-0040"]
-    # Platform unknown (no build settings): not ruled out.
+    # Platform unknown (no build settings): not ruled out, except by the file format.
     assert _ids(match(db, _prog("v1.0.0"))) == ["GO-2026-0040"]
+    assert _ids(match(db, _prog("v1.0.0", format="pe"))) == ["GO-2026-0040"]
+    assert match(db, _prog("v1.0.0", format="elf")) == []
+    assert match(db, _prog("v1.0.0", format="macho")) == []
 
 
 def test_replaced_modules_match_under_the_replacement(tmp_path):

@@ -46,6 +46,7 @@ class Program:
     modules: tuple[ModuleVersion, ...] = ()  # main module and dependencies (not stdlib)
     goos: str = ""
     goarch: str = ""
+    format: str = ""  # elf, pe, macho: rules platforms out when goos is unknown
     symbols: Symbols | None = None  # None: no function data, findings stay at module level
 
 
@@ -170,7 +171,7 @@ def _finding(entry: Entry, module: str, found: str, vkey: Key, program: Program)
     for aff in entry.affected:
         if aff.module != module or not aff.affects(vkey):
             continue
-        pkgs = [p for p in aff.packages if p.on(program.goos, program.goarch)]
+        pkgs = [p for p in aff.packages if p.on(program.goos, program.goarch, program.format)]
         if aff.packages and not pkgs:
             continue  # vulnerable on other platforms only
         fixed = fixed or aff.fixed_for(vkey)

@@ -36,10 +36,26 @@ class Package:
     goos: tuple[str, ...] = ()  # empty: every GOOS
     goarch: tuple[str, ...] = ()  # empty: every GOARCH
 
-    def on(self, goos: str, goarch: str) -> bool:
-        """Whether this package is vulnerable on the platform (an unknown one matches every list)."""
-        return (not self.goos or not goos or goos in self.goos) and (
-            not self.goarch or not goarch or goarch in self.goarch)
+    def on(self, goos: str, goarch: str, file_format: str = "") -> bool:
+        """Whether this package is vulnerable on the platform. Without a GOOS (programs built before
+        Go 1.18 record none) the file format still rules some out: PE is windows, Mach-O darwin
+        or ios, ELF neither; an unknown value matches every list."""
+        if self.goarch and goarch and goarch not in self.goarch:
+            return False
+        if not self.goos:
+            return True
+        if goos:
+            return goos in self.goos
+        possible = _FORMAT_GOOS.get(file_format)
+        if possible is not None:
+            return any(g in possible for g in self.goos)
+        if file_format == "elf":
+            return any(g not in _NOT_ELF for g in self.goos)
+        return True
+
+
+_FORMAT_GOOS = {"pe": frozenset({"windows"}), "macho": frozenset({"darwin", "ios"})}
+_NOT_ELF = frozenset({"windows", "darwin", "ios", "plan9", "js", "wasip1"})
 
 
 # One SEMVER range: (kind, key) events, kind "introduced" or "fixed", key None for "0".

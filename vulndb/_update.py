@@ -24,6 +24,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from ._db import MAX_ENTRY, MAX_INDEX, MAX_ZIP, Database
@@ -66,7 +67,7 @@ def update(location: str, source: str = DEFAULT_SOURCE, force: bool = False,
             modified, entries = db.modified, len(db)
             db.close()
             previous = _installed_modified(location)
-            if previous and modified < previous and not force:
+            if previous and _when(modified) < _when(previous) and not force:
                 raise UpdateError(f"the new database (modified {modified}) is older than the installed "
                                   f"one ({previous}); use --force to install it anyway")
             if previous == modified and not force:
@@ -262,6 +263,11 @@ def _installed_modified(location: str) -> str:
         return db.modified
     finally:
         db.close()
+
+
+def _when(modified: str) -> datetime:
+    """RFC 3339 as a time (``Z`` and fractions too), so that spellings compare as instants."""
+    return datetime.fromisoformat(modified.replace("Z", "+00:00"))
 
 
 def _stamp(modified: str) -> str:
