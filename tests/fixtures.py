@@ -114,9 +114,31 @@ def module_sums(path: str, version: str) -> tuple[str, str]:
     return h1_sum(files, f"{path}@{version}/"), h1_sum({"go.mod": files["go.mod"]})
 
 
-def _go_sum() -> str:
+
+# Stand-ins for a module with an advisory, named as the pack's example (golang.org/x/net, fixed in
+# v0.17.0) and as modules a test names in the query's fixed(...) rows: released, pre-release,
+# pseudo-version after the fix, and older versions, so the query meets every spelling Go records.
+_VULN_VERSIONS = {
+    "golang.org/x/net": ("v0.16.0", "v0.17.0", "v0.17.0-rc.1"),
+    "example.com/vn/old": ("v0.16.0",),
+    "example.com/vn/ok": ("v0.17.0",),
+    "example.com/vn/pre": ("v0.17.0-rc.1",),
+    "example.com/vn/down": ("v0.16.0", "v0.17.0"),
+    "example.com/vn/pseudo": ("v0.17.1-0.20231010000000-abcdef012345",),
+}
+for _path, _versions in _VULN_VERSIONS.items():
+    for _version in _versions:
+        _pkg = _path.rsplit("/", 1)[1]
+        PROXY_MODULES[(_path, _version)] = {
+            "go.mod": f"module {_path}\n\ngo 1.18\n",
+            f"{_pkg}.go": f'package {_pkg}\n\nfunc Name() string {{ return "{_path} {_version}" }}\n',
+        }
+MODS_DEPS = (("example.com/lib", "v1.0.0"), ("example.com/util", "v1.0.0"), ("example.com/util", "v1.1.0"))
+
+
+def _go_sum(modules: tuple[tuple[str, str], ...] = MODS_DEPS) -> str:
     lines = []
-    for path, version in sorted(PROXY_MODULES):
+    for path, version in sorted(modules):
         zip_sum, mod_sum = module_sums(path, version)
         lines.append(f"{path} {version} {zip_sum}\n{path} {version}/go.mod {mod_sum}\n")
     return "".join(lines)
@@ -167,6 +189,46 @@ MODS_PROG = Program(
         ("go.sum", _go_sum()),
     ),
 )
+
+def _vuln_main(imports: tuple[str, ...]) -> str:
+    body = "".join(f"\t{p.rsplit('/', 1)[1]}.Name(),\n" for p in imports)
+    return ("package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n\t\"time\"\n\n"
+            + "".join(f'\t"{p}"\n' for p in imports)
+            + ")\n\nfunc main() {\n\tif len(os.Args) > 1 && os.Args[1] == \"sleep\" {\n"
+            "\t\ttime.Sleep(time.Hour)\n\t}\n\tfmt.Println(\n" + body + "\t)\n}\n")
+
+
+_VULNDEPS_IMPORTS = ("golang.org/x/net", "example.com/vn/old", "example.com/vn/ok", "example.com/vn/pre",
+                     "example.com/vn/down", "example.com/vn/local", "example.com/vn/pseudo")
+# What the pack's vulnerable-dependency query must tell apart (fixed release v0.17.0 throughout):
+# golang.org/x/net v0.16.0 replaced by v0.17.0 (fixed), old v0.16.0 (vulnerable), ok v0.17.0 (fixed),
+# pre v0.17.0-rc.1 (vulnerable: a pre-release precedes its release), down v0.17.0 replaced by v0.16.0
+# (vulnerable), local replaced by a directory (no version: listed), pseudo v0.17.1-0.2023... (a
+# pseudo-version after v0.17.0: fixed).
+VULNDEPS_PROG = Program(
+    module="example.com/vulndeps",
+    files=(("main.go", _vuln_main(_VULNDEPS_IMPORTS)),),
+    go_mod_extra=(
+        "\nrequire (\n\tgolang.org/x/net v0.16.0\n\texample.com/vn/old v0.16.0\n\texample.com/vn/ok v0.17.0\n"
+        "\texample.com/vn/pre v0.17.0-rc.1\n\texample.com/vn/down v0.17.0\n\texample.com/vn/local v1.0.0\n"
+        "\texample.com/vn/pseudo v0.17.1-0.20231010000000-abcdef012345\n)\n"
+        "\nreplace golang.org/x/net v0.16.0 => golang.org/x/net v0.17.0\n"
+        "\nreplace example.com/vn/down v0.17.0 => example.com/vn/down v0.16.0\n"
+        "\nreplace example.com/vn/local => ./local\n"
+    ),
+    extra_files=(
+        ("local/go.mod", "module example.com/vn/local\n\ngo 1.18\n"),
+        ("local/local.go", 'package local\n\nfunc Name() string { return "local" }\n'),
+        ("go.sum", _go_sum(tuple((p, v) for p, vs in _VULN_VERSIONS.items() for v in vs))),
+    ),
+)
+# golang.org/x/net v0.17.0-rc.1, required directly: a pre-release of the fixed version.
+VULNRC_PROG = Program(
+    module="example.com/vulnrc",
+    files=(("main.go", _vuln_main(("golang.org/x/net",))),),
+    go_mod_extra="\nrequire golang.org/x/net v0.17.0-rc.1\n",
+    extra_files=(("go.sum", _go_sum((("golang.org/x/net", "v0.17.0-rc.1"),))),),
+)
 VENDOR_PROG = Program(
     module="example.com/vendored",
     files=(("main.go", VENDOR_MAIN),),
@@ -211,6 +273,7 @@ def _cross(goos: str, goarch: str) -> Build:
     return Build(env=_env(GOOS=goos, GOARCH=goarch))
 
 
+_PROXY_ENV = _env(GOPROXY=f"file://{PROXY_DIR}", GOFLAGS="-mod=mod")
 _STATIC_LDFLAGS = "-ldflags=-linkmode external -extldflags -static"
 
 GO_FIXTURES: dict[str, GoFixture] = {f.name: f for f in [
@@ -225,6 +288,10 @@ GO_FIXTURES: dict[str, GoFixture] = {f.name: f for f in [
               why="quoted -ldflags value and -tags"),
     GoFixture("mods", Build(program=MODS_PROG, env=_env(GOPROXY=f"file://{PROXY_DIR}", GOFLAGS="-mod=mod")),
               why="local replace, proxy dep with h1: sum, version replace"),
+    GoFixture("vulndeps", Build(program=VULNDEPS_PROG, env=_PROXY_ENV),
+              why="advisory modules: replaced by the fixed release, pre-release, pseudo-version, local dir"),
+    GoFixture("vulnrc", Build(program=VULNRC_PROG, env=_PROXY_ENV),
+              why="golang.org/x/net v0.17.0-rc.1, a pre-release of the fixed version"),
     GoFixture("vendor", Build(program=VENDOR_PROG, flags=("-mod=vendor",)), why="vendored dependency"),
     GoFixture("windows_386", _cross("windows", "386"), goos="windows", goarch="386", why="PE32"),
     GoFixture("windows_amd64", _cross("windows", "amd64"), goos="windows", goarch="amd64", why="PE32+"),
@@ -267,7 +334,7 @@ def build_fixture(name: str) -> Path:
     if name == "vcs":
         return _build_vcs()
     assert f.build is not None
-    if name == "mods":
+    if name in ("mods", "vulndeps", "vulnrc"):
         ensure_proxy()
     try:
         return build(f.build)
@@ -445,6 +512,26 @@ def _ours(m: Module | None) -> tuple | None:
     if m is None:
         return None
     return (m.path, m.version, m.sum, _ours(m.replace))
+
+
+ModuleRow = tuple[str, str, str, str, str, str, str]
+
+
+def go_modules_rows(info: dict[str, Any]) -> set[ModuleRow]:
+    """The go_modules rows `go version -m -json` implies for one executable: (module, version, sum,
+    replace_module, replace_version, replace_sum, main), the oracle's fields renamed, nothing
+    derived. The stdlib row carries GoVersion as printed; the fixtures built here set no
+    GOEXPERIMENT, so it has no " X:..." suffix to drop (test_stdlib_version_spelling covers that)."""
+    rows: set[ModuleRow] = set()
+    main = info.get("Main") or {}
+    if main.get("Path"):
+        rows.add((main["Path"], main.get("Version", ""), main.get("Sum", ""), "", "", "", "1"))
+    for d in info.get("Deps") or []:
+        r = d.get("Replace") or {}
+        rows.add((d["Path"], d.get("Version", ""), d.get("Sum", ""), r.get("Path", ""), r.get("Version", ""),
+                  r.get("Sum", ""), "0"))
+    rows.add(("stdlib", info["GoVersion"], "", "", "", "", "0"))
+    return rows
 
 
 def assert_equals_oracle(info: BuildInfo, o: dict[str, Any]) -> None:

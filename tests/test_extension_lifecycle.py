@@ -13,6 +13,7 @@ import time
 
 import osqueryd
 import pytest
+import skips
 from osqueryd import OsqueryD
 
 
@@ -182,7 +183,7 @@ def test_registers_beside_every_taken_table_name() -> None:
     """On a Fleet host fleetd already holds go_binaries, and osqueryd refuses a registration whole
     when one name is taken: ours must register against every name in the shared list."""
     if not osqueryd.TAKEN_TABLES:
-        pytest.skip(f"needs {osqueryd.TAKEN_NAMES_FILE} (the shared list of taken table names)")
+        skips.skip(skips.SHARED_DATA, f"{osqueryd.TAKEN_NAMES_FILE} (the list of taken table names)")
     assert osqueryd.TAKEN_TABLES.get("go_binaries") == "fleetd"  # the list is the one we think
     with OsqueryD(core_tables=osqueryd.TAKEN_TABLES) as osq:
         uuid = osq.wait_ready()

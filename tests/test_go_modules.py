@@ -12,30 +12,16 @@ import subprocess
 import time
 
 import pytest
-from fixtures import GO_FIXTURES, build_fixture, ensure_proxy
+from fixtures import ModuleRow, build_fixture, ensure_proxy, go_modules_rows
 from gobuild import go_version_m
 from osqueryd import EQUALS, OsqueryD, osquery5_context
 
-Row = tuple[str, str, str, str, str, str, str]
+expected_rows = go_modules_rows
 
 
-def expected_rows(info: dict) -> set[Row]:
-    """(module, version, sum, replace_module, replace_version, replace_sum, main) per the oracle."""
-    rows: set[Row] = set()
-    main = info.get("Main") or {}
-    if main.get("Path"):
-        rows.add((main["Path"], main.get("Version", ""), main.get("Sum", ""), "", "", "", "1"))
-    for d in info.get("Deps") or []:
-        r = d.get("Replace") or {}
-        rows.add((d["Path"], d.get("Version", ""), d.get("Sum", ""), r.get("Path", ""), r.get("Version", ""),
-                  r.get("Sum", ""), "0"))
-    rows.add(("stdlib", info["GoVersion"].split(" X:")[0], "", "", "", "", "0"))
-    return rows
-
-
-def as_rows(rows: list[dict[str, str]]) -> set[Row]:
+def as_rows(rows: list[dict[str, str]]) -> set[ModuleRow]:
     keys = ("module", "version", "sum", "replace_module", "replace_version", "replace_sum", "main")
-    return {tuple(r[k] for k in keys) for r in rows}  # type: ignore[misc]
+    return {tuple(r[k] for k in keys) for r in rows}
 
 
 def _start(path, *args) -> subprocess.Popen:
@@ -134,7 +120,7 @@ def test_module_constraint(osq, procs):
 
 def test_full_scan_covers_every_go_process(osq, procs):
     rows = generate(osq)
-    by_pid: dict[int, set[Row]] = {}
+    by_pid: dict[int, set[ModuleRow]] = {}
     for r in rows:
         by_pid.setdefault(int(r["pid"]), set()).add(as_rows([r]).pop())
     for p in procs.values():
@@ -156,4 +142,3 @@ def test_stdlib_version_spelling():
     assert stdlib_version("go1.21.4 X:arenas") == "go1.21.4"
     assert stdlib_version("go1.22.0") == "go1.22.0"
     assert stdlib_version("") == ""
-    assert GO_FIXTURES["old"].build is not None

@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import fixtures
 import gobuild
 import osqueryd
 import pytest
@@ -372,8 +373,8 @@ def _yaml_docs(path: Path) -> list:
     return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
 
 
-def _gitops_queries() -> list[dict]:
-    return _yaml_docs(FLEET / "go_processes.queries.yml")[0]
+def _gitops_reports() -> list[dict]:
+    return _yaml_docs(FLEET / "go_processes.reports.yml")[0]
 
 
 def _gitops_policies() -> list[dict]:
@@ -382,7 +383,7 @@ def _gitops_policies() -> list[dict]:
 
 def _applied(kind: str) -> list[dict]:
     docs = _yaml_docs(FLEET / "fleetctl-apply.yml")
-    assert all(d["apiVersion"] == "v1" and d["kind"] in {"query", "policy"} for d in docs)
+    assert all(d["apiVersion"] == "v1" and d["kind"] in {"report", "policy"} for d in docs)
     return [d["spec"] for d in docs if d["kind"] == kind]
 
 
@@ -402,9 +403,10 @@ def schema() -> sqlite3.Connection:
 
 def _all_queries() -> list[tuple[str, str]]:
     out = [(f"pack:{n}", q["query"]) for n, q in _pack()["queries"].items()]
-    out += [(f"gitops-query:{q['name']}", q["query"]) for q in _gitops_queries()]
+    out += [(f"gitops-report:{q['name']}", q["query"]) for q in _gitops_reports()]
     out += [(f"gitops-policy:{p['name']}", p["query"]) for p in _gitops_policies()]
-    out += [(f"apply-{kind}:{s['name']}", s["query"]) for kind in ("query", "policy") for s in _applied(kind)]
+    out += [(f"apply-{kind}:{s['name']}", s["query"])
+            for kind in ("report", "policy") for s in _applied(kind)]
     # What operators copy from the docs: the README's SQL blocks and every table's examples.
     for block in re.findall(r"```sql\n(.*?)```", (ROOT / "README.md").read_text(), re.S):
         out += [("README", q) for q in _statements(block)]
@@ -440,7 +442,7 @@ def test_pack_fields() -> None:
 
 def test_fleet_fields_and_same_sql_as_pack() -> None:
     pack = {n: _normal_sql(q["query"]) for n, q in _pack()["queries"].items()}
-    for queries in (_gitops_queries(), _applied("query")):
+    for queries in (_gitops_reports(), _applied("report")):
         assert {q["name"]: _normal_sql(q["query"]) for q in queries} == pack
         for q in queries:
             assert q["description"].strip() and q["logging"] in FLEET_LOGGING
@@ -455,6 +457,20 @@ def test_fleet_fields_and_same_sql_as_pack() -> None:
         assert set(p["platform"].split(",")) <= FLEET_PLATFORMS
     options = _yaml_docs(FLEET / "agent-options.yml")[0]
     assert options["extensions"]["go_processes"] == {"channel": "stable", "platform": "linux"}
+
+
+def test_fleet_files_use_current_fleet_terms() -> None:
+    """Fleet 4.82 renamed saved queries to reports: GitOps reads the top-level key `reports:`
+    (pkg/spec/gitops.go maps the old `queries:` to it with a warning) and `fleetctl apply` warns
+    that `kind: query` is deprecated in favour of `kind: report` (pkg/spec/spec.go)."""
+    kinds = [d["kind"] for d in _yaml_docs(FLEET / "fleetctl-apply.yml")]
+    assert "query" not in kinds and kinds.count("report") == len(_pack()["queries"])
+    header = (FLEET / "go_processes.reports.yml").read_text().split("\n- name:", 1)[0]
+    assert "#   reports:\n#     - path: ../lib/go_processes.reports.yml" in header
+    assert not (FLEET / "go_processes.queries.yml").exists()
+    fleet_section = (ROOT / "README.md").read_text().split("### Fleet", 1)[1].split("\n### ", 1)[0]
+    assert "reports: [{path: ../lib/go_processes.reports.yml}]" in fleet_section
+    assert "before 4.82" in fleet_section  # which Fleet versions need the old names
 
 
 def test_every_query_names_existing_columns(schema: sqlite3.Connection) -> None:
@@ -527,20 +543,69 @@ def test_gops_exposure(schema: sqlite3.Connection) -> None:
     assert db.execute(_policy("gops")).fetchall() == [(1,)]
 
 
-def test_vulnerable_dependency_and_network_join(schema: sqlite3.Connection) -> None:
+def _insert_oracle_rows(db: sqlite3.Connection, pid: int, exe: Path) -> None:
+    """go_processes and go_modules rows for a process running ``exe``, as `go version -m` reads it."""
+    info = gobuild.go_version_m(exe)
+    assert info is not None, f"go version -m does not read {exe}"
+    db.execute("INSERT INTO go_processes (pid, exe, path, version) VALUES (?, ?, ?, ?)",
+               (pid, exe.name, str(exe), info["GoVersion"]))
+    for module, version, sum_, rmod, rver, rsum, main in fixtures.go_modules_rows(info):
+        db.execute("INSERT INTO go_modules (pid, path, module, version, sum, replace_module, replace_version,"
+                   " replace_sum, main) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   (pid, str(exe), module, version, sum_, rmod, rver, rsum, int(main)))
+
+
+def _named(db: sqlite3.Connection, sql: str) -> list[dict]:
+    cur = db.execute(sql)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur]
+
+
+def test_vulnerable_dependency(schema: sqlite3.Connection) -> None:
+    """The shipped hunt over rows of real programs: golang.org/x/net v0.16.0 replaced by v0.17.0 is
+    fixed (vulndeps), golang.org/x/net v0.17.0-rc.1 is not (vulnrc, a pre-release precedes its
+    release). Then the same query with fixed(...) rows for vulndeps's other modules, one per way
+    go.mod can spell a version."""
     db = _fresh(schema)
-    versions = {"v0.16.9": True, "v0.0.0-20230101000000-abcdef012345": True, "v0.17.0": False,
-                "v0.17.1-rc.1": False, "v0.33.0": False, "v1.0.0": False}
-    for pid, version in enumerate(versions, start=100):
-        db.execute("INSERT INTO go_processes (pid, exe) VALUES (?, 'svc')", (pid,))
-        db.execute("INSERT INTO go_modules (pid, path, module, version, main) VALUES (?, '/svc', "
-                   "'golang.org/x/net', ?, 0)", (pid, version))
-        db.execute("INSERT INTO go_modules (pid, path, module, version, main) VALUES (?, '/svc', 'stdlib', "
-                   "'go1.20.1', 0)", (pid,))
-    rows = list(db.execute(_pack()["queries"]["go_vulnerable_dependency"]["query"]))
-    assert {r[4] for r in rows} == {v for v, bad in versions.items() if bad}
-    assert {r[7] for r in rows} == {"v0.17.0"}
-    assert db.execute(_policy("golang.org/x/net")).fetchall() == []
+    _insert_oracle_rows(db, 100, fixtures.build_fixture("vulndeps"))
+    _insert_oracle_rows(db, 200, fixtures.build_fixture("vulnrc"))
+    assert db.execute("SELECT count(*) FROM go_modules WHERE module = 'golang.org/x/net'").fetchone() == (2,)
+    sql = _pack()["queries"]["go_vulnerable_dependency"]["query"]
+    rows = _named(db, sql)
+    assert [(r["pid"], r["module"], r["version"]) for r in rows] == [
+        (200, "golang.org/x/net", "v0.17.0-rc.1")]
+    assert (rows[0]["used_version"], rows[0]["fixed_in"]) == ("v0.17.0-rc.1", "v0.17.0")
+    policy = _policy("golang.org/x/net")
+    assert db.execute(policy).fetchall() == []  # failing: vulnrc runs
+    db.execute("DELETE FROM go_modules WHERE pid = 200")
+    assert db.execute(policy).fetchall() == [(1,)]  # vulndeps's replaced x/net passes
+
+    shipped = "VALUES ('golang.org/x/net', 0, 17, 0)"
+    assert sql.count(shipped) == 1
+    hunted = ("example.com/vn/old", "example.com/vn/ok", "example.com/vn/pre", "example.com/vn/down",
+              "example.com/vn/local", "example.com/vn/pseudo")
+    wider = sql.replace(shipped, "VALUES " + ", ".join(f"('{m}', 0, 17, 0)" for m in hunted))
+    found = {r["module"]: r["used_version"] for r in _named(db, wider)}
+    assert found == {
+        "example.com/vn/old": "v0.16.0",
+        "example.com/vn/pre": "v0.17.0-rc.1",  # pre-release of the fixed version
+        "example.com/vn/down": "v0.16.0",  # v0.17.0 replaced by v0.16.0: the replacement is what runs
+        "example.com/vn/local": "(devel)",  # directory replacement: no version says it is fixed
+    }  # not: ok v0.17.0, pseudo v0.17.1-0.2023... (after v0.17.0)
+    # a release after the fixed one, +incompatible build metadata, and a lower major are compared
+    # as semver, not as text
+    for version, vulnerable in (("v0.17.10", False), ("v0.9.0", True), ("v2.0.0+incompatible", False),
+                                ("v0.16.0+incompatible", True), ("v1.0.0", False)):
+        db.execute("DELETE FROM go_modules WHERE module = 'example.com/vn/ok'")
+        db.execute("INSERT INTO go_modules (pid, path, module, version, replace_module, replace_version,"
+                   " main) VALUES (100, 'p', 'example.com/vn/ok', ?, '', '', 0)", (version,))
+        listed = {r["module"] for r in _named(db, wider)}
+        assert ("example.com/vn/ok" in listed) is vulnerable, version
+
+
+def test_network_join(schema: sqlite3.Connection) -> None:
+    db = _fresh(schema)
+    db.execute("INSERT INTO go_processes (pid, exe) VALUES (100, 'svc')")
     for port, address in ((8080, "0.0.0.0"), (9090, "127.0.0.1"), (0, ""), (443, "::")):
         db.execute("INSERT INTO listening_ports (pid, port, protocol, family, address)"
                    " VALUES (100, ?, 6, 2, ?)", (port, address))
