@@ -25,6 +25,7 @@ from go_processes.tables import Constraint, Operator, QueryContext
 from go_processes.tables._shared import DETECTOR
 from go_processes.tables.go_vulndb import TABLE as VULNDB
 from go_processes.tables.go_vulnerabilities import TABLE as VULNS
+from skips import NEEDS_ROOT, skip
 from vulndb_util import osv, snapshot_db, write_db
 
 __all__ = ["snapshot_db"]
@@ -322,7 +323,7 @@ def _nobody() -> int:
 
 def test_a_database_nobody_can_write_is_refused_in_both_tables(tmp_path, monkeypatch):
     if os.geteuid() != 0:
-        pytest.skip("needs root to give the database to another user")
+        skip(NEEDS_ROOT, "to give the database to another user")
     root = write_db(tmp_path / "db", [osv("GO-2026-0500", "stdlib", [{"introduced": "0"}])])
     monkeypatch.setenv(vulndb.ENV_LOCATION, str(root))
     exe = _build()

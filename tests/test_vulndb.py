@@ -19,6 +19,7 @@ import pytest
 from go_processes import vulndb
 from go_processes.buildinfo import Module
 from go_processes.vulndb import Database, ModuleVersion, Program, Store, match
+from skips import NEEDS_ROOT, skip
 from vulndb_util import SNAPSHOT_ENTRIES, SNAPSHOT_MODIFIED, osv, snapshot_db, write_db, zip_db
 
 __all__ = ["snapshot_db"]  # the fixture, imported for pytest
@@ -275,7 +276,7 @@ def store(monkeypatch) -> Iterator[Store]:
 
 def test_a_database_others_can_write_is_refused_until_fixed(tmp_path, store):
     if os.geteuid() != 0:
-        pytest.skip("needs root to give files to another user")
+        skip(NEEDS_ROOT, "to give files to another user")
     root = write_db(tmp_path / "db", [osv("GO-2026-0130", MOD, [{"introduced": "0"}])])
     vulndb.set_location(str(root))
     assert store.get().database is not None

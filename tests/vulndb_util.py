@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from skips import SHARED_DATA, skip
 
 SNAPSHOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "go-vulndb-2026-08-21.tar.xz"
 SNAPSHOT_MODIFIED = "2026-08-21T20:38:00Z"
@@ -77,7 +78,7 @@ def zip_db(src: Path, out: Path, prefix: str = "", extra: dict[str, bytes] | Non
 def unpack_snapshot(dest: Path) -> Path:
     """The real database snapshot, unpacked under ``dest`` (skips when ../shared is absent)."""
     if not SNAPSHOT.exists():
-        pytest.skip(f"the Go vulndb snapshot {SNAPSHOT} is not present (../shared/data)")
+        skip(SHARED_DATA, f"the Go vulndb snapshot {SNAPSHOT} is not present")
     out = dest / "vulndb"
     if not (out / "index" / "db.json").exists():
         with tarfile.open(SNAPSHOT) as t:
