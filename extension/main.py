@@ -53,6 +53,13 @@ def run(argv: Sequence[str] | None = None, tables: Sequence[Table] | None = None
 
     ``tables`` defaults to every table module in ``go_processes.tables``.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["vulndb"], ["vulns"]):
+        # The single file is all a host gets (no go-processes command): it also updates the
+        # database (the Debian package's timer runs `go_processes.ext vulndb update`).
+        from ..vulns import vulndb_main, vulns_main
+
+        return (vulndb_main if argv[0] == "vulndb" else vulns_main)(argv[1:])
     args, unknown = _parser().parse_known_args(argv)
     if unknown:
         sys.stderr.write(f"go_processes.ext: ignoring unknown arguments: {' '.join(unknown)}\n")

@@ -38,7 +38,7 @@ INSTALLED = Path("/usr/libexec/osquery-go-processes/go_processes.ext")
 LOAD = Path("/etc/osquery/extensions.load")
 PACK = ROOT / "packaging" / "osquery" / "go_processes.pack.conf"
 FLEET = ROOT / "packaging" / "fleet"
-OUR_TABLES = ("go_processes", "go_modules", "go_executables")
+OUR_TABLES = ("go_processes", "go_modules", "go_executables", "go_vulnerabilities", "go_vulndb")
 REGISTRATION_BUDGET = 3.0  # osquery's default --extensions_timeout
 SOURCES = ("cli", "buildinfo", "procs", "extension", "tables", "packaging")
 
