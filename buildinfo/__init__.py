@@ -4,6 +4,8 @@ This layer knows executable formats and nothing else: no osquery, no processes. 
 
 - ``read_build_info(path_or_fd)`` returns a :class:`BuildInfo` or raises a :class:`BuildInfoError`
   subclass carrying a short ``reason``;
+- ``read_functions(path_or_fd)`` returns the :class:`FuncTable` of the pclntab (every function,
+  including inline-only ones), raising the same errors;
 - :class:`Detector` wraps it in a bounded, thread-safe cache keyed by a file's identity and returns
   errors as values, so that callers scanning a whole host read each distinct binary once.
 """
@@ -15,15 +17,21 @@ from ._model import (
     DETECTION_GCCGO,
     DETECTION_PCLNTAB,
     DETECTION_SYMBOLS,
+    SOURCE_BUILDINFO,
+    SOURCE_DATA,
+    SOURCE_LDFLAGS,
+    SOURCE_SYMBOL,
     BuildInfo,
     BuildInfoError,
+    FuncTable,
     MalformedExecutable,
     Module,
     NotGoExecutable,
     UnreadableFile,
     UnsupportedFormat,
+    function_package,
 )
-from ._read import read_build_info
+from ._read import read_build_info, read_functions
 
 __all__ = [
     "DETECTION_BUILDID",
@@ -31,9 +39,14 @@ __all__ = [
     "DETECTION_GCCGO",
     "DETECTION_PCLNTAB",
     "DETECTION_SYMBOLS",
+    "SOURCE_BUILDINFO",
+    "SOURCE_DATA",
+    "SOURCE_LDFLAGS",
+    "SOURCE_SYMBOL",
     "BuildInfo",
     "BuildInfoError",
     "Detector",
+    "FuncTable",
     "Identity",
     "MalformedExecutable",
     "Module",
@@ -41,6 +54,8 @@ __all__ = [
     "Result",
     "UnreadableFile",
     "UnsupportedFormat",
+    "function_package",
     "identity_of",
     "read_build_info",
+    "read_functions",
 ]

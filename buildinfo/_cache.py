@@ -7,8 +7,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
-from ._model import BuildInfo, BuildInfoError, UnreadableFile
-from ._read import read_build_info
+from ._model import BuildInfo, BuildInfoError, FuncTable, UnreadableFile
+from ._read import read_build_info, read_functions
 
 # (st_dev, st_ino, st_size, st_mtime_ns): a rewritten or replaced binary gets a new key.
 Identity = tuple[int, int, int, int]
@@ -23,10 +23,13 @@ def identity_of(st: os.stat_result) -> Identity:
 class Detector:
     """Reads each distinct executable once; safe to share between server threads."""
 
-    def __init__(self, max_entries: int = 65536) -> None:
+    def __init__(self, max_entries: int = 65536, max_tables: int = 64) -> None:
         self._max = max_entries
         self._lock = threading.Lock()
         self._entries: OrderedDict[Identity, Result] = OrderedDict()
+        # Function tables are large (tens of thousands of names): fewer of them are kept.
+        self._max_tables = max_tables
+        self._tables: OrderedDict[Identity, FuncTable | BuildInfoError] = OrderedDict()
 
     def cached(self, identity: Identity) -> Result | None:
         with self._lock:
@@ -78,9 +81,53 @@ class Detector:
         finally:
             os.close(fd)
 
+    def functions(self, identity: Identity, open_fd: Callable[[], int]) -> FuncTable | BuildInfoError:
+        """The function table, cached by ``identity``; opened and checked as :meth:`detect` does."""
+        with self._lock:
+            table = self._tables.get(identity)
+            if table is not None:
+                self._tables.move_to_end(identity)
+                return table
+        try:
+            fd = open_fd()
+        except OSError as e:
+            return UnreadableFile(f"open: {e.strerror or e}")
+        try:
+            try:
+                opened = identity_of(os.fstat(fd))
+            except OSError as e:
+                return UnreadableFile(f"fstat: {e.strerror or e}")
+            if opened != identity:
+                return UnreadableFile("the file changed between stat and open")  # not cached
+            table = _functions_fd(fd)
+        finally:
+            os.close(fd)
+        self._store_table(identity, table)
+        return table
+
+    def functions_path(self, path: str | os.PathLike[str]
+                       ) -> tuple[Identity | None, FuncTable | BuildInfoError]:
+        """Open ``path`` safely (no symlinks, no FIFOs), then answer as :meth:`functions` does."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as e:
+            return None, UnreadableFile(f"open: {e.strerror or e}")
+        try:
+            identity = identity_of(os.fstat(fd))
+            return identity, self.functions(identity, lambda: os.dup(fd))
+        finally:
+            os.close(fd)
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
+
+    def _store_table(self, identity: Identity, table: FuncTable | BuildInfoError) -> None:
+        with self._lock:
+            self._tables[identity] = table
+            self._tables.move_to_end(identity)
+            while len(self._tables) > self._max_tables:
+                self._tables.popitem(last=False)
 
     def _store(self, identity: Identity, result: Result) -> None:
         with self._lock:
@@ -88,6 +135,13 @@ class Detector:
             self._entries.move_to_end(identity)
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
+
+
+def _functions_fd(fd: int) -> FuncTable | BuildInfoError:
+    try:
+        return read_functions(fd)
+    except BuildInfoError as e:
+        return e
 
 
 def _read_fd(fd: int) -> Result:

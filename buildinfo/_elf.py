@@ -6,7 +6,16 @@ import struct
 import sys
 from typing import NamedTuple
 
-from ._image import MAX_REGIONS, MAX_SECTIONS, MAX_SEGMENTS, Image, SymbolTable, cstr, read_table
+from ._image import (
+    MAX_DATA_REGIONS,
+    MAX_REGIONS,
+    MAX_SECTIONS,
+    MAX_SEGMENTS,
+    Image,
+    SymbolTable,
+    cstr,
+    read_table,
+)
 from ._io import Reader
 from ._model import MalformedExecutable, UnsupportedFormat
 
@@ -319,3 +328,27 @@ class ElfImage(Image):
                     and s[SH_TYPE] != SHT_NOBITS and self.name_of(s).startswith(".rodata")]
         return [(p.offset, p.filesz) for p in self.segments
                 if p.type == PT_LOAD and not p.flags & (PF_W | PF_X)]
+
+    # --- the pclntab and data strings (read only when the block is missing or functions asked) ---
+    def search_pclntab(self) -> bool:
+        return not self._types  # Go's ELF output always has .gopclntab when it has sections
+
+    def text_start(self) -> int | None:
+        s = self.section(".text")
+        return s[SH_ADDR] if s is not None else None
+
+    def readonly_data(self) -> list[tuple[int, int]]:
+        if self._types:
+            return [(s[SH_ADDR], s[SH_SIZE]) for s in self.sections
+                    if s[SH_FLAGS] & SHF_ALLOC and not s[SH_FLAGS] & (SHF_WRITE | SHF_EXECINSTR)
+                    and s[SH_TYPE] not in (SHT_NOBITS, SHT_NOTE) and s[SH_SIZE]][:MAX_DATA_REGIONS]
+        return [(p.vaddr, p.filesz) for p in self.segments
+                if p.type == PT_LOAD and not p.flags & PF_W and p.filesz][:MAX_DATA_REGIONS]
+
+    def writable_data(self) -> list[tuple[int, int]]:
+        if self._types:
+            return [(s[SH_ADDR], s[SH_SIZE]) for s in self.sections
+                    if s[SH_FLAGS] & (SHF_ALLOC | SHF_WRITE) == SHF_ALLOC | SHF_WRITE
+                    and s[SH_TYPE] != SHT_NOBITS and s[SH_SIZE]][:MAX_DATA_REGIONS]
+        return [(p.vaddr, p.filesz) for p in self.segments
+                if p.type == PT_LOAD and p.flags & (PF_X | PF_W) == PF_W and p.filesz][:MAX_DATA_REGIONS]

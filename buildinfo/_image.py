@@ -18,6 +18,7 @@ MAX_SECTIONS = 1 << 16
 MAX_SEGMENTS = 1 << 12
 MAX_SYMTAB = 32 << 20  # bytes of symbol entries or names we are willing to read
 MAX_REGIONS = 8  # data regions searched for the block
+MAX_DATA_REGIONS = 32  # sections searched for the pclntab or a Go string (a cgo ELF has many)
 MAX_HITS = 64  # occurrences of one name in a string table we are willing to check
 
 BUILD_ID_MARKER = b'\xff Go build ID: "'
@@ -144,6 +145,24 @@ class Image:
     def pclntab_start(self) -> int | None:
         """Virtual address of the pclntab, from its section."""
         return None
+
+    def search_pclntab(self) -> bool:
+        """Whether a pclntab may hide in read-only data where no section or symbol names it."""
+        return True
+
+    def text_start(self) -> int | None:
+        """Virtual address of the text section, where the Go linker puts runtime.text."""
+        return None
+
+    def readonly_data(self) -> list[tuple[int, int]]:
+        """(virtual address, size) of initialised read-only data: where the pclntab is searched
+        for when no section or symbol names it, and where Go keeps string bytes."""
+        return []
+
+    def writable_data(self) -> list[tuple[int, int]]:
+        """(virtual address, size) of initialised writable data, where Go string variables keep
+        their (pointer, length) headers."""
+        return []
 
     def has_build_id(self) -> bool:
         """The Go build ID note or marker (read from the first bytes only)."""

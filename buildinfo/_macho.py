@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-from ._image import MAX_REGIONS, MAX_SECTIONS, Image, SymbolTable, cstr, read_table
+from ._image import MAX_DATA_REGIONS, MAX_REGIONS, MAX_SECTIONS, Image, SymbolTable, cstr, read_table
 from ._io import Reader
 from ._model import MalformedExecutable, UnsupportedFormat
 
@@ -148,6 +148,20 @@ class MachOImage(Image):
     def rodata_regions(self) -> list[tuple[int, int]]:
         return [(s.offset, s.size) for s in self.sections
                 if s.segname == "__TEXT" and s.name in ("__const", "__cstring", "__rodata")]
+
+    def text_start(self) -> int | None:
+        s = self.section("__text")
+        return s.addr if s is not None else None
+
+    def readonly_data(self) -> list[tuple[int, int]]:
+        return [(s.addr, s.size) for s in self.sections
+                if s.segname in ("__TEXT", "__DATA_CONST") and s.name != "__text" and s.size
+                and s.flags & 0xFF not in S_ZEROFILL_TYPES][:MAX_DATA_REGIONS]
+
+    def writable_data(self) -> list[tuple[int, int]]:
+        return [(s.addr, s.size) for s in self.sections
+                if s.segname == "__DATA" and s.size
+                and s.flags & 0xFF not in S_ZEROFILL_TYPES][:MAX_DATA_REGIONS]
 
 
 class FatArch(NamedTuple):

@@ -36,6 +36,12 @@ DETECTION_GCCGO = "gccgo"  # gccgo's $descriptor symbols
 DETECTION_PCLNTAB = "pclntab"  # a valid pclntab header (gives a version range only)
 DETECTION_BUILDID = "buildid"  # the Go build ID note / marker
 
+# Where BuildInfo.go_version came from.
+SOURCE_BUILDINFO = "buildinfo"  # the build-info block
+SOURCE_SYMBOL = "symbol"  # a symbol (runtime.buildVersion, main.version ...) naming a Go string
+SOURCE_DATA = "data"  # the one runtime.buildVersion string header found in data without symbols
+SOURCE_LDFLAGS = "ldflags"  # a -X assignment in the -ldflags build setting (module versions only)
+
 
 @dataclass(frozen=True, slots=True)
 class Module:
@@ -63,6 +69,12 @@ class BuildInfo:
     deps: tuple[Module, ...] = ()
     settings: tuple[tuple[str, str], ...] = ()  # ordered `build` lines, values unquoted
     slices: tuple[BuildInfo, ...] = field(default=())  # every slice of a universal file, else ()
+    version_source: str = ""  # SOURCE_BUILDINFO | SOURCE_SYMBOL | SOURCE_DATA, "" when no version
+    # The main module's release: main.version unless that is "(devel)", which keeps the recorded
+    # value in main.version and puts what -ldflags -X or a symbol says here.
+    module_version: str = ""
+    module_version_source: str = ""  # SOURCE_BUILDINFO | SOURCE_LDFLAGS | SOURCE_SYMBOL | ""
+    pclntab_format: str = ""  # "1.2" | "1.16" | "1.18" | "1.20" when the pclntab was read
 
     def setting(self, key: str) -> str | None:
         for k, v in self.settings:
@@ -119,3 +131,39 @@ def _flag(value: str | None) -> bool | None:
     if value in ("0", "false"):
         return False
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class FuncTable:
+    """What a Go executable's pclntab (the runtime's function table) says: every Go program keeps
+    it, stripped or not, because stack traces need it."""
+
+    format: str  # "1.2" | "1.16" | "1.18" | "1.20": the pclntab layout
+    version_range: str  # Go versions that write this layout, e.g. "go1.20+"
+    text_start: int  # address of the first function (runtime.text)
+    text_end: int  # end of the last function
+    # Sorted, unique full names ("net/http.(*Server).Serve", "main.main"), including functions
+    # that exist only inlined into others.
+    functions: tuple[str, ...]
+
+    def packages(self) -> frozenset[str]:
+        """Import paths of the functions' packages (compiler-generated names belong to none)."""
+        out = {function_package(f) for f in self.functions}
+        out.discard("")
+        return frozenset(out)
+
+
+def function_package(name: str) -> str:
+    """The import path a function name belongs to, as debug/gosym's Sym.PackageName finds it, with
+    the linker's escaping of dots in the last path element undone ("gopkg.in/yaml%2ev3")."""
+    if name.startswith(("go:", "type:", "type.", "go.")):
+        return ""
+    i = name.find("[")
+    if i >= 0:
+        name = name[:i]
+    slash = name.rfind("/")
+    dot = name.find(".", slash + 1)
+    if dot <= 0:
+        return ""
+    pkg = name[:dot]
+    return pkg.replace("%2e", ".") if "%" in pkg else pkg

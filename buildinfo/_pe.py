@@ -6,7 +6,7 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-from ._image import MAX_REGIONS, Image, SymbolTable, cstr, read_table
+from ._image import MAX_DATA_REGIONS, MAX_REGIONS, Image, SymbolTable, cstr, read_table
 from ._io import Reader
 from ._model import MalformedExecutable, UnsupportedFormat
 
@@ -15,6 +15,7 @@ MAX_PE_SECTIONS = 96  # the PE loader's own limit
 IMAGE_SCN_CNT_INITIALIZED_DATA = 0x00000040
 IMAGE_SCN_MEM_READ = 0x40000000
 IMAGE_SCN_MEM_WRITE = 0x80000000
+IMAGE_SCN_MEM_EXECUTE = 0x20000000
 IMAGE_SCN_ALIGN_MASK = 0x00F00000  # every IMAGE_SCN_ALIGN_* value (golang/go#53071)
 # Flags that may accompany a data section without changing what it is.
 _DATA_IGNORED = IMAGE_SCN_ALIGN_MASK
@@ -107,3 +108,21 @@ class PeImage(Image):
 
     def rodata_regions(self) -> list[tuple[int, int]]:
         return [(s.rawptr, s.rawsize) for s in self.sections if s.name == ".rdata"]
+
+    def text_start(self) -> int | None:
+        for s in self.sections:
+            if s.name == ".text":
+                return self.image_base + s.vaddr
+        return None
+
+    def readonly_data(self) -> list[tuple[int, int]]:
+        # Go's PE output has no pclntab section: runtime.pclntab sits in .rdata; code sections
+        # come last (searched only if the data ones hold no table).
+        ro = [s for s in self.sections if s.vaddr and s.rawsize and not s.flags & IMAGE_SCN_MEM_WRITE]
+        ro.sort(key=lambda s: bool(s.flags & IMAGE_SCN_MEM_EXECUTE))
+        return [(self.image_base + s.vaddr, min(s.vsize, s.rawsize) or s.rawsize)
+                for s in ro][:MAX_DATA_REGIONS]
+
+    def writable_data(self) -> list[tuple[int, int]]:
+        return [(self.image_base + s.vaddr, min(s.vsize, s.rawsize)) for s in self.sections
+                if s.vaddr and s.rawsize and s.flags & IMAGE_SCN_MEM_WRITE][:MAX_DATA_REGIONS]

@@ -41,7 +41,10 @@ import os
 import platform
 import stat
 import struct
+from collections.abc import Callable
+from typing import TypeVar
 
+from . import _pclntab
 from ._elf import ElfImage
 from ._image import ByteOrder, Image
 from ._io import Reader
@@ -53,15 +56,22 @@ from ._model import (
     DETECTION_GCCGO,
     DETECTION_PCLNTAB,
     DETECTION_SYMBOLS,
+    SOURCE_BUILDINFO,
+    SOURCE_DATA,
+    SOURCE_LDFLAGS,
+    SOURCE_SYMBOL,
     BuildInfo,
     BuildInfoError,
+    FuncTable,
     MalformedExecutable,
+    Module,
     NotGoExecutable,
     UnreadableFile,
     UnsupportedFormat,
 )
 from ._modinfo import INFO_END, INFO_START, ParsedInfo, go_string, parse, strip_framing
 from ._pe import PeImage
+from ._version import data_version, ldflags_version, symbol_version
 
 MAGIC = b"\xff Go buildinf:"
 ALIGN = 16
@@ -73,12 +83,7 @@ MAX_STRING = 16 << 20  # version / module info longer than this is hostile
 MAX_VERSION = 256  # a runtime.buildVersion string longer than this is implausible
 MAX_MODINFO_SEARCH = 1 << 20  # gccgo: how far past infoStart to look for infoEnd
 
-PCLNTAB_RANGES = {
-    0xFFFFFFFB: "go1.2-go1.15",
-    0xFFFFFFFA: "go1.16-go1.17",
-    0xFFFFFFF0: "go1.18-go1.19",
-    0xFFFFFFF1: "go1.20+",
-}
+T = TypeVar("T")
 
 _OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
                | getattr(os, "O_CLOEXEC", 0))
@@ -87,19 +92,30 @@ _OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBL
 def read_build_info(target: str | os.PathLike[str] | int) -> BuildInfo:
     """Read ``target`` (a path, opened without following symlinks, or an open fd that is left
     open and whose offset is untouched). Raises only BuildInfoError subclasses."""
+    return _with_fd(target, _read)
+
+
+def read_functions(target: str | os.PathLike[str] | int) -> FuncTable:
+    """The function table of ``target`` (opened as :func:`read_build_info` opens it; a universal
+    file's host slice, else its first with a pclntab). Raises only BuildInfoError subclasses:
+    NotGoExecutable when there is no pclntab."""
+    return _with_fd(target, _functions)
+
+
+def _with_fd(target: str | os.PathLike[str] | int, fn: Callable[[Reader], T]) -> T:
     if isinstance(target, int):
-        return _read_fd(target)
+        return _read_fd(target, fn)
     try:
         fd = os.open(target, _OPEN_FLAGS)
     except OSError as e:
         raise UnreadableFile(f"open: {e.strerror or e}") from None
     try:
-        return _read_fd(fd)
+        return _read_fd(fd, fn)
     finally:
         os.close(fd)
 
 
-def _read_fd(fd: int) -> BuildInfo:
+def _read_fd(fd: int, fn: Callable[[Reader], T]) -> T:
     try:
         st = os.fstat(fd)
     except OSError as e:
@@ -107,7 +123,7 @@ def _read_fd(fd: int) -> BuildInfo:
     if not stat.S_ISREG(st.st_mode):
         raise UnreadableFile("not a regular file")
     try:
-        return _read(Reader(fd, st.st_size))
+        return fn(Reader(fd, st.st_size))
     except BuildInfoError as e:
         error: BuildInfoError = e
     except (struct.error, IndexError, ValueError, OverflowError, KeyError, UnicodeError) as e:
@@ -123,6 +139,35 @@ def _read_fd(fd: int) -> BuildInfo:
         raise error
     finally:
         del error
+
+
+def _images(r: Reader) -> list[Image]:
+    """The file's image, or a universal file's slices (the host's first)."""
+    if r.size == 0:
+        raise UnsupportedFormat("empty file")
+    ident = r.read_upto(0, 16)
+    if ident.startswith(b"\x7fELF"):
+        return [ElfImage(r)]
+    if ident.startswith(b"MZ"):
+        return [PeImage(r)]
+    if ident[:4] in MACHO_MAGICS:
+        return [MachOImage(r)]
+    if ident[:4] in (b"\xca\xfe\xba\xbe", b"\xca\xfe\xba\xbf"):
+        slices = [MachOImage(r.view(arch.offset, arch.size)) for arch in fat_arches(r)]
+        host = _host_goarch()
+        return sorted(slices, key=lambda img: img.arch != host)
+    raise UnsupportedFormat("not an ELF, PE or Mach-O file")
+
+
+def _functions(r: Reader) -> FuncTable:
+    first_error: BuildInfoError | None = None
+    for img in _images(r):
+        try:
+            return _pclntab.read(img)
+        except BuildInfoError as e:
+            first_error = first_error or e
+    assert first_error is not None
+    raise first_error
 
 
 def _read(r: Reader) -> BuildInfo:
@@ -276,15 +321,45 @@ def _read_image(img: Image) -> BuildInfo:
     block = _read_block(w) if w is not None else None
     if block is not None:
         vers, mod = block
-        return _info(img, DETECTION_BUILDINFO, go_string(vers), "", parse(strip_framing(mod)))
+        return _info(img, DETECTION_BUILDINFO, go_string(vers), SOURCE_BUILDINFO, "",
+                     parse(strip_framing(mod)))
     return _without_block(img)
 
 
-def _info(img: Image, detection: str, version: str, vrange: str, mods: ParsedInfo) -> BuildInfo:
+def _info(img: Image, detection: str, version: str, source: str, vrange: str, mods: ParsedInfo,
+          pclntab_format: str = "") -> BuildInfo:
     path, main, deps, settings = mods
+    module_version, module_source = _module_version(img, path, main, settings)
     return BuildInfo(format=img.format, arch=img.arch, byte_order=img.byte_order, stripped=img.stripped,
                      detection=detection, go_version=version, go_version_range=vrange,
-                     path=path, main=main, deps=deps, settings=settings)
+                     path=path, main=main, deps=deps, settings=settings, version_source=source,
+                     module_version=module_version, module_version_source=module_source,
+                     pclntab_format=pclntab_format)
+
+
+DEVEL = "(devel)"
+
+
+def _module_version(img: Image, path: str, main: Module | None,
+                    settings: tuple[tuple[str, str], ...]) -> tuple[str, str]:
+    """The main module's release and where it came from; a recorded `(devel)` is resolved from
+    -ldflags -X, then from a symbol, else stays `(devel)`."""
+    if main is None or not main.version:
+        return "", ""
+    if main.version != DEVEL:
+        return main.version, SOURCE_BUILDINFO
+    packages = tuple(dict.fromkeys(("main", main.path, path)))
+    ldflags = next((v for k, v in settings if k == "-ldflags"), "")
+    if ldflags:
+        v = ldflags_version(ldflags, packages)
+        if v:
+            return v, SOURCE_LDFLAGS
+    if not img.stripped:
+        with contextlib.suppress(MalformedExecutable):
+            v = symbol_version(img, packages)
+            if v:
+                return v, SOURCE_SYMBOL
+    return DEVEL, SOURCE_BUILDINFO
 
 
 # --- without the block ----------------------------------------------------------------------------
@@ -293,12 +368,14 @@ def _info(img: Image, detection: str, version: str, vrange: str, mods: ParsedInf
 def _without_block(img: Image) -> BuildInfo:
     """Weaker evidence, strongest first; the version only when the binary records it."""
     version = ""
+    source = ""
     modinfo = b""
     addr = img.lookup("runtime.buildVersion")
     if addr is not None:
         raw = _go_string(img, addr, img.ptr_size, img.byte_order, MAX_VERSION)
         if raw and all(0x20 <= c < 0x7F for c in raw):
             version = raw.decode("ascii")
+            source = SOURCE_SYMBOL
             mod_addr = img.lookup("runtime.modinfo")
             if mod_addr is not None:
                 modinfo = _go_string(img, mod_addr, img.ptr_size, img.byte_order, MAX_STRING) or b""
@@ -311,9 +388,19 @@ def _without_block(img: Image) -> BuildInfo:
         detection = DETECTION_SYMBOLS
     else:
         detection = ""
-    vrange = "" if version else _pclntab_range(img)
+    header = None
+    if detection != DETECTION_GCCGO:
+        try:
+            header = _pclntab.find(img)
+        except MalformedExecutable:
+            header = None  # weaker evidence: a damaged table is no table
+    if header is not None and not version:
+        with contextlib.suppress(MalformedExecutable):
+            version = data_version(img, header.format, header.addr)
+            source = SOURCE_DATA if version else ""
+    vrange = header.version_range if header is not None and not version else ""
     if not detection:
-        if vrange:
+        if header is not None:
             detection = DETECTION_PCLNTAB
         elif img.has_build_id():
             detection = DETECTION_BUILDID
@@ -324,22 +411,7 @@ def _without_block(img: Image) -> BuildInfo:
         # Weaker evidence: keep the Go-ness, drop module info we cannot parse.
         with contextlib.suppress(MalformedExecutable):
             mods = parse(strip_framing(modinfo))
-    return _info(img, detection, version, vrange, mods)
-
-
-def _pclntab_range(img: Image) -> str:
-    addr = img.pclntab_start()
-    if addr is None:
-        addr = img.lookup("runtime.pclntab")
-    if addr is None:
-        return ""
-    hdr = img.read_data(addr, 8)
-    if len(hdr) < 8:
-        return ""
-    magic = int.from_bytes(hdr[:4], img.byte_order)
-    if hdr[4] or hdr[5] or hdr[6] not in (1, 2, 4) or hdr[7] not in (4, 8):
-        return ""
-    return PCLNTAB_RANGES.get(magic, "")
+    return _info(img, detection, version, source, vrange, mods, header.format if header else "")
 
 
 def _framed_modinfo(img: Image) -> bytes:

@@ -1,9 +1,16 @@
-"""`go-processes inspect [--json] [-v] FILE|DIR ...`: what `go version -m` says, from our reader.
+"""`go-processes inspect [--json] [--functions] [-v] FILE|DIR ...`: what `go version -m` says,
+from our reader, and what the pclntab adds.
 
 Text output follows `go version -m` line for line (`FILE: VERSION`, then the tab-indented
 path/mod/dep/=>/build lines, values quoted as Go quotes them), so the two can be diffed. When a
 binary records no version (Go <= 1.12 without symbols, gccgo, damaged files) VERSION names the
-evidence instead, e.g. `go1.20+ (pclntab)` or `unknown (gccgo)`.
+evidence instead, e.g. `go1.20+ (pclntab)` or `unknown (gccgo)`. `--functions` adds one
+`func NAME` line per function of the pclntab (inline-only ones included).
+
+`--json` adds what `go version -m` does not say: where the version came from (`version_source`),
+the main module's resolved release (`module_version`, `module_version_source`; the recorded
+`(devel)` stays in `module.version`), the pclntab's layout and function count, and with
+`--functions` the names.
 
 Like `go version`: named files are always reported and any that is not a readable Go executable
 makes the exit status 1; files found by walking a directory are reported only when they are Go
@@ -22,7 +29,15 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from .buildinfo import BuildInfo, BuildInfoError, Module, NotGoExecutable, read_build_info
+from .buildinfo import (
+    BuildInfo,
+    BuildInfoError,
+    FuncTable,
+    Module,
+    NotGoExecutable,
+    read_build_info,
+    read_functions,
+)
 
 MAX_DEPTH = 64
 MAX_FILES = 1 << 20
@@ -33,6 +48,8 @@ def main(argv: list[str]) -> int:
                                      description="Report the Go version and modules of executables, "
                                                  "like `go version -m`.")
     parser.add_argument("--json", action="store_true", help="one JSON object per file and line")
+    parser.add_argument("--functions", action="store_true",
+                        help="list the function names of the pclntab (inline-only ones included)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="also report files in directories that are not Go executables")
     parser.add_argument("paths", nargs="+", metavar="FILE|DIR")
@@ -95,10 +112,19 @@ def _inspect(path: str, named: bool, args: argparse.Namespace, open_as: str | No
             what = "not a Go executable" if isinstance(e, NotGoExecutable) else e.reason
             _report_error(path, what, args.json, e.reason)
         return False
+    table: FuncTable | BuildInfoError | None = None
+    if args.json or args.functions:
+        try:
+            table = read_functions(open_as or path)
+        except BuildInfoError as e:
+            table = e  # gccgo, or a damaged table: the build info still stands
     if args.json:
-        print(json.dumps(to_json(path, bi), ensure_ascii=False))
+        print(json.dumps(to_json(path, bi, table, args.functions), ensure_ascii=False))
     else:
-        print(text(path, bi), end="")
+        out = text(path, bi)
+        if args.functions and isinstance(table, FuncTable):
+            out += "".join(f"\tfunc\t{name}\n" for name in table.functions)
+        print(out, end="")
     return True
 
 
@@ -188,13 +214,19 @@ def _module(m: Module | None, with_replace: bool) -> dict[str, Any] | None:
     return d
 
 
-def to_json(path: str, bi: BuildInfo) -> dict[str, Any]:
-    return {
+def to_json(path: str, bi: BuildInfo, table: FuncTable | BuildInfoError | None = None,
+            functions: bool = False) -> dict[str, Any]:
+    """One file's JSON object; ``table`` adds the pclntab fields (null when it could not be read)."""
+    ft = table if isinstance(table, FuncTable) else None
+    out = {
         "path": path,
         "is_go": True,
         "version": bi.go_version,
         "version_range": bi.go_version_range,
+        "version_source": bi.version_source,
         "module": _module(bi.main, False),
+        "module_version": bi.module_version,
+        "module_version_source": bi.module_version_source,
         "deps": [_module(d, True) for d in bi.deps],
         "settings": [list(kv) for kv in bi.settings],
         "format": bi.format,
@@ -202,14 +234,23 @@ def to_json(path: str, bi: BuildInfo) -> dict[str, Any]:
         "byte_order": bi.byte_order,
         "stripped": bi.stripped,
         "detection": bi.detection,
+        "pclntab_format": ft.format if ft else None,
+        "text_range": [ft.text_start, ft.text_end] if ft else None,
+        "function_count": len(ft.functions) if ft else None,
+        "pclntab_error": table.reason if isinstance(table, BuildInfoError) else None,
         "error": None,
     }
+    if functions:
+        out["functions"] = list(ft.functions) if ft else []
+    return out
 
 
 def _empty(path: str, error: str) -> dict[str, Any]:
-    return {"path": path, "is_go": False, "version": "", "version_range": "", "module": None, "deps": [],
+    return {"path": path, "is_go": False, "version": "", "version_range": "", "version_source": "",
+            "module": None, "module_version": "", "module_version_source": "", "deps": [],
             "settings": [], "format": None, "arch": None, "byte_order": None, "stripped": None,
-            "detection": None, "error": error}
+            "detection": None, "pclntab_format": None, "text_range": None, "function_count": None,
+            "pclntab_error": None, "error": error}
 
 
 if __name__ == "__main__":

@@ -17,8 +17,16 @@ COLUMNS = (
            "Go version recorded in the executable (go1.22.1, go1.21.4 X:arenas); empty when not recorded"),
     Column("version_range", T.TEXT,
            "Go versions the runtime's pclntab format allows (e.g. go1.20+), when version is empty"),
+    Column("version_source", T.TEXT,
+           "Where version was read: buildinfo (the build-info block), symbol (runtime.buildVersion "
+           "through the symbol table), data (its one string header in data, stripped files), or empty"),
     Column("module", T.TEXT, "Main module path (go.mod's module line); empty when not recorded"),
-    Column("module_version", T.TEXT, "Main module version, e.g. v1.2.3 or (devel) for a local build"),
+    Column("module_version", T.TEXT,
+           "Main module version, e.g. v1.2.3; a recorded (devel) is replaced by the release that "
+           "-ldflags -X or a version variable of the main package sets, when there is one"),
+    Column("module_version_source", T.TEXT,
+           "Where module_version was read: buildinfo, ldflags (a -X main.version=... build setting), "
+           "symbol (a version variable found through the symbol table), or empty"),
     Column("main_package", T.TEXT, "Import path of the main package, e.g. example.com/tool/cmd/tool"),
     Column("vcs", T.TEXT, "Version control system the build was stamped from, e.g. git"),
     Column("vcs_revision", T.TEXT, "VCS revision (commit) the binary was built from"),
@@ -55,8 +63,10 @@ def values(info: BuildInfo, identity: Identity | None = None) -> dict[str, objec
     out: dict[str, object] = {
         "version": info.go_version,
         "version_range": info.go_version_range,
+        "version_source": info.version_source,
         "module": main.path if main else "",
-        "module_version": main.version if main else "",
+        "module_version": info.module_version,
+        "module_version_source": info.module_version_source,
         "main_package": info.path,
         "vcs": info.vcs,
         "vcs_revision": info.vcs_revision,

@@ -383,12 +383,14 @@ def test_without_block_falls_back_to_symbols(base: str, tmp_path: Path) -> None:
     # Module info may still be found (runtime.modinfo); check_damaged held it to the original.
 
 
-def test_stripped_without_block_gives_a_range_not_a_version(tmp_path: Path) -> None:
+def test_stripped_without_block_reads_the_version_from_data(tmp_path: Path) -> None:
     """-s -w and no block: no symbols to read a version from; the pclntab header (magic 0xfffffff1
-    = Go 1.20+, read here with pyelftools) gives a range, and no version is invented."""
+    = Go 1.20+, read here with pyelftools) makes it Go, and the one runtime.buildVersion string
+    header in data gives the version `go version` read from the untouched file (issue 9)."""
     from elftools.elf.elffile import ELFFile
 
-    data, _ = original("stripped")
+    data, o = original("stripped")
+    assert o is not None
     with open(build_fixture("stripped"), "rb") as fh:
         elf = ELFFile(fh)
         assert elf.get_section_by_name(".symtab") is None
@@ -398,9 +400,10 @@ def test_stripped_without_block_gives_a_range_not_a_version(tmp_path: Path) -> N
     assert magic == 0xFFFFFFF1, hex(magic)
     res = check_damaged("stripped", data.replace(BLOCK_MAGIC, NO_MAGIC), tmp_path, "block-magic", None)
     assert isinstance(res, BuildInfo), res
-    assert res.go_version == ""
+    assert res.go_version == o["GoVersion"]
+    assert res.version_source == "data"
     assert res.detection == DETECTION_PCLNTAB
-    assert "1.20" in res.go_version_range
+    assert res.pclntab_format == "1.20"
 
 
 def test_sparse_segment_read_is_capped(tmp_path: Path) -> None:
