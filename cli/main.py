@@ -2,7 +2,8 @@
 
 ``go-processes`` lists Go processes as gops does (``*`` marks a listening gops agent);
 ``--json`` prints the same rows for machines; ``--table`` prints another table that needs no
-constraint; ``go-processes inspect FILE|DIR ...`` reads executables like ``go version -m``.
+constraint; ``go-processes inspect FILE|DIR ...`` reads executables like ``go version -m``;
+``go-processes vulns`` and ``go-processes vulndb`` are in ``vulns.py``.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ def _main(argv: Sequence[str] | None) -> int:
         from .inspect import main as inspect_main
 
         return inspect_main(args[1:])
+    if args[:1] in (["vulns"], ["vulndb"]):
+        from .vulns import vulndb_main, vulns_main
+
+        return (vulns_main if args[0] == "vulns" else vulndb_main)(args[1:])
     tables = {t.name: t for t in all_tables()}
     parser = argparse.ArgumentParser(
         prog="go-processes",

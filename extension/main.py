@@ -32,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for the manager")
     p.add_argument("--interval", type=float, default=3.0, help="seconds between pings of the manager")
     p.add_argument("--verbose", action="store_true", help="log every call on stderr")
+    p.add_argument("--vulndb", help="Go vulnerability database for go_vulnerabilities (osqueryi only: "
+                   "osqueryd passes no custom flags; see README for GO_PROCESSES_VULNDB and the config file)")
     return p
 
 
@@ -51,12 +53,23 @@ def run(argv: Sequence[str] | None = None, tables: Sequence[Table] | None = None
 
     ``tables`` defaults to every table module in ``go_processes.tables``.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["vulndb"], ["vulns"]):
+        # The single file is all a host gets (no go-processes command): it also updates the
+        # database (the Debian package's timer runs `go_processes.ext vulndb update`).
+        from ..vulns import vulndb_main, vulns_main
+
+        return (vulndb_main if argv[0] == "vulndb" else vulns_main)(argv[1:])
     args, unknown = _parser().parse_known_args(argv)
     from .._log import LOG, configure
 
     configure(args.verbose, prog="go_processes.ext")
     if unknown:
         LOG.warning("ignoring unknown arguments: %s", " ".join(unknown))
+    if args.vulndb:
+        from ..vulndb import set_location
+
+        set_location(os.path.abspath(args.vulndb))
     from .server import Extension, Options
 
     if tables is None:

@@ -178,7 +178,10 @@ class Handler:
         self._log.debug(
             f"{table.name}: generate {len(rows)} rows in {(time.monotonic() - started) * 1000:.1f} ms"
         )
-        return _wire.ttypes.ExtensionResponse(status=self._status(0, "OK"), response=rows)
+        for notice in context.notices:
+            self._log(f"{table.name}: {notice}")
+        message = "; ".join(context.notices) or "OK"
+        return _wire.ttypes.ExtensionResponse(status=self._status(0, message), response=rows)
 
 
 class Extension:

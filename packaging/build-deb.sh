@@ -34,6 +34,10 @@ mkdir -p "$stage/DEBIAN" "$stage/$libdir" "$stage/$docdir" "$stage/usr/share/lin
 find "$stage" -type d -exec chmod 0755 {} +
 
 install -m 0755 "$ext" "$stage/$libdir/go_processes.ext"
+# The database updater, shipped disabled: `systemctl enable --now osquery-go-processes-vulndb.timer`.
+mkdir -p "$stage/usr/lib/systemd/system" && chmod 0755 "$stage/usr/lib" "$stage/usr/lib/systemd" "$stage/usr/lib/systemd/system"
+install -m 0644 "$here/debian/osquery-go-processes-vulndb.service" "$here/debian/osquery-go-processes-vulndb.timer" \
+    "$stage/usr/lib/systemd/system/"
 install -m 0644 "$here/debian/copyright" "$stage/$docdir/copyright"
 gzip -9n <"$here/debian/changelog" >"$stage/$docdir/changelog.gz"
 chmod 0644 "$stage/$docdir/changelog.gz"

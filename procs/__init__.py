@@ -75,6 +75,13 @@ def executable(proc: Process, detector: Detector) -> Result | None:
     return _platform.executable(proc, detector)
 
 
+def executable_functions(proc: Process, detector: Detector) -> object | None:
+    """The function table (``buildinfo.FuncTable``, or the ``BuildInfoError`` that prevented it)
+    of the file ``proc`` runs, opened as :func:`executable` opens it and cached by the detector
+    under the same identity; None when the executable cannot be identified."""
+    return _platform.executable_functions(proc, detector)
+
+
 def executables(detector: Detector, pids: Iterable[int] | None = None) -> Iterator[tuple[Process, Result]]:
     """:func:`processes` paired with :func:`executable`'s answer (a BuildInfo or the error that
     says why there is none). Processes whose executable cannot be identified are left out."""
@@ -119,5 +126,5 @@ def placement(pid: int, cgroup: bool = True, namespaces: bool = True) -> Placeme
     return Placement(path, cid, runtime, pod, pid_ns, mnt_ns)
 
 
-__all__ = ["Agent", "Placement", "Process", "executable", "executables", "go_executables", "gops_agent",
+__all__ = ["Agent", "Placement", "Process", "executable", "executable_functions", "executables", "go_executables", "gops_agent",
            "placement", "processes"]

@@ -231,6 +231,14 @@ def executable(proc: Process, detector: Detector) -> Result | None:
     return detector.detect(proc.exe_identity, _opener(proc.pid))
 
 
+def executable_functions(proc: Process, detector: Detector) -> object | None:
+    functions = getattr(detector, "functions", None)  # buildinfo's pclntab reader (issue 9)
+    if proc.exe_identity is None or functions is None:
+        return None
+    result: object = functions(proc.exe_identity, _opener(proc.pid))
+    return result
+
+
 # --- gops agent ------------------------------------------------------------------------------
 
 

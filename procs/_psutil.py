@@ -134,6 +134,14 @@ def executable(proc: Process, detector: Detector) -> Result | None:
     return detector.detect(proc.exe_identity, _opener(proc.path))
 
 
+def executable_functions(proc: Process, detector: Detector) -> object | None:
+    functions = getattr(detector, "functions", None)  # buildinfo's pclntab reader (issue 9)
+    if proc.exe_identity is None or functions is None:
+        return None
+    result: object = functions(proc.exe_identity, _opener(proc.path))
+    return result
+
+
 def _config_dir(env: dict[str, str], platform: str) -> str:
     path = ntpath if platform == "win32" else posixpath
     if env.get("GOPS_CONFIG_DIR"):

@@ -81,6 +81,14 @@ class QueryContext:
 
     constraints: Mapping[str, tuple[Constraint, ...]] = field(default_factory=dict)
     cols_used: frozenset[str] | None = None  # None: osquery did not say, assume every column
+    # Messages for whoever ran the query (the call's status message, the extension's log), for
+    # conditions that are not failures: "no vulnerability database" still answers, with no rows.
+    notices: list[str] = field(default_factory=list, compare=False)
+
+    def notice(self, message: str) -> None:
+        """Tell the caller something about this answer without failing the query."""
+        if message not in self.notices:
+            self.notices.append(message)
 
     @classmethod
     def parse(cls, raw: str | Mapping[str, Any] | None) -> QueryContext:

@@ -38,7 +38,7 @@ INSTALLED = Path("/usr/libexec/osquery-go-processes/go_processes.ext")
 LOAD = Path("/etc/osquery/extensions.load")
 PACK = ROOT / "packaging" / "osquery" / "go_processes.pack.conf"
 FLEET = ROOT / "packaging" / "fleet"
-OUR_TABLES = ("go_processes", "go_modules", "go_executables")
+OUR_TABLES = ("go_processes", "go_modules", "go_executables", "go_vulnerabilities", "go_vulndb")
 REGISTRATION_BUDGET = 3.0  # osquery's default --extensions_timeout
 SOURCES = ("cli", "buildinfo", "procs", "extension", "tables", "packaging")
 
@@ -611,6 +611,34 @@ def test_network_join(schema: sqlite3.Connection) -> None:
                    " VALUES (100, ?, 6, 2, ?)", (port, address))
     served = {(r[0], r[1]) for r in db.execute(_pack()["queries"]["go_network_services"]["query"])}
     assert served == {("0.0.0.0", 8080), ("::", 443)}
+
+
+
+def test_vulnerability_queries_and_policies(schema: sqlite3.Connection) -> None:
+    db = _fresh(schema)
+    for pid, level, withdrawn in ((100, "symbol", ""), (101, "package", ""), (102, "symbol", "2026-01-01")):
+        db.execute("INSERT INTO go_vulnerabilities (pid, path, osv_id, level, withdrawn)"
+                   " VALUES (?, 'p', 'GO-2026-0001', ?, ?)", (pid, level, withdrawn))
+    for pid in (100, 101, 102):
+        db.execute("INSERT INTO listening_ports (pid, port, protocol, family, address)"
+                   " VALUES (?, 8080, 6, 2, '0.0.0.0')", (pid,))
+    db.execute("INSERT INTO listening_ports (pid, port, protocol, family, address)"
+               " VALUES (100, 9, 6, 2, '127.0.0.1')")
+    queries = _pack()["queries"]
+    assert [r[0] for r in db.execute(queries["go_vulnerable_symbols"]["query"])] == [100]
+    exposed = [(r[0], r[9]) for r in db.execute(queries["go_vulnerable_network_services"]["query"])]
+    assert exposed == [(100, 8080)]
+    policies = {p["name"]: p["query"] for p in _gitops_policies()}
+    clean = policies["No running Go program links known-vulnerable code"]
+    fresh = policies["Go vulnerability database is present and fresh"]
+    db.execute("INSERT INTO go_vulndb (location, error) VALUES ('/var/lib/x', 'refused: ...')")
+    assert list(db.execute(clean)) == [] and list(db.execute(fresh)) == []  # no usable database: fail
+    db.execute("UPDATE go_vulndb SET error = '', age_days = 3")
+    assert list(db.execute(clean)) == [] and list(db.execute(fresh)) == [(1,)]  # finding at pid 100
+    db.execute("DELETE FROM go_vulnerabilities WHERE level = 'symbol' AND withdrawn = ''")
+    assert list(db.execute(clean)) == [(1,)]
+    db.execute("UPDATE go_vulndb SET age_days = 8")
+    assert list(db.execute(fresh)) == []
 
 
 if __name__ == "__main__":  # pragma: no cover

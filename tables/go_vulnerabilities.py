@@ -1,0 +1,204 @@
+"""go_vulnerabilities: which Go programs contain known-vulnerable code, one row per (program, advisory).
+
+Matching is ``govulncheck -mode=binary``'s (see ``vulndb``): modules from the build info plus
+``stdlib`` at the Go version, OSV ranges, GOOS/GOARCH, then the program's function list, read
+from the pclntab (which stripping keeps), says whether a vulnerable function is linked in
+(``level`` = symbol), only its package (package), or neither (module).
+
+Running processes by default (``pid =``/``IN`` reads only those, as ``go_processes``); with
+``path =`` the named files instead, so the table joins ``go_executables`` by path. The function
+list is read only when the query uses ``level``, ``packages`` or ``symbols``; findings are kept
+per (executable, database), so a warm query costs a stat per process. Without a database the
+query answers no rows and says why in the call's status message (and ``go_vulndb.error``).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from collections.abc import Iterator
+
+from .. import vulndb
+from ..buildinfo import BuildInfo, BuildInfoError, Identity, Result, identity_of
+from ..procs import executable_functions, executables
+from ._api import Column, QueryContext, Row, Table
+from ._api import ColumnOptions as Opt
+from ._api import ColumnType as T
+from ._shared import DETECTOR
+
+_SYMBOL_COLUMNS = ("level", "packages", "symbols")
+
+COLUMNS = (
+    Column("pid", T.BIGINT, "Process ID; NULL for a file named by a path constraint",
+           Opt.INDEX | Opt.OPTIMIZED),
+    Column("path", T.TEXT, "Path of the executable (the process's, or the file a path = constraint names)",
+           Opt.INDEX),
+    Column("osv_id", T.TEXT, "Advisory ID in the Go vulnerability database (GO-YYYY-NNNN)"),
+    Column("aliases", T.TEXT, "Other IDs of the advisory (CVE-..., GHSA-...), comma-separated"),
+    Column("summary", T.TEXT, "One-line summary of the advisory"),
+    Column("module", T.TEXT, "Affected module path, or stdlib for the Go standard library", Opt.ADDITIONAL),
+    Column("version", T.TEXT, "Version of that module in the program (for stdlib the Go version)"),
+    Column("fixed_version", T.TEXT,
+           "First release above version that fixes the advisory (go1.21.12, v0.17.0); empty when none"),
+    Column("level", T.TEXT,
+           "symbol: a vulnerable function is linked in; package: a vulnerable package but none of its "
+           "vulnerable functions; module: only the module version is affected (or no function list)"),
+    Column("packages", T.TEXT, "Vulnerable packages linked into the program, comma-separated"),
+    Column("symbols", T.TEXT,
+           "Vulnerable functions linked in, comma-separated, as package.Type.Method (package.* when the "
+           "advisory marks every function of the package)"),
+    Column("url", T.TEXT, "The advisory's page: https://pkg.go.dev/vuln/<osv_id>"),
+    Column("published", T.TEXT, "When the advisory was published (RFC 3339)"),
+    Column("modified", T.TEXT, "When the advisory was last modified (RFC 3339)"),
+    Column("withdrawn", T.TEXT, "When the advisory was withdrawn (RFC 3339); empty when it stands"),
+    Column("db_modified", T.TEXT, "Modified time of the vulnerability database that was used (go_vulndb)"),
+)
+
+_MAX = 4096
+_lock = threading.Lock()
+_cache: dict[tuple[Identity, int, bool], list[vulndb.Finding]] = {}
+
+
+def generate(ctx: QueryContext) -> Iterator[Row]:
+    status = vulndb.STORE.get()
+    db = status.database
+    if db is None:
+        ctx.notice(f"no rows: {status.error}")
+        return
+    with_symbols = ctx.uses(*_SYMBOL_COLUMNS)
+    modules = ctx.equals("module")
+    paths = ctx.equals("path")
+    if paths is not None:
+        for path in sorted(paths):
+            found = _file(path, db, with_symbols)
+            if found is not None:
+                yield from _rows(None, path, found, db, modules)
+        return
+    pids = ctx.equals_int("pid")
+    if pids is not None and not pids:
+        return
+    for proc, info in executables(DETECTOR, pids, keep=_is_go):
+        if not isinstance(info, BuildInfo) or proc.exe_identity is None:
+            continue
+        findings = _cached(proc.exe_identity, db, with_symbols)
+        if findings is None:
+            functions = executable_functions(proc, DETECTOR) if with_symbols else None
+            findings = _store(proc.exe_identity, db, with_symbols, _match(db, info, functions))
+        yield from _rows(proc.pid, proc.path, findings, db, modules)
+
+
+def _is_go(result: Result) -> bool:
+    return isinstance(result, BuildInfo)
+
+
+def _file(path: str, db: vulndb.Database, with_symbols: bool) -> list[vulndb.Finding] | None:
+    """Findings for the file ``path`` names (a regular file, not followed if a symlink)."""
+    if not os.path.isabs(path):
+        return None
+    try:
+        st = os.lstat(path)
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    identity = identity_of(st)
+    found = _cached(identity, db, with_symbols)
+    if found is not None:
+        return found
+    opened, info = DETECTOR.detect_path(path)
+    if opened is None or not isinstance(info, BuildInfo):
+        return None
+    functions: object = None
+    reader = getattr(DETECTOR, "functions_path", None)  # buildinfo's pclntab reader (issue 9)
+    if with_symbols and reader is not None:
+        fn_identity, functions = reader(path)
+        if fn_identity != opened:
+            functions = None  # replaced between the two opens: no function list rather than a wrong one
+    return _store(opened, db, with_symbols, _match(db, info, functions))
+
+
+def program(info: BuildInfo, functions: object = None) -> vulndb.Program:
+    """What matching needs of one executable: its build info and, if read, its function table."""
+    symbols = None
+    names = getattr(functions, "functions", None)
+    if names is not None and not isinstance(functions, BuildInfoError):
+        symbols = vulndb.package_symbols(names, info.path)
+    return vulndb.Program(
+        go_version=info.go_version,
+        modules=vulndb.modules_of(info.main, info.deps),
+        goos=info.goos,
+        goarch=info.goarch or info.arch,
+        format=info.format,
+        symbols=symbols,
+    )
+
+
+def _match(db: vulndb.Database, info: BuildInfo, functions: object) -> list[vulndb.Finding]:
+    return vulndb.match(db, program(info, functions))
+
+
+def _cached(identity: Identity, db: vulndb.Database, with_symbols: bool) -> list[vulndb.Finding] | None:
+    found = _cache.get((identity, db.generation, with_symbols))
+    if found is None and not with_symbols:
+        found = _cache.get((identity, db.generation, True))  # the precise answer serves both
+    return found
+
+
+def _store(identity: Identity, db: vulndb.Database, with_symbols: bool,
+           findings: list[vulndb.Finding]) -> list[vulndb.Finding]:
+    with _lock:
+        if len(_cache) >= _MAX:
+            _cache.clear()
+        _cache[(identity, db.generation, with_symbols)] = findings
+    return findings
+
+
+def _rows(pid: int | None, path: str, findings: list[vulndb.Finding], db: vulndb.Database,
+          modules: frozenset[str] | None) -> Iterator[Row]:
+    for f in findings:
+        if modules is not None and f.module not in modules:
+            continue
+        e = f.entry
+        yield {
+            "pid": pid,
+            "path": path,
+            "osv_id": e.id,
+            "aliases": ",".join(e.aliases),
+            "summary": e.summary,
+            "module": f.module,
+            "version": f.version,
+            "fixed_version": f.fixed_version,
+            "level": f.level,
+            "packages": ",".join(f.packages),
+            "symbols": ",".join(f.symbols),
+            "url": f"https://pkg.go.dev/vuln/{e.id}",
+            "published": e.published,
+            "modified": e.modified,
+            "withdrawn": e.withdrawn,
+            "db_modified": db.modified,
+        }
+
+
+TABLE = Table(
+    name="go_vulnerabilities",
+    description=(
+        "Known vulnerabilities (Go vulnerability database, see go_vulndb) in running Go programs, or in "
+        "the files a `path =` constraint names: one row per (program, advisory), with the most precise "
+        "level at which vulnerable code is present. Function lists come from the pclntab, so stripped "
+        "programs are judged as their unstripped twins."
+    ),
+    columns=COLUMNS,
+    generate=generate,
+    examples=(
+        "SELECT pid, path, osv_id, module, version, fixed_version, symbols FROM go_vulnerabilities "
+        "WHERE level = 'symbol'",
+        "SELECT DISTINCT v.pid, v.path, v.osv_id, v.fixed_version, l.address, l.port "
+        "FROM listening_ports l JOIN go_vulnerabilities v USING (pid) "
+        "WHERE v.level = 'symbol' AND l.address NOT IN ('127.0.0.1', '::1')",
+        "SELECT e.path, v.osv_id, v.module, v.version, v.level FROM go_executables e "
+        "JOIN go_vulnerabilities v USING (path) WHERE e.path LIKE '/usr/local/bin/%'",
+        "SELECT module, osv_id, COUNT(DISTINCT path) AS programs FROM go_vulnerabilities "
+        "GROUP BY module, osv_id ORDER BY programs DESC",
+    ),
+)

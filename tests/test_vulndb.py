@@ -1,0 +1,519 @@
+"""The vulnerability-database layer: versions, matching rules, hostile databases, trust."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import pwd
+import shutil
+import ssl
+import stat
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from go_processes import vulndb
+from go_processes.buildinfo import Module
+from go_processes.vulndb import Database, ModuleVersion, Program, Store, match
+from skips import NEEDS_ROOT, skip
+from vulndb_util import SNAPSHOT_ENTRIES, SNAPSHOT_MODIFIED, osv, snapshot_db, write_db, zip_db
+
+__all__ = ["snapshot_db"]  # the fixture, imported for pytest
+
+
+# --- versions -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("go", "semver"), [
+    ("go1.22rc1", "1.22.0-rc.1"),
+    ("go1.20beta1", "1.20.0-beta.1"),
+    ("go1.21", "1.21.0"),
+    ("go1.21.4", "1.21.4"),
+    ("go1.21.4 X:arenas", "1.21.4"),
+    ("go1.9.7", "1.9.7"),
+    ("devel go1.23-a1b2c3 Tue Jan 1 00:00:00 2026 +0000", ""),
+    ("", ""),
+])
+def test_go_release_names_map_to_semver(go, semver):
+    assert vulndb.go_semver(go) == semver
+
+
+def test_semver_precedence_follows_the_spec():
+    # semver.org section 11's own example, then the database's "1.14.0-0" floor and a pseudo-version.
+    ordered = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2",
+               "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.14.0-0", "1.14.0",
+               "1.14.1-0.20210101000000-abcdefabcdef", "1.14.1", "2.0.0"]
+    keys = [vulndb.key(v) for v in ordered]
+    assert None not in keys
+    assert keys == sorted(keys)
+    assert len(set(keys)) == len(keys)
+    assert vulndb.key("v1.2.3") == vulndb.key("1.2.3") == vulndb.key("1.2.3+build.5")
+    for bad in ("1.2", "01.2.3", "1.2.3-", "latest", "(devel)", ""):
+        assert vulndb.key(bad) is None, bad
+
+
+# --- matching on hand-made databases --------------------------------------------------------------
+
+MOD = "example.com/lib"
+
+
+def _db(tmp_path: Path, *entries, **kw) -> Database:
+    return Database(str(write_db(tmp_path / "db", list(entries), **kw)))
+
+
+def _ids(findings):
+    return sorted(f.entry.id for f in findings)
+
+
+def _prog(version: str, module: str = MOD, **kw) -> Program:
+    return Program(go_version=kw.pop("go_version", ""), modules=(ModuleVersion(module, version),), **kw)
+
+
+def test_ranges_with_several_introduced_and_fixed_events(tmp_path):
+    db = _db(tmp_path, osv("GO-2026-0001", MOD, [{"introduced": "0"}, {"fixed": "1.2.0"},
+                                                   {"introduced": "1.3.0"}, {"fixed": "1.3.5"}]))
+    expect = {"v1.0.0": "v1.2.0", "v1.1.9": "v1.2.0", "v1.2.0": None, "v1.2.9": None,
+              "v1.3.0": "v1.3.5", "v1.3.4": "v1.3.5", "v1.3.5": None, "v1.4.0": None,
+              "v1.3.0-rc.1": None, "v1.2.0-rc.1": "v1.2.0", "v0.0.0-20200101000000-abcdefabcdef": "v1.2.0"}
+    for version, fixed in expect.items():
+        found = match(db, _prog(version))
+        assert [f.fixed_version for f in found] == ([fixed] if fixed else []), version
+        if found:
+            assert (found[0].module, found[0].version, found[0].level) == (MOD, version, "module")
+
+
+def test_entry_without_fix_affects_every_later_version(tmp_path):
+    db = _db(tmp_path, osv("GO-2026-0002", MOD, [{"introduced": "1.5.0"}]))
+    assert [f.fixed_version for f in match(db, _prog("v9.0.0"))] == [""]
+    assert match(db, _prog("v1.4.9")) == []
+
+
+def test_stdlib_prereleases_and_experiments(tmp_path):
+    db = _db(tmp_path,
+             osv("GO-2026-0010", "stdlib", [{"introduced": "1.22.0-0"}, {"fixed": "1.22.3"}]),
+             osv("GO-2026-0011", "stdlib", [{"introduced": "0"}, {"fixed": "1.22.0-rc.2"}]))
+    cases = {"go1.21.9": ["GO-2026-0011"], "go1.22rc1": ["GO-2026-0010", "GO-2026-0011"],
+             "go1.22rc2": ["GO-2026-0010"], "go1.22.2 X:arenas": ["GO-2026-0010"], "go1.22.3": [],
+             "devel go1.23-abc": []}
+    for go, ids in cases.items():
+        found = match(db, Program(go_version=go))
+        assert _ids(found) == ids, go
+    fixed = {f.entry.id: f.fixed_version for f in match(db, Program(go_version="go1.22rc1"))}
+    assert fixed == {"GO-2026-0010": "go1.22.3", "GO-2026-0011": "go1.22rc2"}
+    assert {f.version for f in match(db, Program(go_version="go1.22.2 X:arenas"))} == {"go1.22.2"}
+
+
+def test_incompatible_versions(tmp_path):
+    mod = "github.com/goharbor/harbor"
+    db = _db(tmp_path, osv("GO-2026-0020", mod, [{"introduced": "0"}, {"fixed": "2.8.6+incompatible"}]))
+    assert [f.fixed_version for f in match(db, _prog("v2.8.5+incompatible", mod))] == ["v2.8.6+incompatible"]
+    assert match(db, _prog("v2.8.6+incompatible", mod)) == []
+
+
+def test_withdrawn_entries_are_reported_as_withdrawn(tmp_path):
+    db = _db(tmp_path, osv("GO-2026-0030", MOD, [{"introduced": "0"}], withdrawn="2026-02-01T00:00:00Z"))
+    (f,) = match(db, _prog("v1.0.0"))
+    assert f.entry.withdrawn == "2026-02-01T00:00:00Z"
+
+
+def test_goos_goarch_filters(tmp_path):
+    db = _db(tmp_path, osv("GO-2026-0040", MOD, [{"introduced": "0"}],
+                           [{"path": MOD + "/win", "goos": ["windows"], "goarch": ["amd64", "386"]}]))
+    assert match(db, _prog("v1.0.0", goos="linux", goarch="amd64")) == []
+    assert match(db, _prog("v1.0.0", goos="windows", goarch="arm64")) == []
+    assert _ids(match(db, _prog("v1.0.0", goos="windows", goarch="386"))) == ["GO-2026-0040"]
+    # Platform unknown (no build settings): not ruled out, except by the file format.
+    assert _ids(match(db, _prog("v1.0.0"))) == ["GO-2026-0040"]
+    assert _ids(match(db, _prog("v1.0.0", format="pe"))) == ["GO-2026-0040"]
+    assert match(db, _prog("v1.0.0", format="elf")) == []
+    assert match(db, _prog("v1.0.0", format="macho")) == []
+
+
+def test_replaced_modules_match_under_the_replacement(tmp_path):
+    db = _db(tmp_path,
+             osv("GO-2026-0050", "example.com/orig", [{"introduced": "0"}]),
+             osv("GO-2026-0051", "example.com/fork", [{"introduced": "0"}, {"fixed": "2.0.1"}]))
+    replaced = Module("example.com/orig", "v1.0.0", replace=Module("example.com/fork", "v2.0.0"))
+    mods = vulndb.modules_of(None, [replaced])
+    assert mods == (ModuleVersion("example.com/fork", "v2.0.0"),)
+    assert _ids(match(db, Program(modules=mods))) == ["GO-2026-0051"]
+    # A directory replacement has no version: nothing is invented for it.
+    local = Module("example.com/orig", "v1.0.0", replace=Module("../orig"))
+    assert vulndb.modules_of(Module("example.com/main", "(devel)"), [local]) == ()
+
+
+def test_toolchain_advisories_are_not_about_programs(tmp_path):
+    db = _db(tmp_path, osv("GO-2026-0060", "toolchain", [{"introduced": "0"}, {"fixed": "1.30.0"}]))
+    assert match(db, Program(go_version="go1.19.13", modules=(ModuleVersion("toolchain", "v1.0.0"),))) == []
+
+
+def test_levels_from_the_function_list(tmp_path):
+    db = _db(tmp_path,
+             osv("GO-2026-0070", "stdlib", [{"introduced": "0"}],
+                 [{"path": "net/http", "symbols": ["Server.Serve", "ListenAndServe"]}]),
+             osv("GO-2026-0071", "stdlib", [{"introduced": "0"}], [{"path": "net/mail"}]))
+
+    def levels(symbols):
+        found = match(db, Program(go_version="go1.19.1", symbols=symbols))
+        return {f.entry.id: (f.level, f.packages, f.symbols) for f in found}
+
+    both = {"net/http": frozenset({"Server.Serve", "Get"}), "net/mail": frozenset({"ParseAddress"})}
+    assert levels(both) == {
+        "GO-2026-0070": ("symbol", ("net/http",), ("net/http.Server.Serve",)),
+        "GO-2026-0071": ("symbol", ("net/mail",), ("net/mail.*",)),
+    }
+    assert levels({"net/http": frozenset({"Get"})}) == {
+        "GO-2026-0070": ("package", ("net/http",), ()), "GO-2026-0071": ("module", (), ())}
+    assert levels({"fmt": frozenset({"Println"})}) == {
+        "GO-2026-0070": ("module", (), ()), "GO-2026-0071": ("module", (), ())}
+    assert levels(None) == {"GO-2026-0070": ("module", (), ()), "GO-2026-0071": ("module", (), ())}
+
+
+@pytest.mark.parametrize(("name", "split"), [
+    ("net/http.(*Server).Serve", ("net/http", "Server.Serve")),
+    ("net/http.(*Server).Serve.func1", ("net/http", "Server.Serve")),
+    ("net/http.(*conn).serve.func1.1", ("net/http", "conn.serve")),
+    ("net/http.ListenAndServe", ("net/http", "ListenAndServe")),
+    ("net/http.Header.Get", ("net/http", "Header.Get")),
+    ("gopkg.in/yaml%2ev2.Unmarshal", ("gopkg.in/yaml.v2", "Unmarshal")),
+    ("example.com/g.Map[...]", ("example.com/g", "Map")),
+    ("example.com/g.(*List[...]).Push", ("example.com/g", "List.Push")),
+    ("runtime.main", ("runtime", "main")),
+    ("type:.eq.[2]interface {}", None),
+    ("go:buildid", None),
+])
+def test_function_names_as_osv_writes_symbols(name, split):
+    assert vulndb.split_function(name) == split
+
+
+def test_main_package_functions_count_under_the_main_package_path():
+    syms = vulndb.package_symbols(["main.main", "main.handler", "fmt.Println"], "example.com/cmd/tool")
+    assert syms == {"example.com/cmd/tool": frozenset({"main", "handler"}), "fmt": frozenset({"Println"})}
+
+
+# --- the database as input --------------------------------------------------------------------------
+
+def test_malformed_and_huge_entries_fail_alone(tmp_path):
+    good = osv("GO-2026-0100", "example.com/bad", [{"introduced": "0"}])
+    bad_event = osv("GO-2026-0105", "example.com/bad", [{"introduced": "not-a-version"}])
+    db = _db(tmp_path, good, bad_event, raw={
+        "GO-2026-0101": b"{not json",
+        "GO-2026-0102": json.dumps(osv("GO-2026-9999", "example.com/bad", [])).encode(),  # wrong id
+        "GO-2026-0103": b'{"id": "GO-2026-0103", "modified": "x", "affected": "all"}',
+        "GO-2026-0104": b" " * (2 << 20),
+    })
+    assert _ids(match(db, _prog("v1.0.0", "example.com/bad"))) == ["GO-2026-0100"]
+    assert sorted(db.errors) == ["GO-2026-0101", "GO-2026-0102", "GO-2026-0103", "GO-2026-0104",
+                                 "GO-2026-0105"]
+    assert "not valid JSON" in db.errors["GO-2026-0101"]
+    assert "GO-2026-9999" in db.errors["GO-2026-0102"]
+    assert "not a list" in db.errors["GO-2026-0103"]
+    assert "bound" in db.errors["GO-2026-0104"]
+    assert "not-a-version" in db.errors["GO-2026-0105"]
+
+
+def test_missing_index_or_bad_modified_is_a_clear_error(tmp_path):
+    root = write_db(tmp_path / "db", [osv("GO-2026-0110", MOD, [{"introduced": "0"}])])
+    (root / "index" / "db.json").write_text('{"modified": "yesterday"}')
+    with pytest.raises(vulndb.Malformed, match="modified"):
+        Database(str(root))
+    (root / "index" / "db.json").unlink()
+    with pytest.raises(vulndb.Malformed, match=r"db\.json is missing"):
+        Database(str(root))
+    with pytest.raises(vulndb.NotInstalled):
+        Database(str(tmp_path / "nowhere"))
+
+
+def test_zip_reads_the_layout_and_never_uses_member_names_as_paths(tmp_path):
+    src = write_db(tmp_path / "src", [osv("GO-2026-0120", MOD, [{"introduced": "0"}, {"fixed": "1.1.0"}])])
+    evil = tmp_path / "evil"
+    bad = json.dumps(osv("GO-2026-0120", MOD, [{"introduced": "0"}, {"fixed": "9.9.9"}])).encode()
+    z = zip_db(src, tmp_path / "vulndb.zip", prefix="vulndb/", extra={
+        f"../../{evil.relative_to('/')}/ID/GO-2026-0120.json": bad,
+        f"{evil}/ID/GO-2026-0120.json": bad,
+        "a/b/ID/GO-2026-0120.json": bad,
+    })
+    from_zip = match(Database(str(z)), _prog("v1.0.0"))
+    from_dir = match(Database(str(src)), _prog("v1.0.0"))
+    assert [f.fixed_version for f in from_zip] == [f.fixed_version for f in from_dir] == ["v1.1.0"]
+    assert not evil.exists()
+    (tmp_path / "junk.zip").write_bytes(b"PK\x03\x04 not a zip")
+    os.chmod(tmp_path / "junk.zip", 0o644)
+    with pytest.raises(vulndb.Malformed, match="zip"):
+        Database(str(tmp_path / "junk.zip"))
+
+
+def test_the_real_snapshot_loads_whole(snapshot_db):
+    db = Database(str(snapshot_db))
+    assert db.modified == SNAPSHOT_MODIFIED
+    assert len(db) == SNAPSHOT_ENTRIES == len(list((snapshot_db / "ID").glob("GO-*.json")))
+    assert db.load_all() == 0, dict(list(db.errors.items())[:5])
+    # The index and the entries agree on stdlib (counted from the files themselves).
+    stdlib = {p.stem for p in (snapshot_db / "ID").glob("*.json")
+              if any(a["package"]["name"] == "stdlib" for a in json.loads(p.read_text())["affected"])}
+    assert {e.id for e in db.for_module("stdlib")} == stdlib
+
+
+# --- trust ----------------------------------------------------------------------------------------
+
+def _nobody() -> int:
+    try:
+        return pwd.getpwnam("nobody").pw_uid
+    except KeyError:
+        pytest.skip("no user 'nobody' on this host")
+
+
+@pytest.fixture
+def store(monkeypatch) -> Iterator[Store]:
+    monkeypatch.delenv(vulndb.ENV_LOCATION, raising=False)
+    monkeypatch.setenv(vulndb.ENV_CONFIG, "/nonexistent/go-processes.conf")
+    yield Store()
+    vulndb.set_location(None)
+
+
+def test_a_database_others_can_write_is_refused_until_fixed(tmp_path, store):
+    if os.geteuid() != 0:
+        skip(NEEDS_ROOT, "to give files to another user")
+    root = write_db(tmp_path / "db", [osv("GO-2026-0130", MOD, [{"introduced": "0"}])])
+    vulndb.set_location(str(root))
+    assert store.get().database is not None
+
+    os.chown(root, _nobody(), -1)
+    status = store.get()
+    assert status.database is None
+    assert status.error.startswith("refused:") and f"owned by uid {_nobody()}" in status.error
+    os.chown(root, 0, -1)
+    os.chmod(root, 0o757)
+    status = store.get()
+    assert status.database is None and "writable by group or others" in status.error
+    os.chmod(root, 0o755)
+    os.chmod(root / "ID", 0o775)
+    status = store.get()
+    assert status.database is None and "ID" in status.error
+    os.chmod(root / "ID", 0o755)
+    status = store.get()
+    assert status.database is not None and status.error == ""
+
+    # One entry file writable by others: that entry is refused, the others load.
+    os.chmod(root / "ID" / "GO-2026-0130.json", 0o666)
+    db = store.get().database
+    assert db is not None and match(db, _prog("v1.0.0")) == []
+    assert "writable by group or others" in db.errors["GO-2026-0130"]
+
+
+def test_a_directory_above_the_database_is_checked_too(tmp_path, store):
+    parent = tmp_path / "parent"
+    root = write_db(parent / "db", [osv("GO-2026-0140", MOD, [{"introduced": "0"}])])
+    vulndb.set_location(str(root))
+    os.chmod(parent, 0o777)
+    assert f"{parent} is writable" in store.get().error
+    os.chmod(parent, 0o1777)  # sticky and ours above it: nobody else can rename our directory
+    assert store.get().database is not None
+    os.chmod(parent, 0o755)
+    link = tmp_path / "link"
+    link.symlink_to(root)
+    vulndb.set_location(str(link))
+    assert store.get().database is not None
+
+
+def test_location_from_environment_and_config_file(tmp_path, store, monkeypatch):
+    root = write_db(tmp_path / "db", [osv("GO-2026-0150", MOD, [{"introduced": "0"}])])
+    conf = tmp_path / "go-processes.conf"
+    conf.write_text(f"# where the database is\nvulndb = {root}\n")
+    os.chmod(conf, 0o644)
+    monkeypatch.setenv(vulndb.ENV_CONFIG, str(conf))
+    assert vulndb.location() == (str(root), str(conf))
+    assert store.get().database is not None
+    os.chmod(conf, 0o666)
+    status = store.get()
+    assert status.database is None and "config file refused" in status.error
+    monkeypatch.setenv(vulndb.ENV_LOCATION, str(tmp_path / "elsewhere"))
+    assert vulndb.location() == (str(tmp_path / "elsewhere"), vulndb.ENV_LOCATION)
+    assert "no vulnerability database" in store.get().error
+    vulndb.set_location(str(root))
+    assert vulndb.location() == (str(root), "flag")
+
+
+def test_reloads_when_the_files_change(tmp_path, store):
+    root = write_db(tmp_path / "db", [osv("GO-2026-0160", MOD, [{"introduced": "0"}])])
+    vulndb.set_location(str(root))
+    first = store.get().database
+    assert first is not None and store.get().database is first
+    write_db(root, [osv("GO-2026-0160", MOD, [{"introduced": "0"}]),
+                    osv("GO-2026-0161", MOD, [{"introduced": "0"}])], modified="2026-03-01T00:00:00Z")
+    second = store.get().database
+    assert second is not first and second is not None
+    assert second.modified == "2026-03-01T00:00:00Z"
+    assert _ids(match(second, _prog("v1.0.0"))) == ["GO-2026-0160", "GO-2026-0161"]
+
+
+# --- update ---------------------------------------------------------------------------------------
+
+def _openssl(*args: str, cwd: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed (needed to make a test CA)")
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def https_server(tmp_path_factory):
+    """An HTTPS server on 127.0.0.1 with a certificate from a CA made here, serving databases."""
+    d = tmp_path_factory.mktemp("https")
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test CA",
+             "-keyout", "ca.key", "-out", "ca.pem", "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "srv.key",
+             "-out", "srv.csr", cwd=d)
+    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    _openssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+             "-days", "2", "-out", "srv.pem", "-extfile", "ext.cnf", cwd=d)
+
+    def db_zip(name, modified, ids):
+        src = write_db(d / name, [osv(i, MOD, [{"introduced": "0"}, {"fixed": "1.1.0"}]) for i in ids],
+                       modified=modified)
+        return zip_db(src, d / f"{name}.zip").read_bytes()
+
+    good = db_zip("good", "2026-02-01T00:00:00Z", ["GO-2026-0201", "GO-2026-0202"])
+    files = {
+        "/good.zip": good,
+        "/newer.zip": db_zip("newer", "2026-03-01T00:00:00Z",
+                             ["GO-2026-0201", "GO-2026-0202", "GO-2026-0203"]),
+        "/older.zip": db_zip("older", "2025-01-01T00:00:00Z", ["GO-2026-0201"]),
+        "/truncated.zip": good[: len(good) // 2],
+    }
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/to-http":
+                self.send_response(302)
+                self.send_header("Location", f"http://127.0.0.1:{self.server.server_port}/good.zip")
+                self.end_headers()
+                return
+            if self.path == "/short-body":  # announces more than it sends, then closes
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(good)))
+                self.end_headers()
+                self.wfile.write(good[:100])
+                return
+            body = files.get(self.path)
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(d / "srv.pem", d / "srv.key")
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{server.server_port}", str(d / "ca.pem")
+    server.shutdown()
+
+
+def _cli(*args: str, env: dict[str, str] | None = None, umask: int | None = None):
+    full_env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "go_processes", *args], capture_output=True, text=True,
+                          timeout=120, env=full_env,
+                          preexec_fn=(lambda: os.umask(umask)) if umask is not None else None)
+
+
+def _installed(location: Path) -> tuple[str, str]:
+    return os.readlink(location), (location / "index" / "db.json").read_text()
+
+
+def test_update_over_https_installs_with_safe_modes_whatever_the_umask(https_server, tmp_path):
+    url, ca = https_server
+    location = tmp_path / "lib" / "vulndb"
+    r = _cli("vulndb", "update", "--source", f"{url}/good.zip", "--cafile", ca, "--location", str(location),
+             umask=0o000)
+    assert r.returncode == 0, r.stderr
+    assert "installed 2 entries modified 2026-02-01T00:00:00Z" in r.stdout
+    assert location.is_symlink()
+    for d, _dirs, files in os.walk(location.resolve()):
+        assert stat.S_IMODE(os.stat(d).st_mode) == 0o755, d
+        for f in files:
+            st = os.stat(os.path.join(d, f))
+            assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o644, os.geteuid()), f
+    assert stat.S_IMODE(os.stat(location.parent).st_mode) == 0o755
+    db = Database(str(location))
+    assert (db.modified, db.ids()) == ("2026-02-01T00:00:00Z", ["GO-2026-0201", "GO-2026-0202"])
+    # The CA can come from SSL_CERT_FILE too; then a newer copy replaces it by one rename.
+    old_target = os.readlink(location)
+    r = _cli("vulndb", "update", "--source", f"{url}/newer.zip", "--location", str(location),
+             env={"SSL_CERT_FILE": ca}, umask=0o077)
+    assert r.returncode == 0, r.stderr
+    assert "(was 2026-02-01T00:00:00Z)" in r.stdout
+    assert os.readlink(location) != old_target and not (location.parent / old_target).exists()
+    assert Database(str(location)).modified == "2026-03-01T00:00:00Z"
+    r = _cli("vulndb", "update", "--source", f"{url}/newer.zip", "--cafile", ca, "--location", str(location))
+    assert r.returncode == 0 and "already up to date" in r.stdout
+
+
+@pytest.mark.parametrize(("path", "cafile", "message"), [
+    ("/truncated.zip", True, "not a valid database zip"),
+    ("/short-body", True, "cannot download"),
+    ("/older.zip", True, "older than the installed one"),
+    ("/missing.zip", True, "cannot download"),
+    ("/good.zip", False, "CERTIFICATE_VERIFY_FAILED"),
+    ("/to-http", True, "not HTTPS"),
+])
+def test_a_failed_update_leaves_the_installed_copy(https_server, tmp_path, path, cafile, message):
+    url, ca = https_server
+    location = tmp_path / "vulndb"
+    assert _cli("vulndb", "update", "--source", f"{url}/newer.zip", "--cafile", ca,
+                "--location", str(location)).returncode == 0
+    before = _installed(location)
+    r = _cli("vulndb", "update", "--source", url + path, *(("--cafile", ca) if cafile else ()),
+             "--location", str(location))
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "failed, nothing changed" in r.stderr and message in r.stderr, r.stderr
+    assert _installed(location) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["vulndb", before[0], ".vulndb.lock"])
+
+
+def test_force_installs_an_older_copy(https_server, tmp_path):
+    url, ca = https_server
+    location = tmp_path / "vulndb"
+    for source, extra in (("newer", ()), ("older", ("--force",))):
+        r = _cli("vulndb", "update", "--source", f"{url}/{source}.zip", "--cafile", ca, *extra,
+                 "--location", str(location))
+        assert r.returncode == 0, r.stderr
+    assert Database(str(location)).modified == "2025-01-01T00:00:00Z"
+
+
+def test_plain_http_is_refused_and_local_sources_work(tmp_path):
+    location = tmp_path / "vulndb"
+    r = _cli("vulndb", "update", "--source", "http://127.0.0.1:9/vulndb.zip", "--location", str(location))
+    assert r.returncode == 1 and "only https://" in r.stderr
+    src = write_db(tmp_path / "src", [osv("GO-2026-0301", MOD, [{"introduced": "0"}])])
+    z = zip_db(src, tmp_path / "air-gapped.zip", prefix="vulndb/")
+    for source in (str(src), str(z)):
+        r = _cli("vulndb", "update", "--force", "--source", source, "--location", str(location))
+        assert r.returncode == 0, r.stderr
+        assert Database(str(location)).ids() == ["GO-2026-0301"]
+    # A source with an entry that does not parse is refused whole.
+    (src / "ID" / "GO-2026-0302.json").write_text('{"id": "GO-2026-0302", "affected": 7}')
+    r = _cli("vulndb", "update", "--force", "--source", str(src), "--location", str(location))
+    assert r.returncode == 1 and "GO-2026-0302" in r.stderr
+
+
+def test_the_shared_store_sees_an_update_at_once(tmp_path, store):
+    location = tmp_path / "vulndb"
+    vulndb.set_location(str(location))
+    assert "no vulnerability database" in store.get().error
+    src = write_db(tmp_path / "src", [osv("GO-2026-0401", MOD, [{"introduced": "0"}])])
+    vulndb.update(str(location), str(src))
+    assert store.get().database.ids() == ["GO-2026-0401"]
+    write_db(src, [osv("GO-2026-0402", MOD, [{"introduced": "0"}])], modified="2026-05-01T00:00:00Z")
+    vulndb.update(str(location), str(src))
+    assert store.get().database.ids() == ["GO-2026-0401", "GO-2026-0402"]

@@ -1,0 +1,92 @@
+"""Helpers for the vulnerability-database tests: small hand-made databases in the documented
+layout, and the real snapshot from ../shared/data unpacked once per session."""
+
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from skips import SHARED_DATA, skip
+
+SNAPSHOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "go-vulndb-2026-08-21.tar.xz"
+SNAPSHOT_MODIFIED = "2026-08-21T20:38:00Z"
+SNAPSHOT_ENTRIES = 4291  # ../shared/data/README.md
+
+
+def osv(vid: str, module: str, events: list[dict[str, str]], imports: list[dict[str, Any]] | None = None,
+        **extra: Any) -> dict[str, Any]:
+    """One OSV entry as the Go database writes it."""
+    affected: dict[str, Any] = {"package": {"name": module, "ecosystem": "Go"},
+                                "ranges": [{"type": "SEMVER", "events": events}],
+                                "ecosystem_specific": {"imports": imports} if imports else {}}
+    doc = {"schema_version": "1.3.1", "id": vid, "modified": "2026-01-02T00:00:00Z",
+           "published": "2026-01-01T00:00:00Z", "aliases": [f"CVE-2026-{vid[-4:]}"],
+           "summary": f"summary of {vid}", "details": "details", "affected": [affected]}
+    doc.update(extra)
+    return doc
+
+
+def write_db(root: Path, entries: list[dict[str, Any]], modified: str = "2026-01-03T00:00:00Z",
+             raw: dict[str, bytes] | None = None) -> Path:
+    """A database directory in the documented layout, mode 0755/0644 whatever the umask.
+
+    ``raw`` adds ID files with the given bytes (malformed entries), indexed under module ``bad``.
+    """
+    (root / "index").mkdir(parents=True, exist_ok=True)
+    (root / "ID").mkdir(exist_ok=True)
+    modules: dict[str, list[dict[str, str]]] = {}
+    for e in entries:
+        (root / "ID" / f"{e['id']}.json").write_text(json.dumps(e))
+        for a in e["affected"]:
+            modules.setdefault(a["package"]["name"], []).append({"id": e["id"], "modified": e["modified"]})
+    for vid, data in (raw or {}).items():
+        (root / "ID" / f"{vid}.json").write_bytes(data)
+        modules.setdefault("example.com/bad", []).append({"id": vid, "modified": modified})
+    (root / "index" / "db.json").write_text(json.dumps({"modified": modified}))
+    (root / "index" / "modules.json").write_text(
+        json.dumps([{"path": p, "vulns": v} for p, v in modules.items()]))
+    fix_modes(root)
+    return root
+
+
+def fix_modes(root: Path) -> None:
+    os.chmod(root, 0o755)
+    for d, dirs, files in os.walk(root):
+        for n in dirs:
+            os.chmod(os.path.join(d, n), 0o755)
+        for n in files:
+            os.chmod(os.path.join(d, n), 0o644)
+
+
+def zip_db(src: Path, out: Path, prefix: str = "", extra: dict[str, bytes] | None = None) -> Path:
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for d, _dirs, files in os.walk(src):
+            for n in sorted(files):
+                p = Path(d) / n
+                z.write(p, prefix + str(p.relative_to(src)))
+        for name, data in (extra or {}).items():
+            z.writestr(name, data)
+    os.chmod(out, 0o644)
+    return out
+
+
+def unpack_snapshot(dest: Path) -> Path:
+    """The real database snapshot, unpacked under ``dest`` (skips when ../shared is absent)."""
+    if not SNAPSHOT.exists():
+        skip(SHARED_DATA, f"the Go vulndb snapshot {SNAPSHOT} is not present")
+    out = dest / "vulndb"
+    if not (out / "index" / "db.json").exists():
+        with tarfile.open(SNAPSHOT) as t:
+            t.extractall(out, filter="data")
+        fix_modes(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def snapshot_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return unpack_snapshot(tmp_path_factory.mktemp("snapshot"))

@@ -1,0 +1,78 @@
+"""The Go vulnerability database (vuln.go.dev) and matching programs against it.
+
+No osquery and no processes here: :class:`Database` reads the documented layout from a directory
+or the bulk zip, :func:`match` says which advisories affect a :class:`Program` and at which level
+(symbol, package, module), :data:`STORE` is the shared copy opened lazily from the configured,
+trusted location, and :func:`update` installs a new copy atomically.
+"""
+
+from ._db import Database, parse_entry
+from ._match import (
+    LEVEL_MODULE,
+    LEVEL_PACKAGE,
+    LEVEL_SYMBOL,
+    STDLIB,
+    TOOLCHAIN,
+    Finding,
+    ModuleVersion,
+    Program,
+    match,
+    modules_of,
+    package_symbols,
+    split_function,
+)
+from ._model import Affected, Entry, Malformed, NotInstalled, Package, Untrusted, VulnDBError
+from ._store import (
+    DEFAULT_CONFIG,
+    DEFAULT_LOCATION,
+    ENV_CONFIG,
+    ENV_LOCATION,
+    STORE,
+    Status,
+    Store,
+    location,
+    set_location,
+)
+from ._trust import check_path
+from ._update import DEFAULT_SOURCE, Installed, UpdateError, update
+from ._version import go_semver, key
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "DEFAULT_LOCATION",
+    "DEFAULT_SOURCE",
+    "ENV_CONFIG",
+    "ENV_LOCATION",
+    "LEVEL_MODULE",
+    "LEVEL_PACKAGE",
+    "LEVEL_SYMBOL",
+    "STDLIB",
+    "STORE",
+    "TOOLCHAIN",
+    "Affected",
+    "Database",
+    "Entry",
+    "Finding",
+    "Installed",
+    "Malformed",
+    "ModuleVersion",
+    "NotInstalled",
+    "Package",
+    "Program",
+    "Status",
+    "Store",
+    "Untrusted",
+    "UpdateError",
+    "VulnDBError",
+    "check_path",
+    "go_semver",
+    "key",
+    "location",
+    "match",
+    "modules_of",
+    "package_symbols",
+    "parse_entry",
+    "set_location",
+    "split_function",
+    "update",
+]
