@@ -126,5 +126,5 @@ def placement(pid: int, cgroup: bool = True, namespaces: bool = True) -> Placeme
     return Placement(path, cid, runtime, pod, pid_ns, mnt_ns)
 
 
-__all__ = ["Agent", "Placement", "Process", "executable", "executable_functions", "executables", "go_executables", "gops_agent",
-           "placement", "processes"]
+__all__ = ["Agent", "Placement", "Process", "executable", "executable_functions", "executables",
+           "go_executables", "gops_agent", "placement", "processes"]

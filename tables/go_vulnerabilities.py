@@ -20,8 +20,8 @@ import threading
 from collections.abc import Iterator
 
 from .. import vulndb
-from ..buildinfo import BuildInfo, BuildInfoError, Identity, Result, identity_of
-from ..procs import executable_functions, executables
+from ..buildinfo import BuildInfo, BuildInfoError, Identity, identity_of
+from ..procs import executable_functions, go_executables
 from ._api import Column, QueryContext, Row, Table
 from ._api import ColumnOptions as Opt
 from ._api import ColumnType as T
@@ -78,18 +78,14 @@ def generate(ctx: QueryContext) -> Iterator[Row]:
     pids = ctx.equals_int("pid")
     if pids is not None and not pids:
         return
-    for proc, info in executables(DETECTOR, pids, keep=_is_go):
-        if not isinstance(info, BuildInfo) or proc.exe_identity is None:
+    for proc, info in go_executables(DETECTOR, pids, uid=False):
+        if proc.exe_identity is None:
             continue
         findings = _cached(proc.exe_identity, db, with_symbols)
         if findings is None:
             functions = executable_functions(proc, DETECTOR) if with_symbols else None
             findings = _store(proc.exe_identity, db, with_symbols, _match(db, info, functions))
         yield from _rows(proc.pid, proc.path, findings, db, modules)
-
-
-def _is_go(result: Result) -> bool:
-    return isinstance(result, BuildInfo)
 
 
 def _file(path: str, db: vulndb.Database, with_symbols: bool) -> list[vulndb.Finding] | None:
