@@ -203,7 +203,13 @@ def _functab(img: Image, h: Header) -> list[int]:
         raise _Bad
     fields = list(struct.unpack(f"{h.order}{n}{'I' if h.field == 4 else 'Q'}", raw))
     entries = fields[0::2]
-    if any(a > b for a, b in itertools.pairwise(entries)):
+    # The linker writes the _func records after the functab, in functab order, and the entries
+    # sorted; the text has a size. A zero-filled or made-up table fails one of these.
+    offs = fields[1::2]
+    first = size if h.format != "1.2" else h.pcln + size
+    if entries[-1] <= entries[0] or offs[0] < first:
+        raise _Bad
+    if any(a > b for a, b in itertools.pairwise(entries)) or any(a >= b for a, b in itertools.pairwise(offs)):
         raise _Bad
     return fields
 
