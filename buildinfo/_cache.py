@@ -1,42 +1,85 @@
-"""A bounded, thread-safe cache of reader results keyed by file identity."""
+"""The project's one cache type, and the detector built on it: results keyed by file identity."""
 
 from __future__ import annotations
 
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
 
 from ._model import BuildInfo, BuildInfoError, FuncTable, UnreadableFile
 from ._read import read_build_info, read_functions
 
-# (st_dev, st_ino, st_size, st_mtime_ns): a rewritten or replaced binary gets a new key.
-Identity = tuple[int, int, int, int]
+# (st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns): a rewritten or replaced binary gets a new
+# key. The owner of a file can put its mtime back (utimensat); nobody can set its ctime.
+Identity = tuple[int, int, int, int, int]
 # Errors are values here: a non-Go binary is cached as its NotGoExecutable and not re-read.
 Result = BuildInfo | BuildInfoError
+Functions = FuncTable | BuildInfoError
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+T = TypeVar("T")
 
 
 def identity_of(st: os.stat_result) -> Identity:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    """The cache key of the file ``st`` describes."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class Cache(Generic[K, V]):
+    """A bounded, thread-safe map that evicts the least recently used entry: the one cache type
+    every layer uses (the extension serves queries from several threads)."""
+
+    __slots__ = ("_data", "_lock", "_max")
+
+    def __init__(self, max_entries: int) -> None:
+        self._max = max_entries
+        self._lock = threading.Lock()
+        self._data: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        """The value stored under ``key`` (now the most recently used), or None."""
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        """Store ``value``, evicting the least recently used entries beyond the bound."""
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self._max:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        with self._lock:
+            self._data.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._data)
 
 
 class Detector:
-    """Reads each distinct executable once; safe to share between server threads."""
+    """Reads each distinct executable once; safe to share between server threads.
+
+    Verdicts about a file's content are cached; UnreadableFile (open or read failed, the file
+    changed under us) says nothing about the content and is retried next time.
+    """
 
     def __init__(self, max_entries: int = 65536, max_tables: int = 64) -> None:
-        self._max = max_entries
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[Identity, Result] = OrderedDict()
+        self._cache: Cache[Identity, Result] = Cache(max_entries)
         # Function tables are large (tens of thousands of names): fewer of them are kept.
-        self._max_tables = max_tables
-        self._tables: OrderedDict[Identity, FuncTable | BuildInfoError] = OrderedDict()
+        self._tables: Cache[Identity, Functions] = Cache(max_tables)
 
     def cached(self, identity: Identity) -> Result | None:
-        with self._lock:
-            result = self._entries.get(identity)
-            if result is not None:
-                self._entries.move_to_end(identity)
-            return result
+        """The cached answer for ``identity``, or None (nothing is read)."""
+        return self._cache.get(identity)
 
     def detect(self, identity: Identity, open_fd: Callable[[], int]) -> Result:
         """Answer from the cache, or open the file with ``open_fd`` (closed here) and read it.
@@ -44,26 +87,34 @@ class Detector:
         What is read is cached under ``identity``, so the opened file must be the one it names:
         between a caller's stat and this open a pid can be reused or a path replaced.
         """
-        result = self.cached(identity)
+        result = self._cache.get(identity)
         if result is not None:
             return result
+        return _opened(identity, open_fd, lambda fd: self._read(identity, fd))
+
+    def functions(self, identity: Identity, open_fd: Callable[[], int]) -> Functions:
+        """The function table (pclntab), cached by ``identity``; opened and checked as
+        :meth:`detect` does. Read only when asked: a detect() never pays for it."""
+        table = self._tables.get(identity)
+        if table is not None:
+            return table
+        return _opened(identity, open_fd, lambda fd: self._read_functions(identity, fd))
+
+    def functions_path(self, path: str | os.PathLike[str]) -> tuple[Identity | None, Functions]:
+        """Open ``path`` safely (no symlinks, no FIFOs), then answer as :meth:`functions` does."""
         try:
-            fd = open_fd()
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as e:
-            # Not cached: a permission error or a vanished file says nothing about the binary.
-            return UnreadableFile(f"open: {e.strerror or e}")
+            return None, UnreadableFile(f"open: {e.strerror or e}")
         try:
             try:
-                opened = identity_of(os.fstat(fd))
+                identity = identity_of(os.fstat(fd))
             except OSError as e:
-                return UnreadableFile(f"fstat: {e.strerror or e}")
-            if opened != identity:
-                return UnreadableFile("the file changed between stat and open")  # not cached
-            result = _read_fd(fd)
+                return None, UnreadableFile(f"fstat: {e.strerror or e}")
+            table = self._tables.get(identity)
+            return identity, table if table is not None else self._read_functions(identity, fd)
         finally:
             os.close(fd)
-        self._store(identity, result)
-        return result
 
     def detect_path(self, path: str | os.PathLike[str]) -> tuple[Identity | None, Result]:
         """Open ``path`` safely (no symlinks, no FIFOs), then answer as :meth:`detect` does."""
@@ -72,80 +123,52 @@ class Detector:
         except OSError as e:
             return None, UnreadableFile(f"open: {e.strerror or e}")
         try:
-            identity = identity_of(os.fstat(fd))
-            result = self.cached(identity)
-            if result is None:
-                result = _read_fd(fd)
-                self._store(identity, result)
-            return identity, result
-        finally:
-            os.close(fd)
-
-    def functions(self, identity: Identity, open_fd: Callable[[], int]) -> FuncTable | BuildInfoError:
-        """The function table, cached by ``identity``; opened and checked as :meth:`detect` does."""
-        with self._lock:
-            table = self._tables.get(identity)
-            if table is not None:
-                self._tables.move_to_end(identity)
-                return table
-        try:
-            fd = open_fd()
-        except OSError as e:
-            return UnreadableFile(f"open: {e.strerror or e}")
-        try:
             try:
-                opened = identity_of(os.fstat(fd))
+                identity = identity_of(os.fstat(fd))
             except OSError as e:
-                return UnreadableFile(f"fstat: {e.strerror or e}")
-            if opened != identity:
-                return UnreadableFile("the file changed between stat and open")  # not cached
-            table = _functions_fd(fd)
-        finally:
-            os.close(fd)
-        self._store_table(identity, table)
-        return table
-
-    def functions_path(self, path: str | os.PathLike[str]
-                       ) -> tuple[Identity | None, FuncTable | BuildInfoError]:
-        """Open ``path`` safely (no symlinks, no FIFOs), then answer as :meth:`functions` does."""
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError as e:
-            return None, UnreadableFile(f"open: {e.strerror or e}")
-        try:
-            identity = identity_of(os.fstat(fd))
-            return identity, self.functions(identity, lambda: os.dup(fd))
+                return None, UnreadableFile(f"fstat: {e.strerror or e}")
+            result = self._cache.get(identity)
+            return identity, result if result is not None else self._read(identity, fd)
         finally:
             os.close(fd)
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._entries)
+        return len(self._cache)
 
-    def _store_table(self, identity: Identity, table: FuncTable | BuildInfoError) -> None:
-        with self._lock:
-            self._tables[identity] = table
-            self._tables.move_to_end(identity)
-            while len(self._tables) > self._max_tables:
-                self._tables.popitem(last=False)
+    def _read(self, identity: Identity, fd: int) -> Result:
+        try:
+            result: Result = read_build_info(fd)
+        except UnreadableFile as e:
+            return e  # EIO, an fd that cannot be read: transient, not a verdict on the content
+        except BuildInfoError as e:
+            result = e
+        self._cache.put(identity, result)
+        return result
 
-    def _store(self, identity: Identity, result: Result) -> None:
-        with self._lock:
-            self._entries[identity] = result
-            self._entries.move_to_end(identity)
-            while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
+    def _read_functions(self, identity: Identity, fd: int) -> Functions:
+        try:
+            table: Functions = read_functions(fd)
+        except UnreadableFile as e:
+            return e  # transient, as in _read
+        except BuildInfoError as e:
+            table = e
+        self._tables.put(identity, table)
+        return table
 
 
-def _functions_fd(fd: int) -> FuncTable | BuildInfoError:
+def _opened(identity: Identity, open_fd: Callable[[], int], read: Callable[[int], T]) -> T | UnreadableFile:
+    """``read`` the file ``open_fd`` opens (closed here) when it is the one ``identity`` names."""
     try:
-        return read_functions(fd)
-    except BuildInfoError as e:
-        return e
-
-
-def _read_fd(fd: int) -> Result:
+        fd = open_fd()
+    except OSError as e:
+        return UnreadableFile(f"open: {e.strerror or e}")
     try:
-        return read_build_info(fd)
-    except BuildInfoError as e:
-        return e
+        try:
+            opened = identity_of(os.fstat(fd))
+        except OSError as e:
+            return UnreadableFile(f"fstat: {e.strerror or e}")
+        if opened != identity:
+            return UnreadableFile("the file changed between stat and open")
+        return read(fd)
+    finally:
+        os.close(fd)

@@ -3,8 +3,9 @@
 The generated classes come from the ``osquery`` package, but importing ``osquery.extensions``
 normally runs the SDK's ``osquery/__init__.py`` first, which pulls in the whole SDK (its
 management module, thrift's server classes, ``future``) for nothing: about 50 ms of start-up,
-paid on every relaunch by osqueryd. We load only the generated modules by registering a bare
-package object for ``osquery`` when nobody has imported the real one yet. The transport is a
+paid on every relaunch by osqueryd. We load only the generated modules, through a bare package
+object for ``osquery`` that is in ``sys.modules`` only while they load (when nobody has imported
+the real one yet). The transport is a
 few lines over :mod:`socket` rather than ``thrift.transport.TSocket`` (which imports
 ``platform`` and ``logging`` and has no way to adopt an accepted socket cleanly).
 """
@@ -18,29 +19,42 @@ import threading
 import types
 from typing import Any
 
+from thrift.protocol import TBinaryProtocol
+from thrift.Thrift import TType
+from thrift.transport import TTransport
 
-def _bare_osquery_package() -> None:
-    if "osquery" in sys.modules:
-        return
-    try:
-        spec = importlib.util.find_spec("osquery")
-    except (ImportError, ValueError):
-        return
+
+def _generated() -> tuple[Any, Any, Any]:
+    """``osquery.extensions``' Extension, ExtensionManager and ttypes modules, without running the
+    SDK's ``__init__`` and without leaving a hollow ``osquery`` in ``sys.modules``: a later
+    ``import osquery`` anywhere in the process must get the whole SDK."""
+    spec = None
+    if "osquery" not in sys.modules:
+        try:
+            spec = importlib.util.find_spec("osquery")
+        except (ImportError, ValueError):
+            spec = None
     if spec is None or not spec.submodule_search_locations:
-        return
+        from osquery.extensions import Extension, ExtensionManager, ttypes
+
+        return Extension, ExtensionManager, ttypes
     package = types.ModuleType("osquery")
     package.__path__ = list(spec.submodule_search_locations)
     package.__spec__ = spec
     package.__file__ = spec.origin
     sys.modules["osquery"] = package
+    try:
+        from osquery.extensions import Extension, ExtensionManager, ttypes
+    finally:
+        # The loaded modules keep their references (ExtensionManager names the package through
+        # its own globals); the module table forgets them.
+        for name in [n for n in sys.modules if n == "osquery" or n.startswith("osquery.")]:
+            del sys.modules[name]
+    return Extension, ExtensionManager, ttypes
 
 
-_bare_osquery_package()
+Extension, ExtensionManager, ttypes = _generated()
 
-from osquery.extensions import Extension, ExtensionManager, ttypes  # noqa: E402
-from thrift.protocol import TBinaryProtocol  # noqa: E402
-from thrift.Thrift import TType  # noqa: E402
-from thrift.transport import TTransport  # noqa: E402
 
 
 def _listify(typeargs: Any, ttype: int, seen: dict[int, Any]) -> Any:

@@ -8,10 +8,10 @@ Nothing here parses executables: callers hand :func:`executable` a ``buildinfo.D
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from ..buildinfo import Detector, Identity, Result
+from ..buildinfo import BuildInfo, Detector, Identity, Result
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +25,7 @@ class Process:
     on_disk: int  # 1 the executable is present on disk, 0 deleted, -1 unknown (as osquery's processes)
     uid: int  # real uid; -1 unknown
     start_time: int  # platform start-time stamp: with pid it names one process instance
-    exe_identity: Identity | None  # (dev, ino, size, mtime_ns) of the executable file itself
+    exe_identity: Identity | None  # (dev, ino, size, mtime_ns, ctime_ns) of the executable itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,18 +59,22 @@ def executable(proc: Process, detector: Detector) -> Result | None:
     return _platform.executable(proc, detector)
 
 
-def executables(
-    detector: Detector,
-    pids: Iterable[int] | None = None,
-    keep: Callable[[Result], bool] | None = None,
-) -> Iterator[tuple[Process, Result]]:
-    """:func:`processes` paired with :func:`executable`'s answer, keeping only those ``keep``
-    accepts. The answer comes first (from the detector's cache, by the executable's identity), so
-    a rejected process costs one stat: a full scan of a host where few processes are Go stays cheap.
-    Processes whose executable cannot be identified are left out.
-    """
-    for proc, result in _platform.scan(pids, detector, keep):
+def executables(detector: Detector, pids: Iterable[int] | None = None) -> Iterator[tuple[Process, Result]]:
+    """:func:`processes` paired with :func:`executable`'s answer (a BuildInfo or the error that
+    says why there is none). Processes whose executable cannot be identified are left out."""
+    for proc, result in _platform.scan(pids, detector):
         if result is not None:
+            yield proc, result
+
+
+def go_executables(
+    detector: Detector, pids: Iterable[int] | None = None
+) -> Iterator[tuple[Process, BuildInfo]]:
+    """The Go processes only, with their build info. The answer comes first (from the detector's
+    cache, by the executable's identity), so a process that is not Go costs one stat: a full scan
+    of a host where few processes are Go stays cheap."""
+    for proc, result in _platform.scan(pids, detector, go_only=True):
+        if isinstance(result, BuildInfo):
             yield proc, result
 
 
@@ -79,4 +83,4 @@ def gops_agent(proc: Process) -> Agent | None:
     return _platform.gops_agent(proc)
 
 
-__all__ = ["Agent", "Process", "executable", "executables", "gops_agent", "processes"]
+__all__ = ["Agent", "Process", "executable", "executables", "go_executables", "gops_agent", "processes"]

@@ -3,29 +3,32 @@
 Cost model (a host has hundreds of processes, few of them Go): per pid a full scan pays one
 ``stat`` of ``/proc/<pid>/exe`` (which also drops kernel threads and zombies: they have no
 executable) and, through the detector's cache, learns whether the binary is Go before reading
-anything else. Only kept processes pay for ``/proc/<pid>/stat``, a ``readlink`` and an identity
-re-check. What cannot change during one process instance (the cmdline-derived name, the gops
-config dir from the initial environment) is cached per (pid, start time, executable identity).
+anything else. Only kept processes pay for ``/proc/<pid>/stat`` and ``status`` (the real uid:
+the owner of /proc/<pid> is the effective one), a ``readlink`` and an identity re-check. What
+cannot change during one process instance (the cmdline-derived name, the gops config dir from the
+initial environment) is cached per (pid, start time, executable identity).
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import posixpath
 import socket
 import stat
 import sys
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING
 
-from ..buildinfo import Detector, Identity, Result, identity_of
+from .._log import once
+from ..buildinfo import BuildInfo, Cache, Detector, Identity, Result, identity_of
 
 if TYPE_CHECKING:
     from . import Agent, Process
+
+log = logging.getLogger(__name__)
 
 _PF_KTHREAD = 0x00200000
 _DELETED = b" (deleted)"
@@ -37,41 +40,18 @@ _PIDFILE_MAX = 16
 _NET_TCP_MAX = 4 << 20  # LISTEN sockets come first in /proc/net/tcp*, so a bound never hides them early
 _FD_MAX = 1 << 16
 _CACHE_MAX = 4096
+# The process is gone or not ours to read: expected during any scan, never logged.
+_GONE = (errno.ESRCH, errno.ENOENT, errno.EACCES, errno.EPERM)
 
 _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _O_PATH = getattr(os, "O_PATH", 0)
 
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
-
-class _Lru(Generic[K, V]):
-    """A small bounded, thread-safe LRU map (the extension serves queries concurrently)."""
-
-    def __init__(self, max_entries: int = _CACHE_MAX) -> None:
-        self._max = max_entries
-        self._lock = threading.Lock()
-        self._data: OrderedDict[K, V] = OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
-
-    def put(self, key: K, value: V) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self._max:
-                self._data.popitem(last=False)
-
-
 # Keys are (pid, start_time, exe identity): one exec'd process instance.
-_names: _Lru[tuple[int, int, Identity | None], str] = _Lru()
+_names: Cache[tuple[int, int, Identity | None], str] = Cache(_CACHE_MAX)
 # () caches "no pidfile to look for".
-_pidfiles: _Lru[tuple[int, int, Identity | None], tuple[str, str, tuple[str, ...], str] | tuple[()]] = _Lru()
+_pidfiles: Cache[tuple[int, int, Identity | None], tuple[str, str, tuple[str, ...], str] | tuple[()]] = Cache(
+    _CACHE_MAX
+)
 
 
 def _read(path: str | bytes, limit: int, dir_fd: int | None = None, complete: bool = False) -> bytes:
@@ -127,10 +107,11 @@ def _opener(pid: int) -> Callable[[], int]:
 def scan(
     pids: Iterable[int] | None,
     detector: Detector | None = None,
-    keep: Callable[[Result], bool] | None = None,
+    go_only: bool = False,
 ) -> Iterator[tuple[Process, Result | None]]:
-    """Processes with the detector's answer for each; ``keep`` rejects a process on that answer
-    before anything more is read about it."""
+    """Processes with the detector's answer for each; with ``go_only`` a process whose answer is
+    not BuildInfo is dropped before anything more is read about it. A process that cannot be read
+    is left out (an unexpected error is logged once, at debug level); nothing is raised."""
     from . import Process
 
     constrained = pids is not None
@@ -139,7 +120,7 @@ def scan(
         base = f"/proc/{pid}"
         try:
             st = os.stat(base + "/exe")
-            identity: Identity | None = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            identity: Identity | None = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
             continue  # kernel thread, zombie, exited, or no such pid
         except OSError:
@@ -151,7 +132,7 @@ def scan(
                 result = detector.detect(identity, _opener(pid))
                 if len(memo) < _CACHE_MAX:
                     memo[identity] = result
-        if keep is not None and (result is None or not keep(result)):
+        if go_only and not isinstance(result, BuildInfo):
             continue
         try:
             data = _read_once(base + "/stat")
@@ -170,24 +151,22 @@ def scan(
                 path, on_disk = "", -1
             else:
                 path, on_disk = _path(base, st)
-            # /proc/<pid> is owned by the effective uid, or root when the process is not dumpable
-            # (setuid, or it changed ids): only then is status needed for the real uid.
-            ruid = os.stat(base).st_uid
-            if ruid == 0:
-                ruid = _real_uid(base)
+            # The real uid, as osquery reads it: the owner of /proc/<pid> is the effective uid.
+            ruid = _real_uid(base)
             name = _name(pid, start_time, identity, comm)
             if identity is not None and identity_of(os.stat(base + "/exe")) != identity:
                 continue  # exec'd or replaced while we read it: this row would mix two programs
         except (FileNotFoundError, ProcessLookupError, PermissionError, ValueError, IndexError):
             continue
         except OSError as e:
-            if e.errno in (errno.ESRCH, errno.ENOENT, errno.EACCES, errno.EPERM):
-                continue
-            raise
+            if e.errno not in _GONE:
+                once(log, ("scan", pid, e.errno), "pid %d left out: %s", pid, e)
+            continue
         yield Process(pid, ppid, name, path, on_disk, ruid, start_time, identity), result
 
 
 def _real_uid(base: str) -> int:
+    """The first field of the ``Uid:`` line of /proc/<pid>/status; -1 when there is none."""
     data = _read_once(base + "/status")
     at = 0  # the first line that starts with Uid: (one search, not a split into lines)
     if not data.startswith(b"Uid:"):
@@ -275,10 +254,10 @@ def gops_agent(proc: Process) -> Agent | None:
         address = _listening_address(pid, port)
     except (ProcessLookupError, FileNotFoundError, PermissionError):
         return None
-    except OSError as e:
-        if e.errno in (errno.ESRCH, errno.ENOENT, errno.EACCES, errno.EPERM, errno.ELOOP, errno.ENOTDIR):
-            return None
-        raise
+    except (OSError, ValueError) as e:
+        if not isinstance(e, OSError) or e.errno not in (*_GONE, errno.ELOOP, errno.ENOTDIR):
+            once(log, ("agent", pid, getattr(e, "errno", None)), "pid %d: no agent columns: %s", pid, e)
+        return None
     return Agent(pidfile, port, address or "", address is not None)
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import psutil
 
-from ..buildinfo import Detector, Identity, Result, identity_of
+from ..buildinfo import BuildInfo, Detector, Identity, Result, identity_of
 
 if TYPE_CHECKING:
     from . import Agent, Process
@@ -73,7 +73,7 @@ def _one(p: psutil.Process) -> tuple[Process, str] | None:
 def scan(
     pids: Iterable[int] | None,
     detector: Detector | None = None,
-    keep: Callable[[Result], bool] | None = None,
+    go_only: bool = False,
 ) -> Iterator[tuple[Process, Result | None]]:
     if pids is None:
         candidates: Iterable[psutil.Process] = psutil.process_iter()
@@ -87,7 +87,7 @@ def scan(
         result: Result | None = None
         if detector is not None and proc.exe_identity is not None:
             result = detector.detect(proc.exe_identity, _opener(path))
-        if keep is not None and (result is None or not keep(result)):
+        if go_only and not isinstance(result, BuildInfo):
             continue
         yield proc, result
 

@@ -8,10 +8,13 @@ yields into osquery's string rules; table modules only describe columns and prod
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum, IntFlag
 from typing import Any
+
+_PLAIN_INT = re.compile(r"-?[0-9]{1,20}")
 
 
 class ColumnType(str, Enum):
@@ -131,16 +134,17 @@ class QueryContext:
         return frozenset(values) if values else None
 
     def equals_int(self, column: str) -> frozenset[int] | None:
-        """:meth:`equals` for integer columns; values that are not integers match no row."""
+        """:meth:`equals` for integer columns; None (unconstrained) when any value is not a plain
+        decimal integer: SQLite also equates 1000.0, '1e3' or ' 1000' with 1000 and re-checks every
+        row itself, so a push-down that cannot be exact must not narrow the scan."""
         values = self.equals(column)
         if values is None:
             return None
         out = set()
         for v in values:
-            try:
-                out.add(int(v, 10))
-            except ValueError:
-                continue
+            if not _PLAIN_INT.fullmatch(v):
+                return None
+            out.add(int(v))
         return frozenset(out)
 
 

@@ -6,9 +6,7 @@ thing, so they share these definitions, the same names and the same meanings.
 
 from __future__ import annotations
 
-import threading
-
-from ..buildinfo import BuildInfo, Identity
+from ..buildinfo import BuildInfo, Cache, Identity
 from ._api import Column
 from ._api import ColumnType as T
 
@@ -47,9 +45,23 @@ COLUMNS = (
     Column("stripped", T.INTEGER, "1 when the executable has no symbol table, else 0"),
 )
 
-_MAX = 4096
-_lock = threading.Lock()
-_cache: dict[Identity, dict[str, object]] = {}
+
+def column(name: str) -> Column:
+    """The shared column called ``name``."""
+    for c in COLUMNS:
+        if c.name == name:
+            return c
+    raise KeyError(name)
+
+
+def columns_except(*names: str) -> tuple[Column, ...]:
+    """The shared columns, in their order, without those a table places itself."""
+    for name in names:
+        column(name)  # a misspelt name fails at import, not by silently keeping the column
+    return tuple(c for c in COLUMNS if c.name not in names)
+
+
+_cache: Cache[Identity, dict[str, object]] = Cache(4096)
 
 
 def values(info: BuildInfo, identity: Identity | None = None) -> dict[str, object]:
@@ -84,8 +96,5 @@ def values(info: BuildInfo, identity: Identity | None = None) -> dict[str, objec
         "stripped": info.stripped,
     }
     if identity is not None:
-        with _lock:
-            if len(_cache) >= _MAX:
-                _cache.clear()
-            _cache[identity] = out
+        _cache.put(identity, out)
     return out

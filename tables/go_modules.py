@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..buildinfo import BuildInfo, Module, Result
-from ..procs import executables
+from ..buildinfo import BuildInfo, Module
+from ..procs import go_executables
 from ._api import Column, ColumnOptions, ColumnType, QueryContext, Row, Table
 from ._shared import DETECTOR
 
@@ -44,18 +44,10 @@ def stdlib_version(go_version: str) -> str:
     return go_version.split(" X:", 1)[0].strip()
 
 
-def _is_go(result: Result) -> bool:
-    return isinstance(result, BuildInfo)
-
-
 def generate(ctx: QueryContext) -> Iterator[Row]:
     pids = ctx.equals_int("pid")
-    if pids is not None and not pids:
-        return  # pid = 'x': no integer matches
     modules = ctx.equals("module")
-    for proc, result in executables(DETECTOR, pids, keep=_is_go):
-        if not isinstance(result, BuildInfo):
-            continue
+    for proc, result in go_executables(DETECTOR, pids):
         for module, main in _modules(result):
             if modules is not None and module.path not in modules:
                 continue

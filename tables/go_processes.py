@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..buildinfo import BuildInfo, Result
-from ..procs import executables, gops_agent
+from ..procs import go_executables, gops_agent
 from . import _executable as executable
 from ._api import Column, QueryContext, Row, Table
 from ._api import ColumnOptions as Opt
@@ -27,7 +26,7 @@ COLUMNS = (
            "Process name as gops shows it: comm, or argv[0]'s base name when comm is truncated"),
     Column("path", T.TEXT,
            "Path to the executable as the process sees it, without the ' (deleted)' suffix"),
-    executable.COLUMNS[0],  # version
+    executable.column("version"),
     Column("agent", T.INTEGER,
            "1 when a gops agent is really listening: the process's own pidfile names a port on which the "
            "process itself holds a TCP socket in LISTEN; else 0"),
@@ -38,20 +37,14 @@ COLUMNS = (
     Column("on_disk", T.INTEGER,
            "1 the executable is present on disk, 0 it was deleted, -1 unknown (as in processes)"),
     Column("uid", T.BIGINT, "Real user ID of the process"),
-    *executable.COLUMNS[1:],
+    *executable.columns_except("version"),
 )
-
-
-def _is_go(result: Result) -> bool:
-    return isinstance(result, BuildInfo)
 
 
 def generate(context: QueryContext) -> Iterator[Row]:
     pids = context.equals_int("pid")
     with_agent = context.uses(*_AGENT_COLUMNS)
-    for proc, info in executables(DETECTOR, pids, keep=_is_go):
-        if not isinstance(info, BuildInfo):  # keep= guarantees it; narrows the type
-            continue
+    for proc, info in go_executables(DETECTOR, pids):
         agent = gops_agent(proc) if with_agent else None
         listening = agent is not None and agent.listening
         row: dict[str, object] = {

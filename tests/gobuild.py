@@ -135,6 +135,20 @@ func main() {
 \tif err := os.WriteFile(file, []byte(strconv.Itoa(port)), 0o600); err != nil {
 \t\tpanic(err)
 \t}
+\tif ids := os.Getenv("AGENT_RESUID"); ids != "" {
+\t\t// "r,e,s": drop privileges as a daemon may, and stay dumpable, so that the owner of
+\t\t// /proc/<pid> is the effective uid while the real uid is r.
+\t\tvar r, e, s int
+\t\tif _, err := fmt.Sscanf(ids, "%d,%d,%d", &r, &e, &s); err != nil {
+\t\t\tpanic(err)
+\t\t}
+\t\tif err := syscall.Setresuid(r, e, s); err != nil {
+\t\t\tpanic(err)
+\t\t}
+\t\tif _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, 4 /* PR_SET_DUMPABLE */, 1, 0); errno != 0 {
+\t\t\tpanic(errno)
+\t\t}
+\t}
 \tfmt.Println(port)
 \tc := make(chan os.Signal, 1)
 \tsignal.Notify(c, syscall.SIGTERM, syscall.SIGINT)

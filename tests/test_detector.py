@@ -2,10 +2,12 @@
 under another file's identity."""
 
 import os
+import time
 from functools import partial
 
 import fixtures
 from go_processes.buildinfo import BuildInfo, Detector, UnreadableFile, UnsupportedFormat, identity_of
+from gobuild import go_version_m
 
 go_exe = fixtures.go_exe
 
@@ -46,7 +48,7 @@ def test_a_different_file_behind_the_open_is_not_cached(go_exe):
 def test_open_errors_are_not_cached(tmp_path):
     detector = Detector()
     missing = tmp_path / "gone"
-    identity = (1, 2, 3, 4)
+    identity = (1, 2, 3, 4, 5)
     assert isinstance(detector.detect(identity, _opener(missing)), UnreadableFile)
     assert detector.cached(identity) is None
 
@@ -74,3 +76,51 @@ def test_non_go_result_is_typed(tmp_path):
     p.write_bytes(b"plain text, not an executable")
     _, result = Detector().detect_path(p)
     assert isinstance(result, UnsupportedFormat)
+
+
+def test_rewritten_in_place_with_mtime_put_back_is_read_again(go_exe, tmp_path):
+    """The owner of a binary rewrites it in place at the same size and restores its mtime
+    (utimensat): the new content must be read, because the ctime moved (no user can set it)."""
+    path = tmp_path / "prog"
+    path.write_bytes(go_exe("default").read_bytes())
+    old = go_version_m(path)
+    assert old is not None
+    before = os.stat(path)
+    detector = Detector()
+    _, first = detector.detect_path(path)
+    assert isinstance(first, BuildInfo) and first.go_version == old["GoVersion"]
+
+    version = old["GoVersion"].encode()
+    changed = version[:-1] + bytes([version[-1] ^ 1])  # the last digit, one off: same length
+    data = path.read_bytes()
+    assert version in data
+    for _ in range(100):  # ctime ticks with the kernel's coarse clock: wait for it to move
+        with open(path, "r+b") as f:
+            f.write(data.replace(version, changed))
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        after = os.stat(path)
+        if after.st_ctime_ns != before.st_ctime_ns:
+            break
+        time.sleep(0.01)
+    same = (before.st_ino, before.st_size, before.st_mtime_ns)
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == same
+    assert after.st_ctime_ns != before.st_ctime_ns
+    assert go_version_m(path)["GoVersion"] == changed.decode()  # the toolchain sees the edit
+
+    _, second = detector.detect_path(path)
+    assert isinstance(second, BuildInfo) and second.go_version == changed.decode()
+    second = detector.detect(identity_of(os.stat(path)), _opener(path))
+    assert isinstance(second, BuildInfo) and second.go_version == changed.decode()
+
+
+def test_read_errors_are_not_cached(go_exe):
+    """An error during the read (here EBADF: the opener hands over an fd that cannot be read, as
+    EIO would fail a read) says nothing about the content: the next detect reads the file."""
+    go = go_exe("default")
+    identity = identity_of(os.stat(go))
+    detector = Detector()
+    unreadable = partial(os.open, str(go), os.O_PATH | os.O_CLOEXEC)  # fstat works, pread does not
+    result = detector.detect(identity, unreadable)
+    assert isinstance(result, UnreadableFile) and "read" in result.reason, result
+    assert detector.cached(identity) is None
+    assert isinstance(detector.detect(identity, _opener(go)), BuildInfo)

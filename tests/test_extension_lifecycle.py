@@ -202,3 +202,14 @@ def test_registration_refused_whole_when_one_name_is_taken() -> None:
         code = osq.wait_exit(5)
         assert code is not None and code != 0
         assert osqueryd.conflict_message("go_modules") in osq.stderr()
+
+
+def test_wire_module_leaves_the_osquery_sdk_importable() -> None:
+    """The wire module loads only osquery's generated modules, and a later `import osquery` in the
+    same process still gets the whole SDK (its plugin classes), not a hollow package."""
+    code = ("import sys, go_processes.extension._wire; "
+            "loaded = sorted(m for m in sys.modules if m.startswith('osquery.') and 'extensions' not in m); "
+            "import osquery; "
+            "print(loaded, hasattr(osquery, 'TablePlugin'), hasattr(osquery, 'ExtensionManager'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["[]", "True", "True"], out

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -119,12 +120,40 @@ def test_pid_constraints_answer_without_walking_proc(zoo: dict[str, Started],
     assert rows_by_pid(context(non_go)) == {}
     tids = [int(t) for t in os.listdir(f"/proc/{go[0]}/task") if int(t) != go[0]]
     assert rows_by_pid(context(tids)) == {}
-    not_int = {"constraints": [{"name": "pid", "list": [{"op": 2, "expr": "x"}]}]}
-    assert rows_by_pid(QueryContext.parse(not_int)) == {}
     # The pre-3.0 form: op as a string, empty lists as "".
     old = {"constraints": [{"name": "pid", "list": [{"op": "2", "expr": str(go[0])}], "affinity": "BIGINT"},
                            {"name": "path", "list": "", "affinity": "TEXT"}]}
     assert set(rows_by_pid(QueryContext.parse(json.dumps(old)))) == {go[0]}
+
+
+def _sqlite_keeps(pid: int, literal: str) -> str | None:
+    """The constraint text osquery would send for ``pid = <literal>`` (SQLite's text of the value)
+    when SQLite itself keeps a row with that pid (column affinity as osquery declares BIGINT),
+    else None."""
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (pid BIGINT)")
+    db.execute("INSERT INTO t VALUES (?)", (pid,))
+    [(kept,)] = db.execute(f"SELECT count(*) FROM t WHERE pid = {literal}")
+    [(text,)] = db.execute(f"SELECT CAST({literal} AS TEXT)")
+    return text if kept else None
+
+
+@pytest.mark.parametrize("spelling", ["{}.0", "{}e0", "'{}.0'", "' {}'", "'{}e0'", "{}.0 + 0"])
+def test_equal_values_that_are_not_plain_integers_miss_no_row(zoo: dict[str, Started], spelling: str) -> None:
+    """WHERE pid = 1000.0: SQLite keeps the row, so the table must return it (SQLite filters the
+    rest); the same for go_modules' pid push-down."""
+    from go_processes.tables.go_modules import TABLE as MODULES
+
+    pid = zoo["default"].pid
+    expr = _sqlite_keeps(pid, spelling.format(pid))
+    assert expr is not None and expr != str(pid), spelling  # SQLite matches it, and not as plain text
+    ctx = QueryContext.parse({"constraints": [{"name": "pid", "list": [{"op": 2, "expr": expr}]}]})
+    assert pid in rows_by_pid(ctx)
+    assert pid in {r["pid"] for r in MODULES.generate(ctx)}
+    # Mixed with plain values in one IN list, still no row is missed.
+    ctx = QueryContext.parse({"constraints": [{"name": "pid", "list": [
+        {"op": 2, "expr": "1"}, {"op": 2, "expr": expr}]}]})
+    assert pid in rows_by_pid(ctx)
 
 
 def test_join_style_lookups_are_fast(zoo: dict[str, Started]) -> None:

@@ -8,7 +8,9 @@ programs run as another user. Expected values come from the Go toolchain (`go ve
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
+import logging
 import os
 import pwd
 import select
@@ -31,7 +33,14 @@ from gobuild import AGENT, Build, Program, build, go_version_m
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="walks Linux /proc")
 
 from go_processes.buildinfo import BuildInfo, Detector  # noqa: E402
-from go_processes.procs import Process, executable, executables, gops_agent, processes  # noqa: E402
+from go_processes.procs import (  # noqa: E402
+    Process,
+    executable,
+    executables,
+    go_executables,
+    gops_agent,
+    processes,
+)
 
 AGENT_BUILD = Build(program=Program(module="example.com/agent", files=(("main.go", AGENT),)), name="agent")
 GO_KINDS = ("default", "stripped", "pie", "cgo", "static", "old", "gccgo")
@@ -172,7 +181,7 @@ def test_full_scan_lists_processes_as_the_test_sees_them(zoo: dict[str, Started]
         assert p.uid == 0
         assert p.exe_identity is not None
         st = os.stat(f"/proc/{s.pid}/exe")
-        assert p.exe_identity == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        assert p.exe_identity == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     # Thread ids never appear as processes: each Go program runs several threads.
     ours = {s.pid for s in zoo.values()}
     tids = {int(t) for pid in ours for t in os.listdir(f"/proc/{pid}/task")} - ours
@@ -211,15 +220,89 @@ def test_executable_matches_go_toolchain(zoo: dict[str, Started], oracle: dict[s
         assert result.main.version == want["Main"]["Version"], kind
 
 
-def test_executables_keeps_only_go(zoo: dict[str, Started]) -> None:
+def test_go_executables_keeps_only_go(zoo: dict[str, Started]) -> None:
     ours = {s.pid: s for s in zoo.values()}
-    def is_go(r: object) -> bool:
-        return isinstance(r, BuildInfo)
+    want = {pid for pid, s in ours.items() if s.go}
+    got = {p.pid: bi for p, bi in go_executables(Detector()) if p.pid in ours}
+    assert got.keys() == want and all(isinstance(bi, BuildInfo) for bi in got.values())
+    assert {p.pid for p, _ in go_executables(Detector(), list(ours))} == want
+    # executables() keeps every identified process, with the reason a non-Go one is not Go.
+    every = {p.pid: r for p, r in executables(Detector(), list(ours))}
+    assert every.keys() == ours.keys()
+    assert {pid for pid, r in every.items() if isinstance(r, BuildInfo)} == want
 
-    got = {p.pid for p, _ in executables(Detector(), keep=is_go) if p.pid in ours}
-    assert got == {pid for pid, s in ours.items() if s.go}
-    got = {p.pid for p, _ in executables(Detector(), list(ours), keep=is_go)}
-    assert got == {pid for pid, s in ours.items() if s.go}
+
+def test_unexpected_errno_drops_one_process(zoo: dict[str, Started], monkeypatch: pytest.MonkeyPatch,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    """An errno the scan does not expect (EIO here, injected for one pid's status file) leaves that
+    process out, once logged; the other processes are still listed."""
+    from go_processes.procs import _linux
+
+    victim, other = zoo["default"].pid, zoo["stripped" if "stripped" in zoo else "pie"].pid
+    real = _linux._read_once
+
+    def failing(path: str) -> bytes:
+        if path == f"/proc/{victim}/status":
+            raise OSError(errno.EIO, "Input/output error", path)
+        return real(path)
+
+    monkeypatch.setattr(_linux, "_read_once", failing)
+    with caplog.at_level(logging.DEBUG, logger="go_processes"):
+        for _ in range(2):
+            assert [p.pid for p in processes([victim, other])] == [other]
+            everyone = {p.pid for p in processes()}
+            assert other in everyone and victim not in everyone
+    lines = [r for r in caplog.records if str(victim) in r.getMessage()]
+    assert len(lines) == 1 and "Input/output error" in lines[0].getMessage(), caplog.records
+
+
+def test_unexpected_errno_in_agent_check_drops_the_agent(plain_go: tuple[subprocess.Popen, Path],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from go_processes.procs import _linux
+
+    p, cfg = plain_go
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        (cfg / str(p.pid)).write_text(str(listener.getsockname()[1]))
+        proc = one(p.pid)
+        assert gops_agent(proc) is not None  # a pidfile with a port: the agent check reads net/tcp
+        real = _linux._read
+
+        def failing(path: str | bytes, *args: Any, **kw: Any) -> bytes:
+            if "/net/tcp" in str(path):
+                raise OSError(errno.EIO, "Input/output error", path)
+            return real(path, *args, **kw)
+
+        monkeypatch.setattr(_linux, "_read", failing)
+        assert gops_agent(proc) is None
+
+
+def test_uid_is_the_real_uid(spawner: Spawner, agent_exe: str, agent_user: pwd.struct_passwd) -> None:
+    """ruid = the agent user, euid = nobody, dumpable: /proc/<pid> is owned by the effective uid
+    (the kernel's task_dump_owner), but uid is the real one, and the gops config dir is looked up
+    in the real uid's home (the agent has no HOME and writes relative to that home)."""
+    nobody = pwd.getpwnam("nobody").pw_uid
+    gops_dir = Path(agent_user.pw_dir, ".config", "gops")
+    gops_dir.mkdir(parents=True, exist_ok=True)
+    for d in (gops_dir.parent, gops_dir):
+        os.chown(d, agent_user.pw_uid, agent_user.pw_gid)
+    p, port = start_agent(spawner, agent_exe, {"AGENT_RESUID": f"{agent_user.pw_uid},{nobody},0"},
+                          cwd=agent_user.pw_dir)
+    pidfile = gops_dir / str(p.pid)
+    try:
+        assert os.stat(f"/proc/{p.pid}").st_uid == nobody  # the case under test really is set up
+        status = Path(f"/proc/{p.pid}/status").read_text()
+        ruid, euid = [int(line.split()[i]) for line in status.splitlines() if line.startswith("Uid:")
+                      for i in (1, 2)]
+        assert (ruid, euid) == (agent_user.pw_uid, nobody)
+        proc = one(p.pid)
+        assert proc.uid == agent_user.pw_uid
+        agent = gops_agent(proc)
+        assert agent is not None and agent.listening and agent.port == port
+        assert agent.pidfile == str(pidfile)
+    finally:
+        p.kill()
+        p.wait()
+        pidfile.unlink(missing_ok=True)
 
 
 def test_pid_lookup_does_not_walk_proc(zoo: dict[str, Started], monkeypatch: pytest.MonkeyPatch) -> None:
