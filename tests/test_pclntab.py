@@ -497,3 +497,106 @@ def test_lefthook_npm(name: str) -> None:
     assert text <= set(ft.functions) and len(inline_only) > 100
     assert all(function_package(f) or f.startswith(("type.", "go.")) for f in inline_only)
 
+
+
+# --- hostile and ambiguous tables ----------------------------------------------------------------
+
+
+def _elf_sections(path: Path) -> dict[str, tuple[int, int, int]]:
+    """name -> (address, file offset, size), read with pyelftools (an independent ELF reader)."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(path, "rb") as fh:
+        return {s.name: (s["sh_addr"], s["sh_offset"], s["sh_size"]) for s in ELFFile(fh).iter_sections()}
+
+
+def _buildversion_header(data: bytes, secs: dict[str, tuple[int, int, int]], version: bytes) -> int:
+    """File offset of the one (pointer, length) header in .data that names ``version`` in .rodata
+    (located independently of the reader, with pyelftools' section table)."""
+    r_addr, r_off, r_size = secs[".rodata"]
+    _d_addr, d_off, d_size = secs[".data"]
+    found = []
+    i = data.find(version, r_off, r_off + r_size)
+    while i >= 0:
+        hdr = struct.pack("<QQ", r_addr + i - r_off, len(version))
+        j = data.find(hdr, d_off, d_off + d_size)
+        while j >= 0:
+            found.append(j)
+            j = data.find(hdr, j + 1, d_off + d_size)
+        i = data.find(version, i + 1, r_off + r_size)
+    assert len(found) == 1, found
+    return found[0]
+
+
+@pytest.mark.parametrize("planted", ["same", "other"])
+def test_two_version_headers_give_no_version(planted: str, tmp_path: Path) -> None:
+    """A second Go string header in .data pointing at another admissible `go1.` text makes the
+    data search ambiguous: no version, never a guess. A second header naming the same text
+    changes nothing (one value survives)."""
+    orig = _build("new", "linux", "amd64", "-ldflags=-s -w")
+    want = _oracle_version(orig).encode()
+    secs = _elf_sections(orig)
+    data = bytearray(_twin(orig, tmp_path / "twin").read_bytes())
+    hdr = _buildversion_header(bytes(data), secs, want)
+    r_addr, r_off, r_size = secs[".rodata"]
+    _d_addr, d_off, d_size = secs[".data"]
+    if planted == "same":
+        text_addr, length = struct.unpack_from("<QQ", data, hdr)
+    else:  # overwrite some other read-only text with another go1.x the layout admits
+        other = b"go1.99.1"
+        at = data.find(b"invalid argument", r_off, r_off + r_size)
+        assert at >= 0
+        data[at : at + len(other)] = other
+        text_addr, length = r_addr + at - r_off, len(other)
+    slot = next(o for o in range(d_off + (-d_off % 16), d_off + d_size - 16, 16)
+                if o != hdr and data[o : o + 16] == bytes(16))
+    struct.pack_into("<QQ", data, slot, text_addr, length)
+    p = tmp_path / "ambiguous"
+    p.write_bytes(bytes(data))
+    bi = read_build_info(p)
+    assert bi.detection == "pclntab" and bi.pclntab_format == "1.20"
+    if planted == "same":
+        assert (bi.go_version, bi.version_source) == (want.decode(), "data")
+    else:
+        assert (bi.go_version, bi.version_source, bi.go_version_range) == ("", "", "go1.20+")
+
+
+@pytest.mark.parametrize("field", ["nfunc", "funcnameOffset", "pclnOffset", "functab_entry"])
+def test_damaged_pclntab_is_no_pclntab(field: str, tmp_path: Path) -> None:
+    """A pclntab whose header or functab does not fit the file: read_functions gives a typed error,
+    read_build_info still answers (Go from the build ID note) with no version and no range."""
+    orig = _build("new", "linux", "amd64", "-ldflags=-s -w")
+    secs = _elf_sections(orig)
+    _addr, off, _size = secs[".gopclntab"]
+    data = bytearray(_twin(orig, tmp_path / "twin").read_bytes())
+    assert struct.unpack_from("<I", data, off)[0] == 0xFFFFFFF1
+    if field == "nfunc":
+        struct.pack_into("<Q", data, off + 8, 0xFFFFFFFF)
+    elif field == "funcnameOffset":
+        struct.pack_into("<Q", data, off + 8 + 3 * 8, 1 << 40)
+    elif field == "pclnOffset":
+        struct.pack_into("<Q", data, off + 8 + 7 * 8, len(data))
+    else:  # the second function's entry before the first's: the functab is not sorted
+        (pcln,) = struct.unpack_from("<Q", data, off + 8 + 7 * 8)
+        struct.pack_into("<I", data, off + pcln + 8, 0)
+        struct.pack_into("<I", data, off + pcln, 0x100)
+    p = tmp_path / "damaged"
+    p.write_bytes(bytes(data))
+    with pytest.raises(BuildInfoError):
+        read_functions(p)
+    bi = read_build_info(p)
+    assert (bi.go_version, bi.go_version_range, bi.pclntab_format) == ("", "", "")
+    assert bi.detection == "buildid"
+
+
+def test_universal_file_functions_are_the_host_slice(tmp_path: Path) -> None:
+    from fixtures import make_fat
+
+    arm = _build("new", "darwin", "arm64")
+    amd = _build("new", "darwin", "amd64")
+    fat = make_fat([arm, amd], tmp_path / "universal")
+    ft = read_functions(fat)
+    host = {"x86_64": amd, "aarch64": arm, "arm64": arm}.get(os.uname().machine)
+    if host is None:
+        pytest.skip(f"no darwin slice for this host's architecture {os.uname().machine}")
+    assert ft == read_functions(host)
