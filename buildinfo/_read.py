@@ -329,7 +329,10 @@ def _read_image(img: Image) -> BuildInfo:
 def _info(img: Image, detection: str, version: str, source: str, vrange: str, mods: ParsedInfo,
           pclntab_format: str = "") -> BuildInfo:
     path, main, deps, settings = mods
-    module_version, module_source = _module_version(img, path, main, settings)
+    # The symbol route only where the symbol tables are read anyway (no block): a file with a
+    # block keeps its fast path (a few preads, no symbol table).
+    module_version, module_source = _module_version(img, path, main, settings,
+                                                    symbols=detection != DETECTION_BUILDINFO)
     return BuildInfo(format=img.format, arch=img.arch, byte_order=img.byte_order, stripped=img.stripped,
                      detection=detection, go_version=version, go_version_range=vrange,
                      path=path, main=main, deps=deps, settings=settings, version_source=source,
@@ -340,10 +343,10 @@ def _info(img: Image, detection: str, version: str, source: str, vrange: str, mo
 DEVEL = "(devel)"
 
 
-def _module_version(img: Image, path: str, main: Module | None,
-                    settings: tuple[tuple[str, str], ...]) -> tuple[str, str]:
+def _module_version(img: Image, path: str, main: Module | None, settings: tuple[tuple[str, str], ...],
+                    symbols: bool) -> tuple[str, str]:
     """The main module's release and where it came from; a recorded `(devel)` is resolved from
-    -ldflags -X, then from a symbol, else stays `(devel)`."""
+    -ldflags -X, then (when ``symbols``) from a version variable's symbol, else stays `(devel)`."""
     if main is None or not main.version:
         return "", ""
     if main.version != DEVEL:
@@ -354,7 +357,7 @@ def _module_version(img: Image, path: str, main: Module | None,
         v = ldflags_version(ldflags, packages)
         if v:
             return v, SOURCE_LDFLAGS
-    if not img.stripped:
+    if symbols and not img.stripped:
         with contextlib.suppress(MalformedExecutable):
             v = symbol_version(img, packages)
             if v:
