@@ -4,8 +4,9 @@ Modelled on Go's src/debug/buildinfo/buildinfo.go: one small interface per forma
 data_regions / read_data), one search routine for the `\\xff Go buildinf:` block, errors as values
 of a few types. Beyond Go's reader: every ELF/PE/Mach-O variant reads its block whatever the
 section flags (golang/go#53071) or block size (golang/go#61644); every slice of a universal file
-is read; and without a block (Go <= 1.12, gccgo, damaged files) symbols, the pclntab magic and the
-build ID still say whether, and roughly which, Go built the file -- never an invented version.
+is read; and without a block (Go <= 1.12, gccgo, stripped npm builds, damaged files) symbols, the
+pclntab (_pclntab.py) and the build ID still say whether Go built the file, and the one
+runtime.buildVersion string in data (_version.py) which Go -- never an invented version.
 
 Header parsing: lean struct walks, not pyelftools / pefile / macholib. Measured on this repo's
 dev box (2 shared cores, Python 3.11, warm page cache, time.perf_counter, best of 5 passes, ms per
