@@ -605,3 +605,35 @@ def test_universal_file_functions_are_the_host_slice(tmp_path: Path) -> None:
     if host is None:
         pytest.skip(f"no darwin slice for this host's architecture {os.uname().machine}")
     assert ft == read_functions(host)
+
+
+# esbuild's 2021 npm packages: built with Go 1.16 and 1.17 (the 1.16 pclntab layout, which no
+# toolchain installed here writes) and still carrying a build-info block, so `go version` on the
+# untouched file is the oracle for their block-less twins.
+OLD_ESBUILD = {
+    "linux-64@0.12.0": ("esbuild-linux-64@0.12.0", "package/bin/esbuild"),
+    "linux-64@0.14.0": ("esbuild-linux-64@0.14.0", "package/bin/esbuild"),
+    "windows-64@0.14.0": ("esbuild-windows-64@0.14.0", "package/esbuild.exe"),
+    "darwin-arm64@0.14.0": ("esbuild-darwin-arm64@0.14.0", "package/bin/esbuild"),
+}
+
+
+@pytest.mark.parametrize("which", list(OLD_ESBUILD))
+def test_go116_layout_from_npm(which: str, tmp_path: Path) -> None:
+    spec, rel = OLD_ESBUILD[which]
+    orig = _npm_fetch(spec) / rel
+    want = _oracle_version(orig)
+    assert _layout(want) == "1.16", want
+    twin = _twin(orig, tmp_path / orig.name)
+    bi = read_build_info(twin)
+    assert bi.go_version == want and bi.pclntab_format == "1.16"
+    assert bi.version_source == ("symbol" if "runtime.buildVersion" in _nm_symbols(twin) else "data")
+    ft = read_functions(twin)
+    assert ft == read_functions(orig) and ft.format == "1.16"
+    assert {"main.main", "github.com/evanw/esbuild/internal/js_parser.Parse"} <= set(ft.functions)
+    fd = os.open(twin, os.O_RDONLY)
+    try:
+        text = set(_pclntab.text_functions(_images(Reader(fd, os.fstat(fd).st_size))[0]))
+    finally:
+        os.close(fd)
+    assert text < set(ft.functions)  # funcnametab also names inline-only functions
