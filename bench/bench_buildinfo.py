@@ -8,6 +8,12 @@ medians and the ratio are printed, never asserted. Goal (issue 2): within 2x of 
 worst symbol tables we can build cost under ~50 ms of CPU beyond reading their bytes.
 
     python bench/bench_buildinfo.py [--dir /usr/bin] [--reps 7] [--no-fixtures]
+    python bench/bench_buildinfo.py --functions [FILE ...]
+
+--functions (issue 9): the function table (read_functions, no cache) of the largest Go programs
+at hand -- the esbuild npm binaries the tests fetch into build/npm, else the biggest fixtures --
+against Go's own debug/gosym parsing the same ELF .gopclntab in-process (a small Go program that
+times itself), medians printed. Goal: esbuild's table under 30 ms.
 """
 
 from __future__ import annotations
@@ -101,6 +107,100 @@ def fast_path(files: list[str], n: int = 200) -> list[tuple[str, float]]:
     return out
 
 
+# The peer: Go's debug/gosym over the ELF .gopclntab, timed inside the Go process.
+GOSYM_PEER = """package main
+
+import (
+\t"debug/elf"
+\t"debug/gosym"
+\t"fmt"
+\t"os"
+\t"sort"
+\t"strconv"
+\t"time"
+)
+
+func main() {
+\treps, _ := strconv.Atoi(os.Args[1])
+\tfor _, path := range os.Args[2:] {
+\t\tvar ts []time.Duration
+\t\tn := 0
+\t\tfor i := 0; i < reps; i++ {
+\t\t\tt0 := time.Now()
+\t\t\tf, err := elf.Open(path)
+\t\t\tif err != nil {
+\t\t\t\tpanic(err)
+\t\t\t}
+\t\t\ts := f.Section(".gopclntab")
+\t\t\tdata, err := s.Data()
+\t\t\tif err != nil {
+\t\t\t\tpanic(err)
+\t\t\t}
+\t\t\ttab, err := gosym.NewTable(nil, gosym.NewLineTable(data, f.Section(".text").Addr))
+\t\t\tif err != nil {
+\t\t\t\tpanic(err)
+\t\t\t}
+\t\t\tn = len(tab.Funcs)
+\t\t\tf.Close()
+\t\t\tts = append(ts, time.Since(t0))
+\t\t}
+\t\tsort.Slice(ts, func(a, b int) bool { return ts[a] < ts[b] })
+\t\tfmt.Printf("%s\\t%d\\t%d\\n", path, ts[len(ts)/2].Nanoseconds(), n)
+\t}
+}
+"""
+
+
+def _gosym_peer(files: list[str], reps: int) -> dict[str, tuple[float, int]]:
+    try:
+        from gobuild import GO_NEW, Build, Program, build
+    except Exception as e:
+        print(f"(gosym peer unavailable: {e})", file=sys.stderr)
+        return {}
+    if not GO_NEW:
+        return {}
+    tool = build(Build(program=Program(module="example.com/gosympeer", files=(("main.go", GOSYM_PEER),)),
+                       name="gosympeer"))
+    elf_files = [f for f in files if Path(f).read_bytes()[:4] == b"\x7fELF"]
+    if not elf_files:
+        return {}
+    r = subprocess.run([str(tool), str(reps), *elf_files], capture_output=True, text=True, timeout=600)
+    out = {}
+    for line in r.stdout.splitlines():
+        path, ns, n = line.split("\t")
+        out[path] = (int(ns) / 1e9, int(n))
+    return out
+
+
+def bench_functions(files: list[str], reps: int) -> int:
+    from go_processes.buildinfo import read_functions
+
+    if not files:
+        npm = Path(__file__).resolve().parent.parent / "build" / "npm"
+        files = sorted(str(p) for p in npm.glob("*/package/**/esbuild*") if p.is_file())
+        if not files:
+            fx = fixture_files()
+            files = sorted(fx, key=lambda f: -os.path.getsize(f))[:3]
+            print("(no esbuild in build/npm: run tests/test_pclntab.py first; using the biggest fixtures)")
+    peer = _gosym_peer(files, reps)
+    for f in files:
+        t0 = time.perf_counter()
+        ft = read_functions(f)  # the first read of this file in this process
+        first = time.perf_counter() - t0
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            read_functions(f)
+            times.append(time.perf_counter() - t0)
+        med = statistics.median(times)
+        line = (f"{os.path.getsize(f) / 1e6:5.1f} MB  format {ft.format:4}  "
+                f"{len(ft.functions):6d} functions  first {first * 1e3:6.1f} ms  median {med * 1e3:6.1f} ms")
+        if f in peer:
+            pt, pn = peer[f]
+            line += f"  | debug/gosym {pt * 1e3:6.1f} ms ({pn} funcs)  ratio {med / pt:.2f}x"
+        print(f"{line}  {f}")
+    print("goal: esbuild (~10 MB) function table under 30 ms")
+    return 0
 def hostile_symbols(reps: int) -> None:
     """The worst symbol tables we can build (tests/test_buildinfo_hostile.py) at the largest size
     the per-file read budget lets through: CPU of one read against the CPU of reading its bytes
@@ -149,7 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dir", default="/usr/bin")
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--no-fixtures", action="store_true")
+    ap.add_argument("--functions", nargs="*", metavar="FILE", default=None,
+                    help="benchmark the function table instead (default files: esbuild from build/npm)")
     args = ap.parse_args(argv)
+    if args.functions is not None:
+        return bench_functions(args.functions, args.reps)
 
     fixtures = [] if args.no_fixtures else fixture_files()
     files = regular_files(args.dir) + fixtures

@@ -20,6 +20,7 @@ Functions = FuncTable | BuildInfoError
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+T = TypeVar("T")
 
 
 def identity_of(st: os.stat_result) -> Identity:
@@ -68,12 +69,12 @@ class Detector:
     """Reads each distinct executable once; safe to share between server threads.
 
     Verdicts about a file's content are cached; UnreadableFile (open or read failed, the file
-    changed under us) says nothing about the content and is retried next time. Function tables
-    are large (tens of thousands of names), so fewer of them are kept than build-info answers.
+    changed under us) says nothing about the content and is retried next time.
     """
 
     def __init__(self, max_entries: int = 65536, max_tables: int = 64) -> None:
         self._cache: Cache[Identity, Result] = Cache(max_entries)
+        # Function tables are large (tens of thousands of names): fewer of them are kept.
         self._tables: Cache[Identity, Functions] = Cache(max_tables)
 
     def cached(self, identity: Identity) -> Result | None:
@@ -86,32 +87,77 @@ class Detector:
         What is read is cached under ``identity``, so the opened file must be the one it names:
         between a caller's stat and this open a pid can be reused or a path replaced.
         """
-        return _answer(self._cache, read_build_info, identity, open_fd)
+        result = self._cache.get(identity)
+        if result is not None:
+            return result
+        return _opened(identity, open_fd, lambda fd: self._read(identity, fd))
+
+    def functions(self, identity: Identity, open_fd: Callable[[], int]) -> Functions:
+        """The function table (pclntab), cached by ``identity``; opened and checked as
+        :meth:`detect` does. Read only when asked: a detect() never pays for it."""
+        table = self._tables.get(identity)
+        if table is not None:
+            return table
+        return _opened(identity, open_fd, lambda fd: self._read_functions(identity, fd))
+
+    def functions_path(self, path: str | os.PathLike[str]) -> tuple[Identity | None, Functions]:
+        """Open ``path`` safely (no symlinks, no FIFOs), then answer as :meth:`functions` does."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as e:
+            return None, UnreadableFile(f"open: {e.strerror or e}")
+        try:
+            try:
+                identity = identity_of(os.fstat(fd))
+            except OSError as e:
+                return None, UnreadableFile(f"fstat: {e.strerror or e}")
+            table = self._tables.get(identity)
+            return identity, table if table is not None else self._read_functions(identity, fd)
+        finally:
+            os.close(fd)
 
     def detect_path(self, path: str | os.PathLike[str]) -> tuple[Identity | None, Result]:
         """Open ``path`` safely (no symlinks, no FIFOs), then answer as :meth:`detect` does."""
-        return _answer_path(self._cache, read_build_info, path)
-
-    def functions(self, identity: Identity, open_fd: Callable[[], int]) -> Functions:
-        """The function table, cached by ``identity``; opened and checked as :meth:`detect` does."""
-        return _answer(self._tables, read_functions, identity, open_fd)
-
-    def functions_path(self, path: str | os.PathLike[str]) -> tuple[Identity | None, Functions]:
-        """Open ``path`` safely, then answer as :meth:`functions` does."""
-        return _answer_path(self._tables, read_functions, path)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as e:
+            return None, UnreadableFile(f"open: {e.strerror or e}")
+        try:
+            try:
+                identity = identity_of(os.fstat(fd))
+            except OSError as e:
+                return None, UnreadableFile(f"fstat: {e.strerror or e}")
+            result = self._cache.get(identity)
+            return identity, result if result is not None else self._read(identity, fd)
+        finally:
+            os.close(fd)
 
     def __len__(self) -> int:
         return len(self._cache)
 
+    def _read(self, identity: Identity, fd: int) -> Result:
+        try:
+            result: Result = read_build_info(fd)
+        except UnreadableFile as e:
+            return e  # EIO, an fd that cannot be read: transient, not a verdict on the content
+        except BuildInfoError as e:
+            result = e
+        self._cache.put(identity, result)
+        return result
 
-T = TypeVar("T")
+    def _read_functions(self, identity: Identity, fd: int) -> Functions:
+        try:
+            table: Functions = read_functions(fd)
+        except UnreadableFile as e:
+            return e  # transient, as in _read
+        except BuildInfoError as e:
+            table = e
+        self._tables.put(identity, table)
+        return table
 
 
-def _answer(cache: Cache[Identity, T | BuildInfoError], read: Callable[[int], T],
-            identity: Identity, open_fd: Callable[[], int]) -> T | BuildInfoError:
-    cached = cache.get(identity)
-    if cached is not None:
-        return cached
+def _opened(identity: Identity, open_fd: Callable[[], int], read: Callable[[int], T]) -> T | UnreadableFile:
+    """``read`` the file ``open_fd`` opens (closed here) when it is the one ``identity`` names."""
     try:
         fd = open_fd()
     except OSError as e:
@@ -123,35 +169,6 @@ def _answer(cache: Cache[Identity, T | BuildInfoError], read: Callable[[int], T]
             return UnreadableFile(f"fstat: {e.strerror or e}")
         if opened != identity:
             return UnreadableFile("the file changed between stat and open")
-        return _read(cache, read, identity, fd)
+        return read(fd)
     finally:
         os.close(fd)
-
-
-def _answer_path(cache: Cache[Identity, T | BuildInfoError], read: Callable[[int], T],
-                 path: str | os.PathLike[str]) -> tuple[Identity | None, T | BuildInfoError]:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as e:
-        return None, UnreadableFile(f"open: {e.strerror or e}")
-    try:
-        try:
-            identity = identity_of(os.fstat(fd))
-        except OSError as e:
-            return None, UnreadableFile(f"fstat: {e.strerror or e}")
-        cached = cache.get(identity)
-        return identity, cached if cached is not None else _read(cache, read, identity, fd)
-    finally:
-        os.close(fd)
-
-
-def _read(cache: Cache[Identity, T | BuildInfoError], read: Callable[[int], T],
-          identity: Identity, fd: int) -> T | BuildInfoError:
-    try:
-        result: T | BuildInfoError = read(fd)
-    except UnreadableFile as e:
-        return e  # EIO, an fd that cannot be read: transient, not a verdict on the content
-    except BuildInfoError as e:
-        result = e
-    cache.put(identity, result)
-    return result

@@ -28,9 +28,11 @@ the header fits the file and sampled functab entries agree with their _func reco
 
 from __future__ import annotations
 
+import array
 import itertools
 import re
 import struct
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -43,7 +45,8 @@ RANGES = {"1.2": "go1.2-go1.15", "1.16": "go1.16-go1.17", "1.18": "go1.18-go1.19
 # Go minor versions each layout admits (go1.N).
 MINORS = {"1.2": (2, 15), "1.16": (16, 17), "1.18": (18, 19), "1.20": (20, 1 << 30)}
 
-MAX_FUNCS = 1 << 21  # the largest Go programs have a few hundred thousand
+MAX_FUNCS = 1 << 20  # the largest Go programs have a few hundred thousand
+MAX_NAMES = 1 << 21  # names in funcnametab (functions and inline-only ones)
 MAX_TABLE = MAX_READ  # bytes of one pclntab part we read at once
 SEARCH_CHUNK = 1 << 20
 MAX_SEARCH = 48 << 20  # read-only bytes searched for the magic, per image
@@ -194,18 +197,32 @@ class _Bad(Exception):
     """The table is inconsistent: internal to this module, never raised past it."""
 
 
-def _functab(img: Image, h: Header) -> list[int]:
-    """The 2*nfunc+1 functab fields (entry, funcoff, ..., end), checked to be sorted."""
+def _functab(img: Image, h: Header) -> array.array[int]:
+    """The 2*nfunc+1 functab fields (entry, funcoff, ..., end), checked to be sorted; kept as a
+    compact array (a hostile nfunc must not become millions of Python ints)."""
     n = 2 * h.nfunc + 1
     size = n * h.field
     raw = img.read_data(h.addr + h.pcln, size)
     if len(raw) < size:
         raise _Bad
-    fields = list(struct.unpack(f"{h.order}{n}{'I' if h.field == 4 else 'Q'}", raw))
+    fields = array.array(_TYPECODES[h.field], raw)
+    if (h.order == "<") != (sys.byteorder == "little"):
+        fields.byteswap()
     entries = fields[0::2]
-    if any(a > b for a, b in itertools.pairwise(entries)):
+    # The linker writes the _func records after the functab, in functab order, and the entries
+    # sorted; the text has a size. A zero-filled or made-up table fails one of these.
+    offs = fields[1::2]
+    first = size if h.format != "1.2" else h.pcln + size
+    if entries[-1] <= entries[0] or offs[0] < first:
+        raise _Bad
+    if any(a > b for a, b in itertools.pairwise(entries)) or any(a >= b for a, b in itertools.pairwise(offs)):
         raise _Bad
     return fields
+
+
+# array typecodes by item size: C's unsigned int and unsigned long long on every platform Python
+# supports here.
+_TYPECODES = {4: "I", 8: "Q"}
 
 
 def _sample(nfunc: int) -> range | list[int]:
@@ -220,7 +237,7 @@ def _func_base(h: Header) -> int:
     return 0 if h.format == "1.2" else h.pcln
 
 
-def _check_funcs(img: Image, h: Header, functab: list[int], which: range | list[int]) -> None:
+def _check_funcs(img: Image, h: Header, functab: array.array[int], which: range | list[int]) -> None:
     """Each chosen function's _func record starts with its functab entry and names a name."""
     entry_size = 4 if h.format in ("1.18", "1.20") else h.ptr_size
     head = struct.Struct(h.order + ("I" if entry_size == 4 else "Q") + "i")
@@ -260,6 +277,8 @@ def read(img: Image) -> FuncTable:
             names = _names_12(img, h, functab)
         else:
             raw = _funcnames(img, h)
+            if raw.count(b"\0") > min(MAX_NAMES, 4 * h.nfunc + 4096):
+                raise _Bad  # more names than functions could have inlined: not a real table
             names = {n.decode("utf-8", "replace") for n in raw[:-1].split(b"\0")}
             names.discard("")
     except _Bad:
@@ -299,7 +318,7 @@ def _cstring(b: bytes) -> bytes:
     return b if i < 0 else b[:i]
 
 
-def _names_12(img: Image, h: Header, functab: list[int]) -> set[str]:
+def _names_12(img: Image, h: Header, functab: array.array[int]) -> set[str]:
     """Go 1.2-1.15: the whole table is read once; names of functions and of their inline trees."""
     data = img.read_data(h.addr, MAX_TABLE)
     ptr, order = h.ptr_size, h.order

@@ -4,8 +4,9 @@ Modelled on Go's src/debug/buildinfo/buildinfo.go: one small interface per forma
 data_regions / read_data), one search routine for the `\\xff Go buildinf:` block, errors as values
 of a few types. Beyond Go's reader: every ELF/PE/Mach-O variant reads its block whatever the
 section flags (golang/go#53071) or block size (golang/go#61644); every slice of a universal file
-is read; and without a block (Go <= 1.12, gccgo, damaged files) symbols, the pclntab magic and the
-build ID still say whether, and roughly which, Go built the file -- never an invented version.
+is read; and without a block (Go <= 1.12, gccgo, stripped npm builds, damaged files) symbols, the
+pclntab (_pclntab.py) and the build ID still say whether Go built the file, and the one
+runtime.buildVersion string in data (_version.py) which Go -- never an invented version.
 
 Header parsing: lean struct walks, not pyelftools / pefile / macholib. Measured on this repo's
 dev box (2 shared cores, Python 3.11, warm page cache, time.perf_counter, best of 5 passes, ms per
@@ -329,7 +330,10 @@ def _read_image(img: Image) -> BuildInfo:
 def _info(img: Image, detection: str, version: str, source: str, vrange: str, mods: ParsedInfo,
           pclntab_format: str = "") -> BuildInfo:
     path, main, deps, settings = mods
-    module_version, module_source = _module_version(img, path, main, settings)
+    # The symbol route only where the symbol tables are read anyway (no block): a file with a
+    # block keeps its fast path (a few preads, no symbol table).
+    module_version, module_source = _module_version(img, path, main, settings,
+                                                    symbols=detection != DETECTION_BUILDINFO)
     return BuildInfo(format=img.format, arch=img.arch, byte_order=img.byte_order, stripped=img.stripped,
                      detection=detection, go_version=version, go_version_range=vrange,
                      path=path, main=main, deps=deps, settings=settings, version_source=source,
@@ -340,10 +344,10 @@ def _info(img: Image, detection: str, version: str, source: str, vrange: str, mo
 DEVEL = "(devel)"
 
 
-def _module_version(img: Image, path: str, main: Module | None,
-                    settings: tuple[tuple[str, str], ...]) -> tuple[str, str]:
+def _module_version(img: Image, path: str, main: Module | None, settings: tuple[tuple[str, str], ...],
+                    symbols: bool) -> tuple[str, str]:
     """The main module's release and where it came from; a recorded `(devel)` is resolved from
-    -ldflags -X, then from a symbol, else stays `(devel)`."""
+    -ldflags -X, then (when ``symbols``) from a version variable's symbol, else stays `(devel)`."""
     if main is None or not main.version:
         return "", ""
     if main.version != DEVEL:
@@ -354,7 +358,7 @@ def _module_version(img: Image, path: str, main: Module | None,
         v = ldflags_version(ldflags, packages)
         if v:
             return v, SOURCE_LDFLAGS
-    if not img.stripped:
+    if symbols and not img.stripped:
         with contextlib.suppress(MalformedExecutable):
             v = symbol_version(img, packages)
             if v:

@@ -1,7 +1,9 @@
-"""Coverage-guided fuzzing of read_build_info with atheris (libFuzzer): the long campaign that the
-hypothesis test in tests/test_buildinfo_fuzz.py samples on every CI run.
+"""Coverage-guided fuzzing of read_build_info and read_functions with atheris (libFuzzer): the long
+campaign that the hypothesis test in tests/test_buildinfo_fuzz.py samples on every CI run.
 
-The property: any input ends in a BuildInfo or a BuildInfoError. Another exception is a crash
+The property: any input ends in a BuildInfo (FuncTable) or a BuildInfoError. The seeds include
+each Go fixture with its build-info magic overwritten, so the pclntab search, the function table
+and the runtime.buildVersion data search are fuzzed from the first input. Another exception is a crash
 (libFuzzer saves the input as crash-*); a hang or a memory blow-up is caught by libFuzzer's
 -timeout and -rss_limit_mb. See fuzz/README.md for how to run it.
 """
@@ -16,7 +18,7 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports():
-    from go_processes.buildinfo import BuildInfo, BuildInfoError, read_build_info
+    from go_processes.buildinfo import BuildInfo, BuildInfoError, FuncTable, read_build_info, read_functions
 
 _FD = os.memfd_create("atheris-buildinfo")  # a regular file in memory, rewritten per input
 
@@ -25,14 +27,15 @@ def test_one_input(data: bytes) -> None:
     os.ftruncate(_FD, 0)
     os.pwrite(_FD, data, 0)
     os.lseek(_FD, 0, os.SEEK_SET)
-    try:
-        result = read_build_info(_FD)
-    except BuildInfoError as e:
-        if not (isinstance(e.reason, str) and e.reason):
-            raise AssertionError(f"{type(e).__name__} without a reason") from e
-        return
-    if not isinstance(result, BuildInfo):
-        raise AssertionError(f"read_build_info returned {type(result).__name__}")
+    for read, want in ((read_build_info, BuildInfo), (read_functions, FuncTable)):
+        try:
+            result = read(_FD)
+        except BuildInfoError as e:
+            if not (isinstance(e.reason, str) and e.reason):
+                raise AssertionError(f"{type(e).__name__} without a reason") from e
+            continue
+        if not isinstance(result, want):
+            raise AssertionError(f"{read.__name__} returned {type(result).__name__}")
 
 
 def seed_corpus(corpus: Path) -> None:
@@ -43,7 +46,11 @@ def seed_corpus(corpus: Path) -> None:
     corpus.mkdir(parents=True, exist_ok=True)
     n = 0
     for path in fixtures.iter_fixture_files():
-        (corpus / f"{path.parent.name}-{path.name}").write_bytes(path.read_bytes())
+        data = path.read_bytes()
+        (corpus / f"{path.parent.name}-{path.name}").write_bytes(data)
+        if b"\xff Go buildinf:" in data:  # the twin without a block: pclntab and data paths
+            twin = data.replace(b"\xff Go buildinf:", b"\xff Go XXXXXXXX:")
+            (corpus / f"{path.parent.name}-{path.name}-noblock").write_bytes(twin)
         n += 1
     with contextlib.suppress(BaseException):
         (corpus / "c-hello").write_bytes(fixtures.c_binary().read_bytes())

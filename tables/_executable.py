@@ -46,7 +46,6 @@ COLUMNS = (
 )
 
 
-
 def column(name: str) -> Column:
     """The shared column called ``name``."""
     for c in COLUMNS:

@@ -1,6 +1,9 @@
 """Property test: mutated real binaries (bit flips, byte and word overwrites aimed at the headers,
-the section/command tables and the build-info block, truncation) must give a typed result within a
-time and a memory bound. Derandomized and database-less, so every CI run tries the same cases."""
+the section/command tables, the build-info block, the pclntab header and functab and the
+runtime.buildVersion string, truncation) must give a typed result within a time and a memory
+bound, from read_build_info and from read_functions. The "-noblock" bases have their build-info
+magic overwritten, so the pclntab and data-string paths run on every case. Derandomized and
+database-less, so every CI run tries the same cases."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from typing import Any
 
 import pytest
 from fixtures import build_fixture
-from go_processes.buildinfo import BuildInfo, BuildInfoError, read_build_info
+from go_processes.buildinfo import BuildInfo, BuildInfoError, FuncTable, read_build_info, read_functions
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,18 +33,33 @@ BLOCK_MAGIC = b"\xff Go buildinf:"
 HUGE = [0, 1, 0x7F, 0x80, 0xFF, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFF0, 0xFFFFFFFF,
         (1 << 63) - 1, 1 << 63, (1 << 64) - 1]
 
-BASES = ["stripped", "linux_s390x", "windows_386", "windows_amd64", "darwin_arm64", "fat", "gccgo", "old"]
+BASES = ["stripped", "linux_s390x", "windows_386", "windows_amd64", "darwin_arm64", "fat", "gccgo", "old",
+         "stripped-noblock", "windows_amd64-noblock", "linux_s390x-noblock", "old-noblock"]
+NO_MAGIC = b"\xff Go XXXXXXXX:"
+# The pclntab magics (go1.2, 1.16, 1.18, 1.20) and the two zero pad bytes, either byte order.
+PCLNTAB_MAGICS = [struct.pack(e + "I", m) + b"\0\0" for m in (0xFFFFFFFB, 0xFFFFFFFA, 0xFFFFFFF0, 0xFFFFFFF1)
+                  for e in "<>"]
 
 
 @functools.cache
 def base(name: str) -> tuple[bytes, tuple[tuple[int, int], ...]]:
     """The fixture's bytes and the regions worth aiming at: (lo, hi) file ranges."""
-    data = build_fixture(name).read_bytes()
+    if name.endswith("-noblock"):
+        data = build_fixture(name.removesuffix("-noblock")).read_bytes().replace(BLOCK_MAGIC, NO_MAGIC)
+    else:
+        data = build_fixture(name).read_bytes()
     n = len(data)
     regions = [(0, min(n, 4096)), (0, n)]
     blk = data.find(BLOCK_MAGIC)
     if blk >= 0:
         regions.append((max(0, blk - 64), min(n, blk + 512)))
+    for magic in PCLNTAB_MAGICS:  # the pclntab header and the start of its functab
+        at = data.find(magic)
+        if at >= 0:
+            regions += [(at, min(n, at + 80)), (at, min(n, at + (64 << 10)))]
+    ver = data.find(b"go1.")  # the runtime.buildVersion text (or the first go1. string)
+    if ver >= 0:
+        regions.append((ver, min(n, ver + 16)))
     if data[:4] == b"\x7fELF":
         e = "<" if data[5] == 1 else ">"
         shoff = struct.unpack_from(e + ("Q" if data[4] == 2 else "I"), data, 40 if data[4] == 2 else 32)[0]
@@ -121,6 +139,10 @@ class Runner:
                 box["r"] = read_build_info(self.fd)
             except BaseException as e:
                 box["e"] = e
+            try:
+                box["f"] = read_functions(self.fd)
+            except BaseException as e:
+                box["fe"] = e
             box["cpu"] = time.thread_time() - cpu0
 
         if self.trace:
@@ -135,13 +157,14 @@ class Runner:
         assert not t.is_alive(), f"no answer within {TIME_LIMIT}s (hang or unbounded read)"
         assert box["cpu"] < CPU_LIMIT, f"{box['cpu']:.1f} CPU seconds for one read"
         assert peak < MEM_LIMIT, f"{peak >> 20} MiB allocated at peak"
-        if "e" in box:
-            e = box["e"]
-            if not isinstance(e, BuildInfoError):
-                raise AssertionError(f"untyped {type(e).__name__}: {e}") from e
-            assert isinstance(e.reason, str) and e.reason
-        else:
-            assert isinstance(box["r"], BuildInfo)
+        for err, ok, want in (("e", "r", BuildInfo), ("fe", "f", FuncTable)):
+            if err in box:
+                e = box[err]
+                if not isinstance(e, BuildInfoError):
+                    raise AssertionError(f"untyped {type(e).__name__}: {e}") from e
+                assert isinstance(e.reason, str) and e.reason
+            else:
+                assert isinstance(box[ok], want)
 
     def close(self) -> None:
         os.close(self.fd)
