@@ -117,14 +117,12 @@ def main() -> int:
     exe = gobuild.build(SPECS[2][0])
     detector = Detector()
     _, info = detector.detect_path(exe)
-    functions = None
-    if hasattr(detector, "functions_path"):
-        _, functions = detector.functions_path(exe)
+    _, functions = detector.functions_path(exe)
     prog = program(info, functions)  # type: ignore[arg-type]
     m = _median(lambda: vulndb.match(db, prog), args.runs * 5)
     found = vulndb.match(db, prog)
     print(f"match a Go 1.19 server     {m * 1000:7.2f} ms   goal < 5 ms   ({len(found)} findings, "
-          f"function list: {'yes' if prog.symbols is not None else 'no (pclntab reader not merged)'})")
+          f"function list: {'yes' if prog.symbols is not None else 'unreadable'})")
 
     # -- query ---------------------------------------------------------------------------------------
     procs = []

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from ..buildinfo import Detector, Identity, Result
+from ..buildinfo import BuildInfoError, Detector, FuncTable, Identity, Result
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,7 @@ def executable(proc: Process, detector: Detector) -> Result | None:
     return _platform.executable(proc, detector)
 
 
-def executable_functions(proc: Process, detector: Detector) -> object | None:
+def executable_functions(proc: Process, detector: Detector) -> FuncTable | BuildInfoError | None:
     """The function table (``buildinfo.FuncTable``, or the ``BuildInfoError`` that prevented it)
     of the file ``proc`` runs, opened as :func:`executable` opens it and cached by the detector
     under the same identity; None when the executable cannot be identified."""

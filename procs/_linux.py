@@ -22,7 +22,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from ..buildinfo import Detector, Identity, Result, identity_of
+from ..buildinfo import BuildInfoError, Detector, FuncTable, Identity, Result, identity_of
 
 if TYPE_CHECKING:
     from . import Agent, Process
@@ -248,12 +248,10 @@ def executable(proc: Process, detector: Detector) -> Result | None:
     return detector.detect(proc.exe_identity, _opener(proc.pid))
 
 
-def executable_functions(proc: Process, detector: Detector) -> object | None:
-    functions = getattr(detector, "functions", None)  # buildinfo's pclntab reader (issue 9)
-    if proc.exe_identity is None or functions is None:
+def executable_functions(proc: Process, detector: Detector) -> FuncTable | BuildInfoError | None:
+    if proc.exe_identity is None:
         return None
-    result: object = functions(proc.exe_identity, _opener(proc.pid))
-    return result
+    return detector.functions(proc.exe_identity, _opener(proc.pid))
 
 
 # --- gops agent ------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterator
 
 from .. import vulndb
-from ..buildinfo import BuildInfo, BuildInfoError, Identity, Result, identity_of
+from ..buildinfo import BuildInfo, BuildInfoError, FuncTable, Identity, Result, identity_of
 from ..procs import executable_functions, executables
 from ._api import Column, QueryContext, Row, Table
 from ._api import ColumnOptions as Opt
@@ -109,21 +109,20 @@ def _file(path: str, db: vulndb.Database, with_symbols: bool) -> list[vulndb.Fin
     opened, info = DETECTOR.detect_path(path)
     if opened is None or not isinstance(info, BuildInfo):
         return None
-    functions: object = None
-    reader = getattr(DETECTOR, "functions_path", None)  # buildinfo's pclntab reader (issue 9)
-    if with_symbols and reader is not None:
-        fn_identity, functions = reader(path)
+    functions: FuncTable | BuildInfoError | None = None
+    if with_symbols:
+        fn_identity, functions = DETECTOR.functions_path(path)
         if fn_identity != opened:
             functions = None  # replaced between the two opens: no function list rather than a wrong one
     return _store(opened, db, with_symbols, _match(db, info, functions))
 
 
-def program(info: BuildInfo, functions: object = None) -> vulndb.Program:
-    """What matching needs of one executable: its build info and, if read, its function table."""
+def program(info: BuildInfo, functions: FuncTable | BuildInfoError | None = None) -> vulndb.Program:
+    """What matching needs of one executable: its build info and, if read, its function table
+    (an error reading it leaves the findings at module level)."""
     symbols = None
-    names = getattr(functions, "functions", None)
-    if names is not None and not isinstance(functions, BuildInfoError):
-        symbols = vulndb.package_symbols(names, info.path)
+    if isinstance(functions, FuncTable):
+        symbols = vulndb.package_symbols(functions.functions, info.path)
     return vulndb.Program(
         go_version=info.go_version,
         modules=vulndb.modules_of(info.main, info.deps),
@@ -134,7 +133,8 @@ def program(info: BuildInfo, functions: object = None) -> vulndb.Program:
     )
 
 
-def _match(db: vulndb.Database, info: BuildInfo, functions: object) -> list[vulndb.Finding]:
+def _match(db: vulndb.Database, info: BuildInfo,
+           functions: FuncTable | BuildInfoError | None) -> list[vulndb.Finding]:
     return vulndb.match(db, program(info, functions))
 
 

@@ -51,12 +51,6 @@ STRIP = ("-ldflags=-s -w",)
 SYMBOL_COLUMNS = ("level", "packages", "symbols")
 
 
-def _needs_functions() -> None:
-    if not hasattr(DETECTOR, "functions"):
-        pytest.skip("buildinfo's function table (the pclntab reader of issue 9, branch pclntab) is not "
-                    "merged into this checkout yet: symbol-level findings need it")
-
-
 @pytest.fixture(autouse=True)
 def _database(snapshot_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv(vulndb.ENV_LOCATION, str(snapshot_db))
@@ -195,7 +189,6 @@ def test_a_program_without_module_information_still_gets_stdlib_findings(_databa
 
 
 def test_calling_the_vulnerable_server_changes_the_symbol_level(_database):
-    _needs_functions()
     server, hello = _build(SERVER_PROG), _build()
     srv = _by_id(_rows([server])[0])
     fmt = _by_id(_rows([hello])[0])
@@ -215,7 +208,6 @@ def test_calling_the_vulnerable_server_changes_the_symbol_level(_database):
 
 
 def test_stripped_twins_get_the_same_findings(_database):
-    _needs_functions()
     for program in (SERVER_PROG, gobuild.Program()):
         plain, stripped = _build(program), _build(program, flags=STRIP)
         assert gobuild.go_version_m(stripped) is not None
@@ -224,9 +216,19 @@ def test_stripped_twins_get_the_same_findings(_database):
         assert strip_path(_rows([plain])[0]) == strip_path(_rows([stripped])[0])
 
 
-def test_without_symbol_columns_no_function_list_is_read(_database):
-    rows = _rows([_build(SERVER_PROG, flags=STRIP)], cols=("osv_id", "fixed_version"))[0]
-    assert rows and {r["level"] for r in rows} == {"module"}  # module level: the cheap answer
+def test_without_symbol_columns_no_function_list_is_read(_database, tmp_path, monkeypatch):
+    exe = tmp_path / "prog"  # a copy: a file identity no other test has cached findings for
+    shutil.copy2(_build(SERVER_PROG, flags=STRIP), exe)
+
+    def refuse(*args):
+        raise AssertionError("the function list was read for a query that does not use it")
+
+    with monkeypatch.context() as m:
+        m.setattr(DETECTOR, "functions", refuse)
+        m.setattr(DETECTOR, "functions_path", refuse)
+        rows = _rows([exe], cols=("osv_id", "fixed_version"))[0]
+    assert rows and {r["level"] for r in rows} == {"module"}
+    assert "symbol" in {r["level"] for r in _rows([exe])[0]}
 
 
 # --- processes ---------------------------------------------------------------------------------------
