@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import gobuild
 from go_processes import vulndb
 from go_processes.buildinfo import Detector
+from go_processes.extension._wire import _PROTOCOL as FAST_PROTOCOL  # osqueryd's client is C++
 from go_processes.tables.go_vulnerabilities import program
 from osqueryd import OsqueryD, osquery5_context
 from vulndb_util import SNAPSHOT, fix_modes
@@ -137,13 +138,13 @@ def main() -> int:
         for _ in range(3):
             with OsqueryD(env=env) as osq:
                 osq.wait_ready()
-                client = osq.client()
+                client = osq.client(protocol=FAST_PROTOCOL)
                 start = time.perf_counter()
                 rows = client.generate("go_vulnerabilities")
                 colds.append(time.perf_counter() - start)
         with OsqueryD(env=env) as osq:
             osq.wait_ready()
-            client = osq.client(persistent=True)
+            client = osq.client(persistent=True, protocol=FAST_PROTOCOL)
             client.generate("go_vulnerabilities")
             client.generate("go_processes")
             warm = _median(lambda: client.generate("go_vulnerabilities"), args.runs)

@@ -57,7 +57,9 @@ COLUMNS = (
 
 _MAX = 4096
 _lock = threading.Lock()
-_cache: dict[tuple[Identity, int, bool], list[vulndb.Finding]] = {}
+# (executable, database, with function list) -> the rows of its findings without pid and path.
+Rows = list[dict[str, object]]
+_cache: dict[tuple[Identity, int, bool], Rows] = {}
 
 
 def generate(ctx: QueryContext) -> Iterator[Row]:
@@ -73,7 +75,7 @@ def generate(ctx: QueryContext) -> Iterator[Row]:
         for path in sorted(paths):
             found = _file(path, db, with_symbols)
             if found is not None:
-                yield from _rows(None, path, found, db, modules)
+                yield from _rows(None, path, found, modules)
         return
     pids = ctx.equals_int("pid")
     if pids is not None and not pids:
@@ -85,14 +87,14 @@ def generate(ctx: QueryContext) -> Iterator[Row]:
         if findings is None:
             functions = executable_functions(proc, DETECTOR) if with_symbols else None
             findings = _store(proc.exe_identity, db, with_symbols, _match(db, info, functions))
-        yield from _rows(proc.pid, proc.path, findings, db, modules)
+        yield from _rows(proc.pid, proc.path, findings, modules)
 
 
 def _is_go(result: Result) -> bool:
     return isinstance(result, BuildInfo)
 
 
-def _file(path: str, db: vulndb.Database, with_symbols: bool) -> list[vulndb.Finding] | None:
+def _file(path: str, db: vulndb.Database, with_symbols: bool) -> Rows | None:
     """Findings for the file ``path`` names (a regular file, not followed if a symlink)."""
     if not os.path.isabs(path):
         return None
@@ -138,7 +140,7 @@ def _match(db: vulndb.Database, info: BuildInfo,
     return vulndb.match(db, program(info, functions))
 
 
-def _cached(identity: Identity, db: vulndb.Database, with_symbols: bool) -> list[vulndb.Finding] | None:
+def _cached(identity: Identity, db: vulndb.Database, with_symbols: bool) -> Rows | None:
     found = _cache.get((identity, db.generation, with_symbols))
     if found is None and not with_symbols:
         found = _cache.get((identity, db.generation, True))  # the precise answer serves both
@@ -146,38 +148,39 @@ def _cached(identity: Identity, db: vulndb.Database, with_symbols: bool) -> list
 
 
 def _store(identity: Identity, db: vulndb.Database, with_symbols: bool,
-           findings: list[vulndb.Finding]) -> list[vulndb.Finding]:
+           findings: list[vulndb.Finding]) -> Rows:
+    rows = [_template(f, db) for f in findings]
     with _lock:
         if len(_cache) >= _MAX:
             _cache.clear()
-        _cache[(identity, db.generation, with_symbols)] = findings
-    return findings
+        _cache[(identity, db.generation, with_symbols)] = rows
+    return rows
 
 
-def _rows(pid: int | None, path: str, findings: list[vulndb.Finding], db: vulndb.Database,
-          modules: frozenset[str] | None) -> Iterator[Row]:
-    for f in findings:
-        if modules is not None and f.module not in modules:
-            continue
-        e = f.entry
-        yield {
-            "pid": pid,
-            "path": path,
-            "osv_id": e.id,
-            "aliases": ",".join(e.aliases),
-            "summary": e.summary,
-            "module": f.module,
-            "version": f.version,
-            "fixed_version": f.fixed_version,
-            "level": f.level,
-            "packages": ",".join(f.packages),
-            "symbols": ",".join(f.symbols),
-            "url": f"https://pkg.go.dev/vuln/{e.id}",
-            "published": e.published,
-            "modified": e.modified,
-            "withdrawn": e.withdrawn,
-            "db_modified": db.modified,
-        }
+def _template(f: vulndb.Finding, db: vulndb.Database) -> dict[str, object]:
+    e = f.entry
+    return {
+        "osv_id": e.id,
+        "aliases": ",".join(e.aliases),
+        "summary": e.summary,
+        "module": f.module,
+        "version": f.version,
+        "fixed_version": f.fixed_version,
+        "level": f.level,
+        "packages": ",".join(f.packages),
+        "symbols": ",".join(f.symbols),
+        "url": f"https://pkg.go.dev/vuln/{e.id}",
+        "published": e.published,
+        "modified": e.modified,
+        "withdrawn": e.withdrawn,
+        "db_modified": db.modified,
+    }
+
+
+def _rows(pid: int | None, path: str, templates: Rows, modules: frozenset[str] | None) -> Iterator[Row]:
+    for t in templates:
+        if modules is None or t["module"] in modules:
+            yield {"pid": pid, "path": path, **t}
 
 
 TABLE = Table(
