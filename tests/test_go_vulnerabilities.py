@@ -13,6 +13,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -372,3 +373,19 @@ def test_the_extension_flag_names_the_database(_database, tmp_path):
                                         cols_used=["osv_id", "db_modified"])
         rows = osq.client().generate("go_vulnerabilities", ctx)
         assert rows and {r["db_modified"] for r in rows} == {"2026-08-21T20:38:00Z"}
+
+
+def test_the_cli_prints_the_table_rows(_database, tmp_path):
+    exe = _build(SERVER_PROG)
+    env = {k: v for k, v in os.environ.items() if k not in (vulndb.ENV_LOCATION, vulndb.ENV_CONFIG)}
+    env[vulndb.ENV_CONFIG] = "/nonexistent/x.conf"
+    cmd = [sys.executable, "-m", "go_processes", "vulns", "--vulndb", str(_database)]
+    r = subprocess.run([*cmd, "--json", str(exe)], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    printed = sorted((x["osv_id"], x["level"], x["symbols"]) for x in json.loads(r.stdout))
+    assert printed == sorted((x["osv_id"], x["level"], x["symbols"]) for x in _rows([exe])[0])
+    text = subprocess.run([*cmd, str(exe)], capture_output=True, text=True, timeout=120, env=env).stdout
+    assert text.startswith(f"{exe}\n") and "GO-2023-2102" in text  # HTTP/2 rapid reset, in net/http
+    r = subprocess.run([*cmd[:-2], "--vulndb", str(tmp_path / "none"), str(exe)], capture_output=True,
+                       text=True, timeout=120, env=env)
+    assert r.returncode == 1 and "no vulnerability database" in r.stderr
