@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterator
 
 from .. import vulndb
-from ..buildinfo import BuildInfo, BuildInfoError, FuncTable, Identity, Result, identity_of
+from ..buildinfo import BuildInfo, BuildInfoError, FuncTable, Identity, Result, UnreadableFile, identity_of
 from ..procs import executable_functions, executables
 from ._api import Column, QueryContext, Row, Table
 from ._api import ColumnOptions as Opt
@@ -86,7 +86,7 @@ def generate(ctx: QueryContext) -> Iterator[Row]:
         findings = _cached(proc.exe_identity, db, with_symbols)
         if findings is None:
             functions = executable_functions(proc, DETECTOR) if with_symbols else None
-            findings = _store(proc.exe_identity, db, with_symbols, _match(db, info, functions))
+            findings = _store(proc.exe_identity, db, with_symbols, info, functions)
         yield from _rows(proc.pid, proc.path, findings, modules)
 
 
@@ -116,7 +116,7 @@ def _file(path: str, db: vulndb.Database, with_symbols: bool) -> Rows | None:
         fn_identity, functions = DETECTOR.functions_path(path)
         if fn_identity != opened:
             functions = None  # replaced between the two opens: no function list rather than a wrong one
-    return _store(opened, db, with_symbols, _match(db, info, functions))
+    return _store(opened, db, with_symbols, info, functions)
 
 
 def program(info: BuildInfo, functions: FuncTable | BuildInfoError | None = None) -> vulndb.Program:
@@ -135,11 +135,6 @@ def program(info: BuildInfo, functions: FuncTable | BuildInfoError | None = None
     )
 
 
-def _match(db: vulndb.Database, info: BuildInfo,
-           functions: FuncTable | BuildInfoError | None) -> list[vulndb.Finding]:
-    return vulndb.match(db, program(info, functions))
-
-
 def _cached(identity: Identity, db: vulndb.Database, with_symbols: bool) -> Rows | None:
     found = _cache.get((identity, db.generation, with_symbols))
     if found is None and not with_symbols:
@@ -147,9 +142,13 @@ def _cached(identity: Identity, db: vulndb.Database, with_symbols: bool) -> Rows
     return found
 
 
-def _store(identity: Identity, db: vulndb.Database, with_symbols: bool,
-           findings: list[vulndb.Finding]) -> Rows:
-    rows = [_template(f, db) for f in findings]
+def _store(identity: Identity, db: vulndb.Database, with_symbols: bool, info: BuildInfo,
+           functions: FuncTable | BuildInfoError | None) -> Rows:
+    """Match and keep the rows, unless the function list was wanted but could not be read this
+    time (the process exited, the file changed): that answer is not the executable's."""
+    rows = [_template(f, db) for f in vulndb.match(db, program(info, functions))]
+    if with_symbols and (functions is None or isinstance(functions, UnreadableFile)):
+        return rows
     with _lock:
         if len(_cache) >= _MAX:
             _cache.clear()

@@ -22,6 +22,7 @@ import gobuild
 import osqueryd
 import pytest
 from go_processes import vulndb
+from go_processes.buildinfo import UnreadableFile
 from go_processes.tables import Constraint, Operator, QueryContext
 from go_processes.tables._shared import DETECTOR
 from go_processes.tables.go_vulndb import TABLE as VULNDB
@@ -231,6 +232,21 @@ def test_without_symbol_columns_no_function_list_is_read(_database, tmp_path, mo
         m.setattr(DETECTOR, "functions_path", refuse)
         rows = _rows([exe], cols=("osv_id", "fixed_version"))[0]
     assert rows and {r["level"] for r in rows} == {"module"}
+    assert "symbol" in {r["level"] for r in _rows([exe])[0]}
+
+
+def test_a_function_list_that_could_not_be_read_is_not_remembered(_database, tmp_path, monkeypatch):
+    exe = tmp_path / "prog"
+    shutil.copy2(_build(SERVER_PROG), exe)
+    real = DETECTOR.functions_path
+
+    def unreadable(path):
+        identity, _ = real(path)
+        return identity, UnreadableFile("open: Permission denied")
+
+    with monkeypatch.context() as m:
+        m.setattr(DETECTOR, "functions_path", unreadable)
+        assert {r["level"] for r in _rows([exe])[0]} == {"module"}
     assert "symbol" in {r["level"] for r in _rows([exe])[0]}
 
 
