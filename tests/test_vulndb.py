@@ -538,3 +538,13 @@ def test_the_shared_store_sees_an_update_at_once(tmp_path, store):
     write_db(src, [osv("GO-2026-0402", MOD, [{"introduced": "0"}])], modified="2026-05-01T00:00:00Z")
     vulndb.update(str(location), str(src))
     assert store.get().database.ids() == ["GO-2026-0401", "GO-2026-0402"]
+
+
+def test_update_can_install_the_zip_itself(tmp_path):
+    src = write_db(tmp_path / "src", [osv("GO-2026-0501", MOD, [{"introduced": "0"}])])
+    location = tmp_path / "lib" / "vulndb.zip"
+    done = vulndb.update(str(location), str(src))
+    assert (done.changed, done.entries, done.previous) == (True, 1, "")
+    assert stat.S_IMODE(location.stat().st_mode) == 0o644 and not location.is_symlink()
+    assert Database(str(location)).ids() == ["GO-2026-0501"]
+    assert sorted(p.name for p in location.parent.iterdir()) == [".vulndb.lock", "vulndb.zip"]
