@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import gobuild
 from go_processes import vulndb
 from go_processes.buildinfo import Detector
+from go_processes.extension._wire import _PROTOCOL as FAST_PROTOCOL  # osqueryd's client is C++
 from go_processes.tables.go_vulnerabilities import program
 from osqueryd import OsqueryD, osquery5_context
 from vulndb_util import SNAPSHOT, fix_modes
@@ -117,14 +118,12 @@ def main() -> int:
     exe = gobuild.build(SPECS[2][0])
     detector = Detector()
     _, info = detector.detect_path(exe)
-    functions = None
-    if hasattr(detector, "functions_path"):
-        _, functions = detector.functions_path(exe)
+    _, functions = detector.functions_path(exe)
     prog = program(info, functions)  # type: ignore[arg-type]
     m = _median(lambda: vulndb.match(db, prog), args.runs * 5)
     found = vulndb.match(db, prog)
     print(f"match a Go 1.19 server     {m * 1000:7.2f} ms   goal < 5 ms   ({len(found)} findings, "
-          f"function list: {'yes' if prog.symbols is not None else 'no (pclntab reader not merged)'})")
+          f"function list: {'yes' if prog.symbols is not None else 'unreadable'})")
 
     # -- query ---------------------------------------------------------------------------------------
     procs = []
@@ -139,13 +138,13 @@ def main() -> int:
         for _ in range(3):
             with OsqueryD(env=env) as osq:
                 osq.wait_ready()
-                client = osq.client()
+                client = osq.client(protocol=FAST_PROTOCOL)
                 start = time.perf_counter()
                 rows = client.generate("go_vulnerabilities")
                 colds.append(time.perf_counter() - start)
         with OsqueryD(env=env) as osq:
             osq.wait_ready()
-            client = osq.client(persistent=True)
+            client = osq.client(persistent=True, protocol=FAST_PROTOCOL)
             client.generate("go_vulnerabilities")
             client.generate("go_processes")
             warm = _median(lambda: client.generate("go_vulnerabilities"), args.runs)

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from ..buildinfo import BuildInfo, Detector, Identity, Result
+from ..buildinfo import BuildInfo, BuildInfoError, Detector, FuncTable, Identity, Result
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,18 +68,18 @@ def processes(pids: Iterable[int] | None = None) -> Iterator[Process]:
     return _platform.processes(pids)
 
 
+def executable_functions(proc: Process, detector: Detector) -> FuncTable | BuildInfoError | None:
+    """The function table (``buildinfo.FuncTable``, or the ``BuildInfoError`` that prevented it)
+    of the file ``proc`` runs, opened as :func:`executable` opens it and cached by the detector
+    under the same identity; None when the executable cannot be identified."""
+    return _platform.executable_functions(proc, detector)
+
+
 def executable(proc: Process, detector: Detector) -> Result | None:
     """The detector's answer for the file ``proc`` runs (read through the process itself, e.g.
     /proc/<pid>/exe, so deleted and other-namespace executables are read correctly); None when the
     executable cannot be identified (kernel threads, permission denied, the process exited)."""
     return _platform.executable(proc, detector)
-
-
-def executable_functions(proc: Process, detector: Detector) -> object | None:
-    """The function table (``buildinfo.FuncTable``, or the ``BuildInfoError`` that prevented it)
-    of the file ``proc`` runs, opened as :func:`executable` opens it and cached by the detector
-    under the same identity; None when the executable cannot be identified."""
-    return _platform.executable_functions(proc, detector)
 
 
 def executables(detector: Detector, pids: Iterable[int] | None = None) -> Iterator[tuple[Process, Result]]:

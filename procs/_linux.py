@@ -23,7 +23,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from .._log import once
-from ..buildinfo import BuildInfo, Cache, Detector, Identity, Result, identity_of
+from ..buildinfo import BuildInfo, BuildInfoError, Cache, Detector, FuncTable, Identity, Result, identity_of
 
 if TYPE_CHECKING:
     from . import Agent, Process
@@ -231,12 +231,10 @@ def executable(proc: Process, detector: Detector) -> Result | None:
     return detector.detect(proc.exe_identity, _opener(proc.pid))
 
 
-def executable_functions(proc: Process, detector: Detector) -> object | None:
-    functions = getattr(detector, "functions", None)  # buildinfo's pclntab reader (issue 9)
-    if proc.exe_identity is None or functions is None:
+def executable_functions(proc: Process, detector: Detector) -> FuncTable | BuildInfoError | None:
+    if proc.exe_identity is None:
         return None
-    result: object = functions(proc.exe_identity, _opener(proc.pid))
-    return result
+    return detector.functions(proc.exe_identity, _opener(proc.pid))
 
 
 # --- gops agent ------------------------------------------------------------------------------

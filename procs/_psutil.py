@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import psutil
 
-from ..buildinfo import BuildInfo, Detector, Identity, Result, identity_of
+from ..buildinfo import BuildInfo, BuildInfoError, Detector, FuncTable, Identity, Result, identity_of
 
 if TYPE_CHECKING:
     from . import Agent, Process
@@ -134,12 +134,10 @@ def executable(proc: Process, detector: Detector) -> Result | None:
     return detector.detect(proc.exe_identity, _opener(proc.path))
 
 
-def executable_functions(proc: Process, detector: Detector) -> object | None:
-    functions = getattr(detector, "functions", None)  # buildinfo's pclntab reader (issue 9)
-    if proc.exe_identity is None or functions is None:
+def executable_functions(proc: Process, detector: Detector) -> FuncTable | BuildInfoError | None:
+    if proc.exe_identity is None:
         return None
-    result: object = functions(proc.exe_identity, _opener(proc.path))
-    return result
+    return detector.functions(proc.exe_identity, _opener(proc.path))
 
 
 def _config_dir(env: dict[str, str], platform: str) -> str:

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterator
 
 from .. import vulndb
-from ..buildinfo import BuildInfo, BuildInfoError, Identity, identity_of
+from ..buildinfo import BuildInfo, BuildInfoError, FuncTable, Identity, UnreadableFile, identity_of
 from ..procs import executable_functions, go_executables
 from ._api import Column, QueryContext, Row, Table
 from ._api import ColumnOptions as Opt
@@ -57,7 +57,9 @@ COLUMNS = (
 
 _MAX = 4096
 _lock = threading.Lock()
-_cache: dict[tuple[Identity, int, bool], list[vulndb.Finding]] = {}
+# (executable, database, with function list) -> the rows of its findings without pid and path.
+Rows = list[dict[str, object]]
+_cache: dict[tuple[Identity, int, bool], Rows] = {}
 
 
 def generate(ctx: QueryContext) -> Iterator[Row]:
@@ -73,7 +75,7 @@ def generate(ctx: QueryContext) -> Iterator[Row]:
         for path in sorted(paths):
             found = _file(path, db, with_symbols)
             if found is not None:
-                yield from _rows(None, path, found, db, modules)
+                yield from _rows(None, path, found, modules)
         return
     pids = ctx.equals_int("pid")
     if pids is not None and not pids:
@@ -84,11 +86,11 @@ def generate(ctx: QueryContext) -> Iterator[Row]:
         findings = _cached(proc.exe_identity, db, with_symbols)
         if findings is None:
             functions = executable_functions(proc, DETECTOR) if with_symbols else None
-            findings = _store(proc.exe_identity, db, with_symbols, _match(db, info, functions))
-        yield from _rows(proc.pid, proc.path, findings, db, modules)
+            findings = _store(proc.exe_identity, db, with_symbols, info, functions)
+        yield from _rows(proc.pid, proc.path, findings, modules)
 
 
-def _file(path: str, db: vulndb.Database, with_symbols: bool) -> list[vulndb.Finding] | None:
+def _file(path: str, db: vulndb.Database, with_symbols: bool) -> Rows | None:
     """Findings for the file ``path`` names (a regular file, not followed if a symlink)."""
     if not os.path.isabs(path):
         return None
@@ -105,21 +107,20 @@ def _file(path: str, db: vulndb.Database, with_symbols: bool) -> list[vulndb.Fin
     opened, info = DETECTOR.detect_path(path)
     if opened is None or not isinstance(info, BuildInfo):
         return None
-    functions: object = None
-    reader = getattr(DETECTOR, "functions_path", None)  # buildinfo's pclntab reader (issue 9)
-    if with_symbols and reader is not None:
-        fn_identity, functions = reader(path)
+    functions: FuncTable | BuildInfoError | None = None
+    if with_symbols:
+        fn_identity, functions = DETECTOR.functions_path(path)
         if fn_identity != opened:
             functions = None  # replaced between the two opens: no function list rather than a wrong one
-    return _store(opened, db, with_symbols, _match(db, info, functions))
+    return _store(opened, db, with_symbols, info, functions)
 
 
-def program(info: BuildInfo, functions: object = None) -> vulndb.Program:
-    """What matching needs of one executable: its build info and, if read, its function table."""
+def program(info: BuildInfo, functions: FuncTable | BuildInfoError | None = None) -> vulndb.Program:
+    """What matching needs of one executable: its build info and, if read, its function table
+    (an error reading it leaves the findings at module level)."""
     symbols = None
-    names = getattr(functions, "functions", None)
-    if names is not None and not isinstance(functions, BuildInfoError):
-        symbols = vulndb.package_symbols(names, info.path)
+    if isinstance(functions, FuncTable):
+        symbols = vulndb.package_symbols(functions.functions, info.path)
     return vulndb.Program(
         go_version=info.go_version,
         modules=vulndb.modules_of(info.main, info.deps),
@@ -130,50 +131,51 @@ def program(info: BuildInfo, functions: object = None) -> vulndb.Program:
     )
 
 
-def _match(db: vulndb.Database, info: BuildInfo, functions: object) -> list[vulndb.Finding]:
-    return vulndb.match(db, program(info, functions))
-
-
-def _cached(identity: Identity, db: vulndb.Database, with_symbols: bool) -> list[vulndb.Finding] | None:
+def _cached(identity: Identity, db: vulndb.Database, with_symbols: bool) -> Rows | None:
     found = _cache.get((identity, db.generation, with_symbols))
     if found is None and not with_symbols:
         found = _cache.get((identity, db.generation, True))  # the precise answer serves both
     return found
 
 
-def _store(identity: Identity, db: vulndb.Database, with_symbols: bool,
-           findings: list[vulndb.Finding]) -> list[vulndb.Finding]:
+def _store(identity: Identity, db: vulndb.Database, with_symbols: bool, info: BuildInfo,
+           functions: FuncTable | BuildInfoError | None) -> Rows:
+    """Match and keep the rows, unless the function list was wanted but could not be read this
+    time (the process exited, the file changed): that answer is not the executable's."""
+    rows = [_template(f, db) for f in vulndb.match(db, program(info, functions))]
+    if with_symbols and (functions is None or isinstance(functions, UnreadableFile)):
+        return rows
     with _lock:
         if len(_cache) >= _MAX:
             _cache.clear()
-        _cache[(identity, db.generation, with_symbols)] = findings
-    return findings
+        _cache[(identity, db.generation, with_symbols)] = rows
+    return rows
 
 
-def _rows(pid: int | None, path: str, findings: list[vulndb.Finding], db: vulndb.Database,
-          modules: frozenset[str] | None) -> Iterator[Row]:
-    for f in findings:
-        if modules is not None and f.module not in modules:
-            continue
-        e = f.entry
-        yield {
-            "pid": pid,
-            "path": path,
-            "osv_id": e.id,
-            "aliases": ",".join(e.aliases),
-            "summary": e.summary,
-            "module": f.module,
-            "version": f.version,
-            "fixed_version": f.fixed_version,
-            "level": f.level,
-            "packages": ",".join(f.packages),
-            "symbols": ",".join(f.symbols),
-            "url": f"https://pkg.go.dev/vuln/{e.id}",
-            "published": e.published,
-            "modified": e.modified,
-            "withdrawn": e.withdrawn,
-            "db_modified": db.modified,
-        }
+def _template(f: vulndb.Finding, db: vulndb.Database) -> dict[str, object]:
+    e = f.entry
+    return {
+        "osv_id": e.id,
+        "aliases": ",".join(e.aliases),
+        "summary": e.summary,
+        "module": f.module,
+        "version": f.version,
+        "fixed_version": f.fixed_version,
+        "level": f.level,
+        "packages": ",".join(f.packages),
+        "symbols": ",".join(f.symbols),
+        "url": f"https://pkg.go.dev/vuln/{e.id}",
+        "published": e.published,
+        "modified": e.modified,
+        "withdrawn": e.withdrawn,
+        "db_modified": db.modified,
+    }
+
+
+def _rows(pid: int | None, path: str, templates: Rows, modules: frozenset[str] | None) -> Iterator[Row]:
+    for t in templates:
+        if modules is None or t["module"] in modules:
+            yield {"pid": pid, "path": path, **t}
 
 
 TABLE = Table(

@@ -13,6 +13,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ import gobuild
 import osqueryd
 import pytest
 from go_processes import vulndb
+from go_processes.buildinfo import UnreadableFile
 from go_processes.tables import Constraint, Operator, QueryContext
 from go_processes.tables._shared import DETECTOR
 from go_processes.tables.go_vulndb import TABLE as VULNDB
@@ -49,12 +51,6 @@ func main() {
 SERVER_PROG = gobuild.Program(module="example.com/vserver", files=(("main.go", SERVER),))
 STRIP = ("-ldflags=-s -w",)
 SYMBOL_COLUMNS = ("level", "packages", "symbols")
-
-
-def _needs_functions() -> None:
-    if not hasattr(DETECTOR, "functions"):
-        pytest.skip("buildinfo's function table (the pclntab reader of issue 9, branch pclntab) is not "
-                    "merged into this checkout yet: symbol-level findings need it")
 
 
 @pytest.fixture(autouse=True)
@@ -195,7 +191,6 @@ def test_a_program_without_module_information_still_gets_stdlib_findings(_databa
 
 
 def test_calling_the_vulnerable_server_changes_the_symbol_level(_database):
-    _needs_functions()
     server, hello = _build(SERVER_PROG), _build()
     srv = _by_id(_rows([server])[0])
     fmt = _by_id(_rows([hello])[0])
@@ -215,18 +210,44 @@ def test_calling_the_vulnerable_server_changes_the_symbol_level(_database):
 
 
 def test_stripped_twins_get_the_same_findings(_database):
-    _needs_functions()
     for program in (SERVER_PROG, gobuild.Program()):
         plain, stripped = _build(program), _build(program, flags=STRIP)
         assert gobuild.go_version_m(stripped) is not None
         def strip_path(rows):
             return sorted((r["osv_id"], r["level"], r["packages"], r["symbols"]) for r in rows)
-        assert strip_path(_rows([plain])[0]) == strip_path(_rows([stripped])[0])
+        found = strip_path(_rows([stripped])[0])
+        assert found == strip_path(_rows([plain])[0])
+        assert "symbol" in {level for _, level, _, _ in found}  # what govulncheck cannot say when stripped
 
 
-def test_without_symbol_columns_no_function_list_is_read(_database):
-    rows = _rows([_build(SERVER_PROG, flags=STRIP)], cols=("osv_id", "fixed_version"))[0]
-    assert rows and {r["level"] for r in rows} == {"module"}  # module level: the cheap answer
+def test_without_symbol_columns_no_function_list_is_read(_database, tmp_path, monkeypatch):
+    exe = tmp_path / "prog"  # a copy: a file identity no other test has cached findings for
+    shutil.copy2(_build(SERVER_PROG, flags=STRIP), exe)
+
+    def refuse(*args):
+        raise AssertionError("the function list was read for a query that does not use it")
+
+    with monkeypatch.context() as m:
+        m.setattr(DETECTOR, "functions", refuse)
+        m.setattr(DETECTOR, "functions_path", refuse)
+        rows = _rows([exe], cols=("osv_id", "fixed_version"))[0]
+    assert rows and {r["level"] for r in rows} == {"module"}
+    assert "symbol" in {r["level"] for r in _rows([exe])[0]}
+
+
+def test_a_function_list_that_could_not_be_read_is_not_remembered(_database, tmp_path, monkeypatch):
+    exe = tmp_path / "prog"
+    shutil.copy2(_build(SERVER_PROG), exe)
+    real = DETECTOR.functions_path
+
+    def unreadable(path):
+        identity, _ = real(path)
+        return identity, UnreadableFile("open: Permission denied")
+
+    with monkeypatch.context() as m:
+        m.setattr(DETECTOR, "functions_path", unreadable)
+        assert {r["level"] for r in _rows([exe])[0]} == {"module"}
+    assert "symbol" in {r["level"] for r in _rows([exe])[0]}
 
 
 # --- processes ---------------------------------------------------------------------------------------
@@ -370,3 +391,19 @@ def test_the_extension_flag_names_the_database(_database, tmp_path):
                                         cols_used=["osv_id", "db_modified"])
         rows = osq.client().generate("go_vulnerabilities", ctx)
         assert rows and {r["db_modified"] for r in rows} == {"2026-08-21T20:38:00Z"}
+
+
+def test_the_cli_prints_the_table_rows(_database, tmp_path):
+    exe = _build(SERVER_PROG)
+    env = {k: v for k, v in os.environ.items() if k not in (vulndb.ENV_LOCATION, vulndb.ENV_CONFIG)}
+    env[vulndb.ENV_CONFIG] = "/nonexistent/x.conf"
+    cmd = [sys.executable, "-m", "go_processes", "vulns", "--vulndb", str(_database)]
+    r = subprocess.run([*cmd, "--json", str(exe)], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    printed = sorted((x["osv_id"], x["level"], x["symbols"]) for x in json.loads(r.stdout))
+    assert printed == sorted((x["osv_id"], x["level"], x["symbols"]) for x in _rows([exe])[0])
+    text = subprocess.run([*cmd, str(exe)], capture_output=True, text=True, timeout=120, env=env).stdout
+    assert text.startswith(f"{exe}\n") and "GO-2023-2102" in text  # HTTP/2 rapid reset, in net/http
+    r = subprocess.run([*cmd[:-2], "--vulndb", str(tmp_path / "none"), str(exe)], capture_output=True,
+                       text=True, timeout=120, env=env)
+    assert r.returncode == 1 and "no vulnerability database" in r.stderr

@@ -246,6 +246,27 @@ def test_zip_reads_the_layout_and_never_uses_member_names_as_paths(tmp_path):
         Database(str(tmp_path / "junk.zip"))
 
 
+def test_links_fifos_and_bombs_in_the_database_fail_alone(tmp_path):
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps(osv("GO-2026-0601", "example.com/bad", [{"introduced": "0"}])))
+    good = osv("GO-2026-0600", "example.com/bad", [{"introduced": "0"}])
+    root = write_db(tmp_path / "db", [good], raw={"GO-2026-0601": b"", "GO-2026-0602": b""})
+    (root / "ID" / "GO-2026-0601.json").unlink()
+    (root / "ID" / "GO-2026-0601.json").symlink_to(secret)  # a link is never followed
+    (root / "ID" / "GO-2026-0602.json").unlink()
+    os.mkfifo(root / "ID" / "GO-2026-0602.json")  # a FIFO never blocks a query
+    db = Database(str(root))
+    assert _ids(match(db, _prog("v1.0.0", "example.com/bad"))) == ["GO-2026-0600"]
+    assert "Too many levels of symbolic links" in db.errors["GO-2026-0601"]
+    assert "not a regular file" in db.errors["GO-2026-0602"]
+    # A zip member that inflates past the bound is an error for that entry only.
+    z = zip_db(write_db(tmp_path / "zsrc", [good]), tmp_path / "bomb.zip",
+               extra={"ID/GO-2026-0603.json": b"[" + b" " * (4 << 20) + b"]"})
+    zdb = Database(str(z))
+    assert zdb.entry("GO-2026-0603") is None and "bound" in zdb.errors["GO-2026-0603"]
+    assert zdb.entry("GO-2026-0600") is not None
+
+
 def test_the_real_snapshot_loads_whole(snapshot_db):
     db = Database(str(snapshot_db))
     assert db.modified == SNAPSHOT_MODIFIED
@@ -517,3 +538,13 @@ def test_the_shared_store_sees_an_update_at_once(tmp_path, store):
     write_db(src, [osv("GO-2026-0402", MOD, [{"introduced": "0"}])], modified="2026-05-01T00:00:00Z")
     vulndb.update(str(location), str(src))
     assert store.get().database.ids() == ["GO-2026-0401", "GO-2026-0402"]
+
+
+def test_update_can_install_the_zip_itself(tmp_path):
+    src = write_db(tmp_path / "src", [osv("GO-2026-0501", MOD, [{"introduced": "0"}])])
+    location = tmp_path / "lib" / "vulndb.zip"
+    done = vulndb.update(str(location), str(src))
+    assert (done.changed, done.entries, done.previous) == (True, 1, "")
+    assert stat.S_IMODE(location.stat().st_mode) == 0o644 and not location.is_symlink()
+    assert Database(str(location)).ids() == ["GO-2026-0501"]
+    assert sorted(p.name for p in location.parent.iterdir()) == [".vulndb.lock", "vulndb.zip"]

@@ -44,20 +44,20 @@ class _Dir:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self._lock = threading.Lock()
+        self._dirs: dict[str, int] = {}
+        self._fd = -1
         self._fd = _open_dir(os.path.realpath(path), None, path)  # a symlink at the top is how updates swap
 
     def read(self, sub: str, name: str, limit: int) -> bytes:
         where = f"{self.path}/{sub}/{name}"
-        dfd = _open_dir(sub, self._fd, f"{self.path}/{sub}")
+        dfd = self._subdir(sub)
         try:
-            try:
-                fd = os.open(name, _OPEN, dir_fd=dfd)
-            except FileNotFoundError:
-                raise Malformed(f"{where} is missing") from None
-            except OSError as e:
-                raise Malformed(f"{where}: {e.strerror or e}") from None
-        finally:
-            os.close(dfd)
+            fd = os.open(name, _OPEN, dir_fd=dfd)
+        except FileNotFoundError:
+            raise Malformed(f"{where} is missing") from None
+        except OSError as e:
+            raise Malformed(f"{where}: {e.strerror or e}") from None
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
@@ -65,20 +65,37 @@ class _Dir:
             check_st(where, st)
             if st.st_size > limit:
                 raise Malformed(f"{where} is {st.st_size} bytes, over the {limit}-byte bound")
-            return _read_all(fd, limit, where)
+            data = os.read(fd, st.st_size + 1)  # one read in the common case
+            if len(data) <= st.st_size:
+                return data if len(data) == st.st_size else data + _read_all(fd, limit - len(data), where)
+            return data + _read_all(fd, limit - len(data), where)
         finally:
             os.close(fd)
 
+    def _subdir(self, sub: str) -> int:
+        """``index``/``ID`` opened once (checked as trusted) and kept while this copy is open."""
+        with self._lock:
+            fd = self._dirs.get(sub)
+            if fd is None:
+                fd = _open_dir(sub, self._fd, f"{self.path}/{sub}")
+                self._dirs[sub] = fd
+            return fd
+
     def ids(self) -> list[str]:
-        dfd = _open_dir("ID", self._fd, f"{self.path}/ID")
-        try:
-            names = os.listdir(dfd)
-        finally:
-            os.close(dfd)
+        names = os.listdir(self._subdir("ID"))
         return [n[:-5] for n in names if n.endswith(".json") and ID_RE.fullmatch(n[:-5])]
 
     def close(self) -> None:
-        os.close(self._fd)
+        with self._lock:
+            for fd in (self._fd, *self._dirs.values()):
+                if fd >= 0:
+                    os.close(fd)
+            self._fd = -1
+            self._dirs.clear()
+
+    # A reloaded database is dropped, not closed, by the shared store: a query still matching
+    # against it keeps it alive, and its descriptors close when the last reference goes.
+    __del__ = close
 
 
 class _Zip:

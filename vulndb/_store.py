@@ -126,9 +126,7 @@ class Store:
                 return Status(where, None, f"refused: {e.reason}")
             except VulnDBError as e:
                 return Status(where, None, f"unreadable database: {e.reason}")
-            if self._db is not None:
-                self._db.close()
-            self._db, self._key = db, signature
+            self._db, self._key = db, signature  # the old copy closes when no query holds it
             return Status(where, db, "")
 
 
