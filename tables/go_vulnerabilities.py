@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import os
 import stat
-import threading
 from collections.abc import Iterator
 
 from .. import vulndb
-from ..buildinfo import BuildInfo, BuildInfoError, FuncTable, Identity, UnreadableFile, identity_of
+from ..buildinfo import BuildInfo, BuildInfoError, Cache, FuncTable, Identity, UnreadableFile, identity_of
 from ..procs import executable_functions, go_executables
 from ._api import Column, QueryContext, Row, Table
 from ._api import ColumnOptions as Opt
@@ -55,11 +54,9 @@ COLUMNS = (
     Column("db_modified", T.TEXT, "Modified time of the vulnerability database that was used (go_vulndb)"),
 )
 
-_MAX = 4096
-_lock = threading.Lock()
 # (executable, database, with function list) -> the rows of its findings without pid and path.
 Rows = list[dict[str, object]]
-_cache: dict[tuple[Identity, int, bool], Rows] = {}
+_cache: Cache[tuple[Identity, int, bool], Rows] = Cache(4096)
 
 
 def generate(ctx: QueryContext) -> Iterator[Row]:
@@ -145,10 +142,7 @@ def _store(identity: Identity, db: vulndb.Database, with_symbols: bool, info: Bu
     rows = [_template(f, db) for f in vulndb.match(db, program(info, functions))]
     if with_symbols and (functions is None or isinstance(functions, UnreadableFile)):
         return rows
-    with _lock:
-        if len(_cache) >= _MAX:
-            _cache.clear()
-        _cache[(identity, db.generation, with_symbols)] = rows
+    _cache.put((identity, db.generation, with_symbols), rows)
     return rows
 
 
