@@ -178,7 +178,10 @@ def _measure(go: str, go_pids: list[int], runs: int, queries: int) -> None:
         print(f"rows: {len(rows)} (started Go processes missing from them: {len(missing)})")
 
         inventory = osq.context("go_processes", cols_used=INVENTORY)
-        warm, warm_inventory, warm_cpu, inventory_cpu = [], [], [], []
+        warm: list[float] = []
+        warm_inventory: list[float] = []
+        warm_cpu: list[float] = []
+        inventory_cpu: list[float] = []
         for _ in range(runs):
             peer_times.append(_timed(peer))
             warm.append(_timed(lambda: c.generate("go_processes", full)))
