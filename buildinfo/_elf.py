@@ -62,6 +62,8 @@ _NAME_TYPE = {(e, is64): struct.Struct(e + ("II56x" if is64 else "II32x"))
 
 
 class Segment(NamedTuple):
+    """One program header, decoded once: the fields the reader uses, by name."""
+
     type: int
     flags: int
     offset: int
@@ -100,12 +102,12 @@ class ElfImage(Image):
             shnum = 0
         if phnum > MAX_SEGMENTS or shnum > MAX_SECTIONS:
             raise MalformedExecutable("too many ELF program or section headers")
-        # Program headers are read (and bounds-checked) now, decoded only when used: a file with
-        # section headers needs them only for its block.
+        # Program headers are read (and bounds-checked) now, decoded once when first used: a file
+        # with section headers needs them only for its block.
         self._phdrs = b""
         self._phentsize = phentsize
         self._segments: list[Segment] | None = None
-        self._loads: list[tuple[int, int, int]] | None = None
+        self._loads: list[Segment] | None = None
         if phoff and phnum:
             self._check_ent(phentsize, 56 if self.is64 else 32, "program")
             self._phdrs = r.read(phoff, phnum * phentsize)
@@ -159,18 +161,10 @@ class ElfImage(Image):
                                   for t, off, vaddr, _pa, filesz, _mem, f, _al in entries]
         return self._segments
 
-    def _load_map(self) -> list[tuple[int, int, int]]:
-        """(vaddr, vaddr + filesz, offset) of every PT_LOAD segment, in header order: all that
-        read_data needs, without a Segment per program header."""
+    def _load_map(self) -> list[Segment]:
+        """The PT_LOAD segments, in header order: all that read_data needs."""
         if self._loads is None:
-            fmt = _STRUCTS[self.e, self.is64, "program"]
-            entries = fmt.iter_unpack(self._fixed(self._phdrs, self._phentsize, fmt.size))
-            if self.is64:
-                self._loads = [(vaddr, vaddr + filesz, off)
-                               for t, _f, off, vaddr, _pa, filesz, _mem, _al in entries if t == PT_LOAD]
-            else:
-                self._loads = [(vaddr, vaddr + filesz, off)
-                               for t, off, vaddr, _pa, filesz, _mem, _f, _al in entries if t == PT_LOAD]
+            self._loads = [p for p in self.segments if p.type == PT_LOAD]
         return self._loads
 
     @staticmethod
@@ -223,9 +217,9 @@ class ElfImage(Image):
 
     def read_data(self, addr: int, n: int) -> bytes:
         loads = self._load_map()
-        for vaddr, end, offset in loads:
-            if vaddr <= addr < end:
-                return self._read_file(offset + addr - vaddr, min(n, end - addr))
+        for p in loads:
+            if p.vaddr <= addr < p.vaddr + p.filesz:
+                return self._read_file(p.offset + addr - p.vaddr, min(n, p.vaddr + p.filesz - addr))
         if not loads:
             for s in self.sections:
                 s_addr, s_size = s[SH_ADDR], s[SH_SIZE]
@@ -271,8 +265,10 @@ class ElfImage(Image):
             return None
         e = self.e
         if self.is64:
-            return SymbolTable(entries, 24, names, struct.Struct(e + "I"), 0, struct.Struct(e + "IBBHQQ"))
-        return SymbolTable(entries, 16, names, struct.Struct(e + "I"), 0, struct.Struct(e + "IIIBBH"))
+            return SymbolTable(entries, 24, names, struct.Struct(e + "I"), 0, struct.Struct(e + "IBBHQQ"),
+                               budget=self.r.budget)
+        return SymbolTable(entries, 16, names, struct.Struct(e + "I"), 0, struct.Struct(e + "IIIBBH"),
+                           budget=self.r.budget)
 
     def symbol_address(self, entry: tuple[int, ...]) -> int | None:
         shndx = entry[3] if self.is64 else entry[5]

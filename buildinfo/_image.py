@@ -8,9 +8,10 @@ the rest. The symbol, pclntab and build-ID questions are asked only when the blo
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from typing import Literal
 
-from ._io import Reader
+from ._io import Budget, Reader
 from ._model import MalformedExecutable
 
 # Counts over these are treated as hostile.
@@ -44,11 +45,13 @@ class SymbolTable:
     """A bounded view of one symbol table: raw entries plus their string table.
 
     Lookups find a name's offsets in the string table first (bytes.find), then the entries whose
-    name field holds one of them, so no per-symbol Python loop runs over large tables.
+    name field holds one of them, so no per-symbol Python loop runs over large tables. Every search
+    is charged to the file's search budget; once it is spent, searches find nothing.
     """
 
     def __init__(self, entries: bytes, entsize: int, names: bytes, name_field: struct.Struct,
-                 name_pos: int, decode: struct.Struct, prefix: bytes = b"") -> None:
+                 name_pos: int, decode: struct.Struct, prefix: bytes = b"",
+                 budget: Budget | None = None) -> None:
         self.entries = entries
         self.entsize = entsize
         self.names = names
@@ -56,7 +59,18 @@ class SymbolTable:
         self.name_pos = name_pos  # where that field sits in an entry
         self.decode = decode  # unpacks a whole entry
         self.prefix = prefix  # "_" on Mach-O
+        self.budget = budget if budget is not None else Budget()
         self._runtime: bool | None = None
+
+    def _find(self, haystack: bytes, needle: bytes, start: int = 0) -> int:
+        """``haystack.find(needle, start)``, scanning no further than the search budget allows."""
+        budget = self.budget
+        if budget.search <= 0:
+            return -1
+        end = min(len(haystack), start + budget.search + len(needle))
+        at = haystack.find(needle, start, end)
+        budget.search -= (at + len(needle) if at >= 0 else end) - start
+        return at
 
     def _may_hold(self, needle: bytes) -> bool:
         """False when ``needle`` cannot be in the table: a non-Go program's dynamic string table
@@ -65,37 +79,38 @@ class SymbolTable:
         if RUNTIME not in needle:
             return True
         if self._runtime is None:
-            self._runtime = RUNTIME in self.names
+            self._runtime = self._find(self.names, RUNTIME) >= 0
         return self._runtime
 
     def has_string(self, needle: bytes) -> bool:
-        return self._may_hold(needle) and needle in self.names
+        return self._may_hold(needle) and self._find(self.names, needle) >= 0
 
-    def name_offsets(self, name: bytes) -> list[int]:
+    def name_offsets(self, name: bytes) -> Iterator[int]:
+        """Offsets in the string table where ``name`` ends a string (names may share tails), found
+        lazily: the first one is usually the only one."""
         needle = self.prefix + name + b"\0"
         if not self._may_hold(needle):
-            return []
-        out: list[int] = []
-        i = self.names.find(needle)
-        while i >= 0 and len(out) < MAX_HITS:
-            out.append(i)
-            i = self.names.find(needle, i + 1)
-        return out
+            return
+        i = self._find(self.names, needle)
+        for _ in range(MAX_HITS):
+            if i < 0:
+                return
+            yield i
+            i = self._find(self.names, needle, i + 1)
 
-    def entries_named(self, name: bytes) -> list[tuple[int, ...]]:
-        """Every entry (decoded) whose name is ``name``."""
-        found: list[tuple[int, ...]] = []
+    def entries_named(self, name: bytes) -> Iterator[tuple[int, ...]]:
+        """Every entry (decoded) whose name is ``name``, found lazily: a caller that stops at the
+        first one does not pay for the rest of the table."""
         for off in self.name_offsets(name):
             pat = self.name_field.pack(off)
-            j = self.entries.find(pat)
+            j = self._find(self.entries, pat)
             hits = 0
             while j >= 0 and hits < MAX_HITS:
                 start = j - self.name_pos
                 if start >= 0 and start % self.entsize == 0 and start + self.entsize <= len(self.entries):
-                    found.append(self.decode.unpack_from(self.entries, start))
+                    yield self.decode.unpack_from(self.entries, start)
                 hits += 1
-                j = self.entries.find(pat, j + 1)
-        return found
+                j = self._find(self.entries, pat, j + 1)
 
 
 def read_table(r: Reader, offset: int, size: int, what: str) -> bytes | None:

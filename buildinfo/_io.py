@@ -21,13 +21,25 @@ HEAD = 8 << 10
 TAIL = 8 << 10
 
 
+# Bytes one file's symbol-table searches may scan (bytes.find over names and entries). bytes.find
+# costs up to ~4 ns per byte on data made to defeat its skips, so this is about 30-50 ms of CPU. A
+# lookup stops at its first defined entry: a legitimate file pays for the part of its tables before
+# the name, a few MB for the largest Go binaries without a build-info block. Hostile tables (a name
+# repeated in the string table, its offset planted nowhere in the entries) would otherwise cost a
+# full pass per repetition, per name and per table: seconds per file. Once the budget is spent,
+# searches find nothing and the weaker evidence (pclntab, build ID) decides.
+SEARCH_BUDGET = 8 << 20
+
+
 class Budget:
-    """Shared by every view of one file (the slices of a universal Mach-O share one budget)."""
+    """Shared by every view of one file (the slices of a universal Mach-O share one budget): bytes
+    it may still read, and bytes its symbol searches may still scan."""
 
-    __slots__ = ("left",)
+    __slots__ = ("left", "search")
 
-    def __init__(self, total: int = READ_BUDGET) -> None:
+    def __init__(self, total: int = READ_BUDGET, search: int = SEARCH_BUDGET) -> None:
         self.left = total
+        self.search = search
 
 
 class Reader:

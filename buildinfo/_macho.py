@@ -132,7 +132,7 @@ class MachOImage(Image):
                     e = self.e
                     decode = struct.Struct(e + ("IBBHQ" if self.is64 else "IBBHI"))
                     self._symtabs.append(SymbolTable(entries, entsize, names, struct.Struct(e + "I"), 0,
-                                                     decode, prefix=b"_"))
+                                                     decode, prefix=b"_", budget=self.r.budget))
         return self._symtabs
 
     def symbol_address(self, entry: tuple[int, ...]) -> int | None:

@@ -96,7 +96,8 @@ class PeImage(Image):
                     names = read_table(self.r, self.symptr + size, strsize, "COFF string table")
                     if names is not None:
                         self._symtabs.append(SymbolTable(
-                            entries, _SYMENT, names, struct.Struct("<4xI"), 0, struct.Struct("<4xIIhHBB")))
+                            entries, _SYMENT, names, struct.Struct("<4xI"), 0, struct.Struct("<4xIIhHBB"),
+                            budget=self.r.budget))
         return self._symtabs
 
     def symbol_address(self, entry: tuple[int, ...]) -> int | None:

@@ -12,19 +12,18 @@ from typing import TextIO
 from .buildinfo import Cache
 
 LOG = logging.getLogger("go_processes")
-_FORMAT = "%(asctime)s go_processes %(levelname)s %(message)s"
 _handler: logging.Handler | None = None
 _seen: Cache[Hashable, bool] = Cache(4096)
 
 
-def configure(verbose: bool, stream: TextIO | None = None) -> None:
-    """Send the project's messages to ``stream`` (stderr): every one with ``verbose``, else warnings
-    and worse. Calling it again replaces the previous configuration."""
+def configure(verbose: bool, prog: str = "go_processes", stream: TextIO | None = None) -> None:
+    """Send the project's messages to ``stream`` (stderr) as ``prog: message`` lines: every one with
+    ``verbose``, else warnings and worse. Calling it again replaces the previous configuration."""
     global _handler
     if _handler is not None:
         LOG.removeHandler(_handler)
     _handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
-    _handler.setFormatter(logging.Formatter(_FORMAT))
+    _handler.setFormatter(logging.Formatter(prog.replace("%", "%%") + ": %(message)s"))
     LOG.addHandler(_handler)
     LOG.setLevel(logging.DEBUG if verbose else logging.WARNING)
     LOG.propagate = False

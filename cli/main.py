@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 
+from ._log import configure
 from .tables import ColumnOptions, Constraint, Operator, QueryContext, Row, Table, all_tables
 
 
@@ -35,6 +37,21 @@ def _print_gops_style(rows: Sequence[Row]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command; returns its exit code. Like a Unix tool it stops quietly when the reader of its
+    output goes away (``go-processes | head``): exit status 141, as if killed by SIGPIPE."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's final flush
+        return code
+    except BrokenPipeError:
+        # Whatever is still buffered would fail again at exit: send it nowhere.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 128 + 13  # SIGPIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["inspect"]:
         from .inspect import main as inspect_main
@@ -53,7 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--table", default="go_processes",
                         choices=sorted(n for n, t in tables.items() if not _needs_constraint(t)),
                         help="table to print (default: go_processes)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log on stderr what was left out and why (unreadable processes, walk limits)")
     ns = parser.parse_args(args)
+    configure(ns.verbose, prog="go-processes")
     if ns.schema:
         print(schema_markdown(tables.values()), end="")
         return 0
@@ -68,8 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif table.name == "go_processes":
         _print_gops_style(rows)
     else:
+        names = [c.name for c in table.columns]
+        print("\t".join(names))
         for r in rows:
-            print("\t".join("" if v is None else str(v) for v in r.values()))
+            print("\t".join("" if r.get(n) is None else str(r.get(n)) for n in names))
     return 0
 
 

@@ -52,8 +52,11 @@ def run(argv: Sequence[str] | None = None, tables: Sequence[Table] | None = None
     ``tables`` defaults to every table module in ``go_processes.tables``.
     """
     args, unknown = _parser().parse_known_args(argv)
+    from .._log import LOG, configure
+
+    configure(args.verbose, prog="go_processes.ext")
     if unknown:
-        sys.stderr.write(f"go_processes.ext: ignoring unknown arguments: {' '.join(unknown)}\n")
+        LOG.warning("ignoring unknown arguments: %s", " ".join(unknown))
     from .server import Extension, Options
 
     if tables is None:
@@ -61,7 +64,7 @@ def run(argv: Sequence[str] | None = None, tables: Sequence[Table] | None = None
 
         tables = all_tables()
     if not tables:
-        sys.stderr.write("go_processes.ext: no tables found; registering none\n")
+        LOG.warning("no tables found; registering none")
     options = Options(socket=args.socket, timeout=args.timeout, interval=args.interval, verbose=args.verbose)
     return Extension(options, tables).run(version())
 

@@ -12,11 +12,11 @@ Built on the generated classes from the ``osquery`` package, without the SDK's r
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import signal
 import socket
 import stat
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -52,24 +52,18 @@ class Options:
 
 
 class _Log:
-    """One-line messages on stderr; a lock keeps lines from different threads whole."""
+    """The extension's messages, through the project's one logger (configured by the entry point
+    from --verbose): problems always, the trace of calls only when verbose."""
 
     def __init__(self, verbose: bool) -> None:
         self.verbose = verbose
-        self._lock = threading.RLock()  # re-entrant: a signal handler may log on the main thread
+        self._logger = logging.getLogger(__name__)
 
     def __call__(self, message: str) -> None:
-        line = f"go_processes.ext: {message}\n"
-        with self._lock:
-            try:
-                sys.stderr.write(line)
-                sys.stderr.flush()
-            except (OSError, ValueError):
-                pass
+        self._logger.warning(message)
 
     def debug(self, message: str) -> None:
-        if self.verbose:
-            self(message)
+        self._logger.debug(message)
 
 
 def _one_line(e: BaseException) -> str:

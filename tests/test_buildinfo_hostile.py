@@ -423,6 +423,76 @@ def test_sparse_segment_read_is_capped(tmp_path: Path) -> None:
     assert time.perf_counter() - t0 < TIME_LIMIT
 
 
+LOOKED_UP = (b"runtime.buildVersion", b"runtime.modinfo", b"runtime.main", b"main.main")
+
+
+def hostile_symbol_tables(table_size: int, repeats: int = 64) -> bytes:
+    """The worst symbol tables we know how to build: an ELF64 with a Go hint (a .gosymtab section)
+    whose .symtab and .dynsym (one zero-filled area of ``table_size`` bytes, read twice) name
+    nothing, while the string table holds every name the fallbacks look up ``repeats`` times. Each
+    repetition is a candidate offset whose entries must be searched: without a bound on the work,
+    every candidate costs a full pass over each table, for each name."""
+    shstrtab = b"\0.shstrtab\0.gosymtab\0.symtab\0.dynsym\0.strtab\0"
+    strtab = b"\0" + b"".join((name + b"\0") * repeats for name in LOOKED_UP)
+
+    def sh_off(name: bytes) -> int:
+        return shstrtab.index(name + b"\0")
+
+    str_at = 64 + len(shstrtab)
+    sym_at = (str_at + len(strtab) + 7) & ~7
+    shoff = sym_at + table_size
+    ehdr = b"\x7fELF\x02\x01\x01" + bytes(9) + struct.pack(
+        "<HHIQQQIHHHHHH", 2, 62, 1, 0, 0, shoff, 0, 64, 56, 0, 64, 6, 1)
+    shdr = struct.Struct("<IIQQQQIIQQ")
+    sections = [
+        shdr.pack(0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+        shdr.pack(sh_off(b".shstrtab"), 3, 0, 0, 64, len(shstrtab), 0, 0, 1, 0),
+        shdr.pack(sh_off(b".gosymtab"), 8, 2, 0, 0, 0, 0, 0, 1, 0),  # NOBITS: a hint, nothing to read
+        shdr.pack(sh_off(b".symtab"), 2, 0, 0, sym_at, table_size, 5, 0, 8, 24),
+        shdr.pack(sh_off(b".dynsym"), 11, 2, 0, sym_at, table_size, 5, 0, 8, 24),
+        shdr.pack(sh_off(b".strtab"), 3, 0, 0, str_at, len(strtab), 0, 0, 1, 0),
+    ]
+    return (ehdr + shstrtab + strtab).ljust(sym_at, b"\0") + bytes(table_size) + b"".join(sections)
+
+
+def cpu_of(fn: Callable[[], Any], limit: float = 120.0) -> tuple[float, Any]:
+    """(CPU seconds of the calling thread spent in ``fn``, its result or exception), ``fn`` run in a
+    thread with a watchdog of ``limit`` seconds that fails the test instead of hanging it."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        t0 = time.thread_time()
+        try:
+            box["result"] = fn()
+        except BaseException as e:
+            box["result"] = e
+        box["cpu"] = time.thread_time() - t0
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(limit)
+    if t.is_alive():
+        pytest.fail(f"still running after {limit}s")
+    return box["cpu"], box["result"]
+
+
+def test_hostile_symbol_tables_cost_a_bounded_number_of_passes(tmp_path: Path) -> None:
+    """Work per file is bounded, not only bytes: the read may scan its tables a few times (a
+    legitimate lookup is about one pass) but not once per planted name offset (3 names x 64
+    offsets x 2 tables = 384 passes). The peer is one pass of bytes.find over a table of the same
+    size, timed the same way in the same run; CPU time of the reading thread, not wall time."""
+    size = 8 << 20
+    p = tmp_path / "hostile-symtab"
+    p.write_bytes(hostile_symbol_tables(size))
+    table, needle = bytes(size), struct.pack("<I", 1)
+    one_pass = min(cpu_of(lambda: table.find(needle))[0] for _ in range(3))
+    cpu, result = cpu_of(lambda: read_build_info(str(p)))
+    assert isinstance(result, BuildInfoError), result  # typed: not Go, and no crash
+    # The search budget allows 8 MiB of scanning, one pass of this table; 16 leaves room for the
+    # reads themselves and for a noisy machine, and is far below what the unbounded search costs.
+    assert cpu < 16 * one_pass + 0.05, f"{cpu:.3f}s of CPU, {cpu / one_pass:.0f} passes of the table"
+
+
 # --- PE -----------------------------------------------------------------------------------------
 
 

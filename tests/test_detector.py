@@ -6,7 +6,7 @@ import time
 from functools import partial
 
 import fixtures
-from go_processes.buildinfo import BuildInfo, Detector, UnreadableFile, UnsupportedFormat, identity_of
+from go_processes.buildinfo import BuildInfo, Cache, Detector, UnreadableFile, UnsupportedFormat, identity_of
 from gobuild import go_version_m
 
 go_exe = fixtures.go_exe
@@ -124,3 +124,14 @@ def test_read_errors_are_not_cached(go_exe):
     assert isinstance(result, UnreadableFile) and "read" in result.reason, result
     assert detector.cached(identity) is None
     assert isinstance(detector.detect(identity, _opener(go)), BuildInfo)
+
+
+def test_cache_evicts_the_least_recently_used():
+    cache = Cache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1  # "a" is now the most recently used
+    cache.put("c", 3)
+    assert (cache.get("a"), cache.get("b"), cache.get("c"), len(cache)) == (1, None, 3, 2)
+    cache.clear()
+    assert len(cache) == 0 and cache.get("a") is None
