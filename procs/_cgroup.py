@@ -45,8 +45,9 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from dataclasses import dataclass
+
+from ..buildinfo import Cache
 
 _CGROUP_MAX = 64 * 1024  # 13 v1 hierarchies plus v2, each path at most PATH_MAX
 _MEMO_MAX = 4096
@@ -134,8 +135,7 @@ class Cgroups:
 
 
 _EMPTY = Cgroups("", None)
-_memo: dict[bytes, Cgroups] = {}
-_memo_lock = threading.Lock()
+_memo: Cache[bytes, Cgroups] = Cache(_MEMO_MAX)
 
 
 def parse(data: bytes) -> Cgroups:
@@ -167,10 +167,7 @@ def parse(data: bytes) -> Cgroups:
         if found is not None:
             break
     out = Cgroups(first, found) if paths else _EMPTY
-    with _memo_lock:
-        if len(_memo) >= _MEMO_MAX:
-            _memo.clear()
-        _memo[data] = out
+    _memo.put(data, out)
     return out
 
 

@@ -4,9 +4,10 @@ Cost model (a host has hundreds of processes, few of them Go): per pid a full sc
 ``stat`` of ``/proc/<pid>/exe`` (which also drops kernel threads and zombies: they have no
 executable) and, through the detector's cache, learns whether the binary is Go before reading
 anything else. Only kept processes pay for ``/proc/<pid>/stat`` and ``status`` (the real uid:
-the owner of /proc/<pid> is the effective one), a ``readlink`` and an identity re-check. What
-cannot change during one process instance (the cmdline-derived name, the gops config dir from the
-initial environment) is cached per (pid, start time, executable identity).
+the owner of /proc/<pid> is the effective one), a ``readlink`` and an identity re-check; the
+status read and the readlink only when the caller needs the uid or the path (``uid=``, ``path=``).
+What cannot change during one process instance (the cmdline-derived name, the gops config dir from
+the initial environment) is cached per (pid, start time, executable identity).
 """
 
 from __future__ import annotations

@@ -51,6 +51,12 @@ CORE_TABLES = {
     "listening_ports": ("pid", "port", "protocol", "family", "address", "fd", "socket", "path",
                         "net_namespace"),
     "osquery_extensions": ("uuid", "name", "version", "sdk_version", "path", "type"),
+    # specs/posix/docker_containers.table, with its Linux extended schema
+    "docker_containers": ("id", "name", "image", "image_id", "command", "created", "state", "status",
+                          "pid", "path", "config_entrypoint", "started_at", "finished_at", "privileged",
+                          "security_options", "env_variables", "cgroup_namespace", "ipc_namespace",
+                          "mnt_namespace", "net_namespace", "pid_namespace", "user_namespace",
+                          "uts_namespace"),
 }
 AFFINITY = {"TEXT": "TEXT", "INTEGER": "INTEGER", "BIGINT": "INTEGER", "UNSIGNED BIGINT": "INTEGER",
             "DOUBLE": "REAL", "BLOB": "BLOB"}
