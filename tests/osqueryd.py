@@ -450,7 +450,7 @@ class OsqueryD:
     def stderr(self, index: int = -1) -> str:
         return self._stderr_files[index].read_text(errors="replace")
 
-    def wait_registered(self, timeout: float = 20.0, count: int = 1) -> ExtensionStatus:
+    def wait_registered(self, timeout: float = 60.0, count: int = 1) -> ExtensionStatus:
         """The status of the ``count``-th registration attempt (fails if the process dies first)."""
         deadline = time.monotonic() + timeout
         with self.handler.registered:
@@ -472,7 +472,7 @@ class OsqueryD:
             uuid = self.handler.attempts[-1][2].uuid
         return f"{self.socket}.{uuid}"
 
-    def wait_ready(self, timeout: float = 20.0) -> int:
+    def wait_ready(self, timeout: float = 60.0) -> int:
         """Wait for a successful registration and a served ping (as extensionPathActive does)."""
         status = self.wait_registered(timeout)
         if status.code != 0:
@@ -550,8 +550,9 @@ def python_command(code: str) -> list[str]:
 # -- a test-only table exercising the protocol ---------------------------------------------------
 # Launched with probe_command(); it lives here (not in go_processes) so that the shipped extension
 # serves only real tables. Control through the ADDITIONAL column `action`:
-#   action = 'sleep:S'  sleep S seconds first      action = 'fail'   raise inside generate
-#   action = 'many:N'   N plain rows instead of the value rows
+#   action = 'hold:DIR' create DIR/entered, then wait (at most 120 s) until DIR/release exists: a
+#                       generate that is provably in progress until the test lets it go
+#   action = 'fail'     raise inside generate      action = 'many:N'  N plain rows instead
 
 PROBE_VALUE_ROWS_EXPECTED = [  # what osquery must receive for the three value rows, column by column
     {"idx": "1", "i": "", "b": "1", "u": "18446744073709551615", "d": "0.1", "t": "ab", "bl": "\ufffdbytes"},
@@ -580,8 +581,12 @@ def probe_table(name: str = "probe") -> Any:
 
     def generate(ctx: Any) -> list[dict[str, Any]]:
         for action in sorted(ctx.equals("action") or ()):
-            if action.startswith("sleep:"):
-                time.sleep(float(action[6:]))
+            if action.startswith("hold:"):
+                held = Path(action[5:])
+                (held / "entered").touch()
+                deadline = time.monotonic() + 120
+                while not (held / "release").exists() and time.monotonic() < deadline:
+                    time.sleep(0.01)
             elif action == "fail":
                 raise RuntimeError("probe failure\nsecond line")
         many = [a for a in (ctx.equals("action") or ()) if a.startswith("many:")]

@@ -127,18 +127,6 @@ def test_pid_constraints_answer_without_walking_proc(zoo: dict[str, Started],
     assert set(rows_by_pid(QueryContext.parse(json.dumps(old)))) == {go[0]}
 
 
-def test_join_style_lookups_are_fast(zoo: dict[str, Started]) -> None:
-    """listening_ports JOIN go_processes calls generate once per outer row with pid = value."""
-    pid = zoo["default"].pid
-    ctx = context([pid])
-    list(TABLE.generate(ctx))
-    start = time.perf_counter()
-    for _ in range(200):
-        assert len(list(TABLE.generate(ctx))) == 1
-    per_call = (time.perf_counter() - start) / 200
-    assert per_call < 0.005, f"{per_call * 1e3:.2f} ms per single-pid generate"
-
-
 def test_cols_used_skips_agent_work(zoo: dict[str, Started], monkeypatch: pytest.MonkeyPatch) -> None:
     from go_processes.tables import go_processes as module
 
@@ -211,8 +199,12 @@ def test_queries_survive_churn(zoo: dict[str, Started]) -> None:
     t.start()
     queries = 0
     try:
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline:
+        # A count of queries against a count of churned processes, not a time window (a loaded
+        # machine would do less in one); the deadline is only a watchdog for a hang.
+        deadline = time.monotonic() + 300
+        while queries < 60 or len(pids) < 40:
+            assert time.monotonic() < deadline, f"{queries} queries, {len(pids)} processes in 300 s"
+            assert not errors, errors
             rows = rows_by_pid()
             assert zoo["default"].pid in rows
             rows_by_pid(context(pids[-8:]))
@@ -222,4 +214,3 @@ def test_queries_survive_churn(zoo: dict[str, Started]) -> None:
         stop.set()
         t.join(30)
     assert not errors
-    assert queries > 10 and len(pids) > 20
