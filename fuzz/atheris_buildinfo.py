@@ -8,7 +8,6 @@ The property: any input ends in a BuildInfo or a BuildInfoError. Another excepti
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from pathlib import Path
@@ -42,11 +41,16 @@ def seed_corpus(corpus: Path) -> None:
 
     corpus.mkdir(parents=True, exist_ok=True)
     n = 0
-    for path in fixtures.iter_fixture_files():
+    built, missing = fixtures.fixture_files()
+    for name, reason in missing.items():
+        print(f"not seeded: {name}: {reason}", file=sys.stderr)
+    for path in built:
         (corpus / f"{path.parent.name}-{path.name}").write_bytes(path.read_bytes())
         n += 1
-    with contextlib.suppress(BaseException):
+    try:
         (corpus / "c-hello").write_bytes(fixtures.c_binary().read_bytes())
+    except fixtures.pytest.skip.Exception as e:  # gcc missing
+        print(f"not seeded: c-hello: {e.msg}", file=sys.stderr)
     (corpus / "java.class").write_bytes(fixtures.JAVA_CLASS)
     print(f"seeded {corpus} with {n} Go fixtures", file=sys.stderr)
 
