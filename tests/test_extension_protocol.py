@@ -393,8 +393,12 @@ def test_queries_keep_succeeding_under_churn(real: OsqueryD) -> None:
     c = real.client(timeout=30)
     queries = 0
     try:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
+        # Counts, not a time window (a loaded machine does less per second); the deadline is only
+        # a watchdog for a hang.
+        deadline = time.monotonic() + 300
+        while queries < 20 or len(started) < 20:
+            assert time.monotonic() < deadline, (queries, len(started))
+            assert not churn_errors, churn_errors
             c.generate("go_processes", real.context("go_processes"))
             if started:
                 recent = started[-3:]
@@ -405,7 +409,6 @@ def test_queries_keep_succeeding_under_churn(real: OsqueryD) -> None:
         stop.set()
         t.join(30)
     assert not churn_errors, churn_errors
-    assert queries >= 10 and len(started) >= 20, (queries, len(started))
     assert c.ping().code == 0
 
 

@@ -165,7 +165,7 @@ def test_agent_columns(spawner: Spawner, agent_exe: str, agent_user: pwd.struct_
 
 def test_zombie_is_not_a_row(spawner: Spawner) -> None:
     z = spawner.popen([str(build_fixture("default"))])
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # a watchdog for a process that never turns zombie
     while proc_stat(z.pid)[1] != "Z":
         assert time.monotonic() < deadline
         time.sleep(0.01)

@@ -98,8 +98,9 @@ def go_sleeper() -> Iterator[int]:
     exe = gobuild.build(gobuild.Build())
     proc = subprocess.Popen([str(exe), "sleep"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 10
-        while os.readlink(f"/proc/{proc.pid}/exe") != str(exe) and time.monotonic() < deadline:
+        deadline = time.monotonic() + 60  # a watchdog: the exec happens in milliseconds
+        while os.readlink(f"/proc/{proc.pid}/exe") != str(exe):
+            assert time.monotonic() < deadline, "the Go sleeper never exec'd"
             time.sleep(0.01)
         yield proc.pid
     finally:

@@ -40,7 +40,8 @@ AGENT_USER = "gopsagenttest"
 LONG_NAME = "go-symlinked-program-name"  # > 15 bytes: comm is truncated, argv[0] tells the rest
 
 
-def wait_for(pred: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
+def wait_for(pred: Callable[[], object], timeout: float = 60.0, what: str = "condition") -> None:
+    """Poll until pred() holds; the timeout is a watchdog for something that never happens."""
     deadline = time.monotonic() + timeout
     while not pred():
         if time.monotonic() > deadline:
