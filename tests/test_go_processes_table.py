@@ -83,7 +83,7 @@ def test_rows_match_the_go_toolchain(zoo: dict[str, Started], oracle: dict[str, 
         assert r["ppid"] == proc_stat(s.pid)[2] == os.getpid()
         assert (r["exe"], r["path"], r["on_disk"]) == (s.name, s.path, s.on_disk), kind
         assert r["agent"] == 0 and r["agent_port"] is None and r["agent_address"] == ""
-        assert r["uid"] == 0
+        assert r["uid"] == os.getuid()  # started by this test, as its own user
         for v in r.values():
             assert v is None or isinstance(v, (int, str)), (kind, r)
         if kind == "gccgo":
@@ -150,7 +150,7 @@ def test_cols_used_skips_agent_work(zoo: dict[str, Started], monkeypatch: pytest
 
 def test_agent_columns(spawner: Spawner, agent_exe: str, agent_user: pwd.struct_passwd,
                        tmp_path: Path) -> None:
-    p, port = start_agent(spawner, agent_exe, {"HOME": str(tmp_path)})  # root's agent
+    p, port = start_agent(spawner, agent_exe, {"HOME": str(tmp_path)})  # this test's own agent
     q, qport = start_agent(spawner, agent_exe, {"HOME": test_procs.user_dir(agent_user)}, agent_user)
     rows = rows_by_pid(context([p.pid, q.pid]))
     agent_cols = ("agent", "agent_port", "agent_address")

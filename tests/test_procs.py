@@ -323,11 +323,11 @@ _USER_DIRS: list[str] = []  # made by user_dir(), removed when agent_user is tor
 @pytest.fixture(scope="module")
 def agent_user() -> Iterator[pwd.struct_passwd]:
     """A system user (created once) whose passwd home is a directory it owns."""
+    if os.geteuid() != 0:
+        skips.skip(skips.NEEDS_ROOT, "creating a user and running an agent as that user")
     try:
         pw = pwd.getpwnam(AGENT_USER)
     except KeyError:
-        if os.geteuid() != 0:
-            skips.skip(skips.NEEDS_ROOT, "creating a user and running an agent as that user")
         if not shutil.which("useradd"):
             pytest.skip("useradd is not installed (passwd): cannot run an agent as another user")
         home = f"/var/tmp/{AGENT_USER}-home"
@@ -342,7 +342,7 @@ def agent_user() -> Iterator[pwd.struct_passwd]:
 
 
 @pytest.fixture(scope="module")
-def agent_exe(agent_user: pwd.struct_passwd) -> Iterator[str]:
+def agent_exe() -> Iterator[str]:
     """The agent program where another user can run it (the fixture cache may be private)."""
     d = tempfile.mkdtemp(dir="/var/tmp", prefix="gops-agent-bin-")
     os.chmod(d, 0o755)
