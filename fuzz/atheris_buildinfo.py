@@ -10,7 +10,6 @@ and the runtime.buildVersion data search are fuzzed from the first input. Anothe
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from pathlib import Path
@@ -45,15 +44,20 @@ def seed_corpus(corpus: Path) -> None:
 
     corpus.mkdir(parents=True, exist_ok=True)
     n = 0
-    for path in fixtures.iter_fixture_files():
+    built, missing = fixtures.fixture_files()
+    for name, reason in missing.items():
+        print(f"not seeded: {name}: {reason}", file=sys.stderr)
+    for path in built:
         data = path.read_bytes()
         (corpus / f"{path.parent.name}-{path.name}").write_bytes(data)
         if b"\xff Go buildinf:" in data:  # the twin without a block: pclntab and data paths
             twin = data.replace(b"\xff Go buildinf:", b"\xff Go XXXXXXXX:")
             (corpus / f"{path.parent.name}-{path.name}-noblock").write_bytes(twin)
         n += 1
-    with contextlib.suppress(BaseException):
+    try:
         (corpus / "c-hello").write_bytes(fixtures.c_binary().read_bytes())
+    except fixtures.pytest.skip.Exception as e:  # gcc missing
+        print(f"not seeded: c-hello: {e.msg}", file=sys.stderr)
     (corpus / "java.class").write_bytes(fixtures.JAVA_CLASS)
     print(f"seeded {corpus} with {n} Go fixtures", file=sys.stderr)
 

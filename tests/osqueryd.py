@@ -1,22 +1,33 @@
 """A test stand-in for osqueryd's side of the extension protocol (no osqueryd exists here).
 
 Built from the ``osquery`` package's generated Thrift classes and thrift's stock transports only
-(nothing from go_processes), it does what osqueryd does with an extension, as read from osquery's
-source (osquery/extensions/interface.cpp, extensions.cpp, core/tables.cpp):
-- serves the ExtensionManager service on a UNIX socket, concurrently, and answers
-  registerExtension as ExtensionManagerHandler::registerExtension (interface.cpp) does:
-  "Duplicate extension registered" for an extension name already registered,
-  "Incompatible extension SDK version" below 1.7.7, and for a broadcast naming any item that is
-  already registered (a table of osquery's own, of fleetd, of launcher, or of an extension
-  registered earlier) it refuses the *whole* registration (RegistryFactory::addBroadcast,
-  registry_factory.cpp) with osquery 5's message "Failed adding registry: Registry item <name>
-  conflicts with another item of the same name." (the text operators report from osquery 5; releases
-  before 5 said "Duplicate registry item: <name>"); otherwise it answers a uint16 uuid;
-- holds, as taken, every name in ``../shared/data/taken-table-names.tsv`` (osquery's own tables,
-  fleetd's, Kolide launcher's) when that file is there, else a handful of osquery's own tables;
-- launches the extension with osquery's argv ``[--verbose] --socket S --timeout T --interval I``;
-- talks to the extension on ``<socket>.<uuid>`` with a fresh connection per request (as osqueryd
-  does) and builds generate contexts exactly as osquery 5 serializes them, or in the pre-3.0 form.
+(nothing from go_processes), it does what osqueryd 5 does with an extension. Where each behaviour
+comes from in osquery's source (osquery/osquery, paths below osquery/):
+- the ExtensionManager service on a UNIX socket, one thread per connection: extensions/interface.cpp
+  ExtensionRunnerCore::startServer (a TThreadedServer with buffered transport, binary protocol);
+- registerExtension, as ExtensionManagerInterface::registerExtension (extensions/interface.cpp):
+  "Duplicate extension registered" when an extension of that name is registered; "Incompatible
+  extension SDK version" when the SDK is below an entry of kSDKVersionChanges (1.7.7, compared as
+  utils/info/version.cpp versionAtLeast does); then a uuid (rand() + 1 as uint16, never one in
+  use) and the broadcast handed to RegistryFactory::addBroadcast (registry/registry_factory.cpp),
+  whose failure comes back as "Failed adding registry: " + its message. addBroadcast first checks
+  every item of every registry for a name already registered (a table of osquery's own, of fleetd
+  or launcher, or of an extension registered earlier) and refuses the *whole* broadcast with
+  "Registry item <name> conflicts with another item of the same name." (the wording of
+  osquery/osquery#8260, 2024; earlier releases said "Duplicate registry item: <name>"); only then
+  does each registry's addExternal run, where a table without columns is "Invalid route info"
+  (core/tables.cpp TablePlugin::addExternal). Success is code 0, message "OK", the uuid;
+- deregisterExtension: "No extension UUID found" for an unknown uuid (interface.cpp);
+- ping: code 0, "pong" (ExtensionInterface::ping); options(): a few of osqueryd's flags;
+- holds, as taken, every name in ``../shared/data/taken-table-names.tsv`` (osquery's own tables
+  from specs/, fleetd's, Kolide launcher's) when that file is there, else a handful of osquery's;
+- launches the extension with osquery's argv ``[--verbose] --socket S --timeout T --interval I``
+  (extensions/extensions.cpp applyExtensionDelay / loadExtensions);
+- talks to the extension on ``<socket>.<uuid>`` (getExtensionSocket) with a fresh connection per
+  request (as osqueryd's EXClient does) and builds generate contexts exactly as osquery 5
+  serializes them (core/tables.cpp setRequestFromContext), or in the pre-3.0 form.
+Not modelled: the "Unknown registry: <name>" answer for a registry osquery lacks (our extension
+broadcasts tables only), and osquery's own SQL (query, getQueryColumns answer code 1).
 
 Usage::
 
@@ -153,7 +164,8 @@ def validate_routes(routes: Sequence[Mapping[str, str]]) -> list[str]:
 
 
 def conflict_message(name: str) -> str:
-    """osquery 5's answer to a broadcast naming an item that is already registered."""
+    """osquery 5's answer to a broadcast naming an item that is already registered (interface.cpp
+    "Failed adding registry: " + registry_factory.cpp addBroadcast's message)."""
     return f"Failed adding registry: Registry item {name} conflicts with another item of the same name."
 
 
@@ -202,11 +214,14 @@ class ManagerHandler(ExtensionManager.Iface):
             uuid = random.randint(1, 65535)
         existing = {(reg, name) for regs in self.registries.values() for reg, items in regs.items()
                     for name in items}
+        # addBroadcast: every name of every registry is checked before any registry adds anything.
         for reg, items in (registry or {}).items():
-            for name, routes in items.items():
+            for name in items:
                 if (reg == "table" and name in self.core_tables) or (reg, name) in existing:
                     return ExtensionStatus(code=1, message=conflict_message(name))
-                if reg == "table" and not routes:
+        for reg, items in (registry or {}).items():
+            for _name, routes in items.items():
+                if reg == "table" and not routes:  # TablePlugin::addExternal
                     return ExtensionStatus(code=1, message="Failed adding registry: Invalid route info")
         self.extensions_[uuid] = info
         self.registries[uuid] = registry
@@ -222,7 +237,7 @@ class ManagerHandler(ExtensionManager.Iface):
     def deregisterExtension(self, uuid):
         with self.lock:
             if uuid not in self.extensions_:
-                return ExtensionStatus(code=1, message="No extension UUID registered", uuid=0)
+                return ExtensionStatus(code=1, message="No extension UUID found", uuid=0)
             del self.extensions_[uuid]
             del self.registries[uuid]
             return ExtensionStatus(code=0, message="OK", uuid=uuid)
@@ -450,7 +465,7 @@ class OsqueryD:
     def stderr(self, index: int = -1) -> str:
         return self._stderr_files[index].read_text(errors="replace")
 
-    def wait_registered(self, timeout: float = 20.0, count: int = 1) -> ExtensionStatus:
+    def wait_registered(self, timeout: float = 60.0, count: int = 1) -> ExtensionStatus:
         """The status of the ``count``-th registration attempt (fails if the process dies first)."""
         deadline = time.monotonic() + timeout
         with self.handler.registered:
@@ -472,7 +487,7 @@ class OsqueryD:
             uuid = self.handler.attempts[-1][2].uuid
         return f"{self.socket}.{uuid}"
 
-    def wait_ready(self, timeout: float = 20.0) -> int:
+    def wait_ready(self, timeout: float = 60.0) -> int:
         """Wait for a successful registration and a served ping (as extensionPathActive does)."""
         status = self.wait_registered(timeout)
         if status.code != 0:
@@ -550,8 +565,9 @@ def python_command(code: str) -> list[str]:
 # -- a test-only table exercising the protocol ---------------------------------------------------
 # Launched with probe_command(); it lives here (not in go_processes) so that the shipped extension
 # serves only real tables. Control through the ADDITIONAL column `action`:
-#   action = 'sleep:S'  sleep S seconds first      action = 'fail'   raise inside generate
-#   action = 'many:N'   N plain rows instead of the value rows
+#   action = 'hold:DIR' create DIR/entered, then wait (at most 120 s) until DIR/release exists: a
+#                       generate that is provably in progress until the test lets it go
+#   action = 'fail'     raise inside generate      action = 'many:N'  N plain rows instead
 
 PROBE_VALUE_ROWS_EXPECTED = [  # what osquery must receive for the three value rows, column by column
     {"idx": "1", "i": "", "b": "1", "u": "18446744073709551615", "d": "0.1", "t": "ab", "bl": "\ufffdbytes"},
@@ -580,8 +596,12 @@ def probe_table(name: str = "probe") -> Any:
 
     def generate(ctx: Any) -> list[dict[str, Any]]:
         for action in sorted(ctx.equals("action") or ()):
-            if action.startswith("sleep:"):
-                time.sleep(float(action[6:]))
+            if action.startswith("hold:"):
+                held = Path(action[5:])
+                (held / "entered").touch()
+                deadline = time.monotonic() + 120
+                while not (held / "release").exists() and time.monotonic() < deadline:
+                    time.sleep(0.01)
             elif action == "fail":
                 raise RuntimeError("probe failure\nsecond line")
         many = [a for a in (ctx.equals("action") or ()) if a.startswith("many:")]

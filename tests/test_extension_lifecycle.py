@@ -10,27 +10,35 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import osqueryd
 import pytest
 import skips
 from osqueryd import OsqueryD
 
+# What osquery 5 answers a registration naming a taken table, spelled here from osquery's source
+# (interface.cpp registerExtension + registry_factory.cpp addBroadcast, osquery/osquery#8260), not
+# taken from the stand-in, so a stand-in that says something else fails these tests.
+OSQUERY_CONFLICT = "Failed adding registry: Registry item {} conflicts with another item of the same name."
+
+# A watchdog, not a speed goal: how long a process that must exit may take before the test calls
+# it stuck. Far above any exit on a loaded machine; what it guards against is never exiting.
+EXIT_WATCHDOG = 60
+
 
 def _no_traceback(text: str) -> None:
     assert "Traceback" not in text, text
 
 
-def test_startup_to_registration_is_fast() -> None:
-    """The installed console script, as osqueryd launches it: measured, with a generous bound."""
-    times = []
-    for _ in range(3):
-        with OsqueryD() as osq:
-            osq.wait_registered()
-            times.append(time.monotonic() - osq.launched_at)
-    best = min(times)
-    print(f"\ngo_processes.ext launch -> registerExtension: best {best * 1000:.0f} ms of {len(times)}")
-    assert best < 2.0
+def _stderr_when(osq: OsqueryD, ready: Callable[[str], bool]) -> str:
+    """The extension's stderr once ``ready`` holds for it: the log line is written after the reply
+    went out, so poll for it (bounded by the watchdog) instead of sleeping a guessed while."""
+    deadline = time.monotonic() + EXIT_WATCHDOG
+    while not ready(err := osq.stderr()):
+        assert time.monotonic() < deadline, err
+        time.sleep(0.01)
+    return err
 
 
 def test_exits_nonzero_when_the_manager_goes_away() -> None:
@@ -39,11 +47,9 @@ def test_exits_nonzero_when_the_manager_goes_away() -> None:
         path = osq.extension_path()
         assert stat.S_ISSOCK(os.lstat(path).st_mode)
         osq.close_manager()
-        start = time.monotonic()
-        code = osq.wait_exit(6)
-        assert code is not None, "still running 6 s after the manager went away"
+        code = osq.wait_exit(EXIT_WATCHDOG)
+        assert code is not None, f"still running {EXIT_WATCHDOG} s after the manager went away"
         assert code != 0
-        assert time.monotonic() - start < 1 + 3  # one --interval plus slack
         assert not os.path.exists(path)
         err = osq.stderr()
         assert "went away" in err
@@ -55,7 +61,7 @@ def test_shutdown_replies_then_exits() -> None:
         osq.wait_ready()
         path = osq.extension_path()
         osq.client(timeout=5).shutdown()  # raises if no reply came back
-        assert osq.wait_exit(3) == 0
+        assert osq.wait_exit(EXIT_WATCHDOG) == 0
         assert not os.path.exists(path)
         _no_traceback(osq.stderr())
 
@@ -69,10 +75,8 @@ def test_signal_exits_promptly_and_removes_the_socket(signum: int) -> None:
         # an open connection must not hold the exit up
         c = osq.client(timeout=5, persistent=True)
         assert c.ping().code == 0
-        start = time.monotonic()
         osq.proc.send_signal(signum)
-        assert osq.wait_exit(3) == 0
-        assert time.monotonic() - start < 3
+        assert osq.wait_exit(EXIT_WATCHDOG) == 0  # a held-open connection would block it forever
         assert not os.path.exists(path)
         assert uuid not in osq.handler.extensions()  # withdrawn at once, not at osqueryd's next ping
         c.close()
@@ -86,7 +90,7 @@ def test_duplicate_extension_is_refused_and_exits_nonzero() -> None:
         osq.launch()  # the same extension again, as a second autoload entry would
         status = osq.wait_registered(count=2)
         assert status.code == 1 and status.message == "Duplicate extension registered"
-        code = osq.wait_exit(5)
+        code = osq.wait_exit(EXIT_WATCHDOG)
         assert code is not None and code != 0
         err = osq.stderr()
         assert "Duplicate extension registered" in err
@@ -98,10 +102,10 @@ def test_table_osquery_already_has_is_refused() -> None:
     with OsqueryD(osqueryd.probe_command("processes")) as osq:
         status = osq.wait_registered()
         assert status.code == 1
-        code = osq.wait_exit(5)
+        code = osq.wait_exit(EXIT_WATCHDOG)
         assert code is not None and code != 0
         err = osq.stderr()
-        assert osqueryd.conflict_message("processes") in err
+        assert OSQUERY_CONFLICT.format("processes") in err
         _no_traceback(err)
 
 
@@ -109,12 +113,12 @@ def test_no_manager_exits_after_timeout(tmp_path) -> None:
     missing = str(tmp_path / "osquery.em")
     start = time.monotonic()
     argv = [*osqueryd.default_command(), "--socket", missing, "--timeout", "1", "--interval", "1"]
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=EXIT_WATCHDOG)  # gives up, no hang
     took = time.monotonic() - start
     assert r.returncode != 0
     assert missing in r.stderr
     _no_traceback(r.stderr)
-    assert 1.0 <= took < 10
+    assert took >= 1.0  # it waited out --timeout 1 first (a lower bound no load can break)
 
 
 def _stale_socket(path: str) -> None:
@@ -140,7 +144,7 @@ def test_other_file_at_the_socket_path_is_left_alone() -> None:
             f.write("not a socket")
         osq.launch()
         osq.wait_registered()
-        code = osq.wait_exit(5)
+        code = osq.wait_exit(EXIT_WATCHDOG)
         assert code is not None and code != 0
         with open(path) as f:
             assert f.read() == "not a socket"
@@ -159,8 +163,7 @@ def test_verbose_logs_calls() -> None:
     with OsqueryD(osqueryd.probe_command(), verbose=True) as osq:
         osq.wait_ready()
         osq.client().generate("probe", osq.context("probe"))
-        time.sleep(0.1)
-        err = osq.stderr()
+        err = _stderr_when(osq, lambda e: "generate 3 rows" in e)
         assert "registered" in err and "generate 3 rows" in err
 
 
@@ -168,6 +171,8 @@ def test_quiet_without_verbose() -> None:
     with OsqueryD(osqueryd.probe_command()) as osq:
         osq.wait_ready()
         osq.client().generate("probe", osq.context("probe"))
+        osq.client(timeout=30).shutdown()  # after the exit, everything it would log is written
+        assert osq.wait_exit(EXIT_WATCHDOG) == 0
         assert osq.stderr() == ""
 
 
@@ -198,11 +203,11 @@ def test_registration_refused_whole_when_one_name_is_taken() -> None:
     with OsqueryD(core_tables={"go_modules"}) as osq:
         status = osq.wait_registered()
         assert status.code == 1
-        assert status.message == osqueryd.conflict_message("go_modules")
+        assert status.message == OSQUERY_CONFLICT.format("go_modules")
         assert osq.handler.extensions() == {}
-        code = osq.wait_exit(5)
+        code = osq.wait_exit(EXIT_WATCHDOG)
         assert code is not None and code != 0
-        assert osqueryd.conflict_message("go_modules") in osq.stderr()
+        assert OSQUERY_CONFLICT.format("go_modules") in osq.stderr()
 
 
 def test_wire_module_leaves_the_osquery_sdk_importable() -> None:

@@ -18,6 +18,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import gobuild
 import osqueryd
@@ -228,32 +229,37 @@ def test_exception_in_generate_is_a_status(probe: OsqueryD) -> None:
 # -- concurrency --------------------------------------------------------------------------------------
 
 
-def test_ping_is_not_blocked_by_a_slow_generate(probe: OsqueryD) -> None:
+def test_ping_is_not_blocked_by_a_slow_generate(probe: OsqueryD, tmp_path: Path) -> None:
+    """While one generate is held inside the extension (it cannot return before the test releases
+    it), pings and another generate are answered: osqueryd pings before every call and gives up on
+    an extension that does not answer. Synchronised on files the probe writes and waits for, so no
+    timing is assumed; the clients' timeouts are only watchdogs for a blocked server."""
     result: dict[str, object] = {}
 
     def slow() -> None:
-        start = time.monotonic()
         try:
-            result["rows"] = probe.client().generate("probe", probe.context("probe", action=["sleep:3"]))
+            held = probe.context("probe", action=[f"hold:{tmp_path}"])
+            result["rows"] = probe.client(timeout=180).generate("probe", held)
         except Exception as e:  # reported below
             result["error"] = e
-        result["took"] = time.monotonic() - start
 
     t = threading.Thread(target=slow)
     t.start()
-    time.sleep(0.3)  # the slow call is in the extension now
-    c = probe.client(timeout=2)
-    for _ in range(10):  # osqueryd: a fresh connection and a ping before every call
-        start = time.monotonic()
-        assert c.ping().code == 0
-        assert time.monotonic() - start < 0.5
-    start = time.monotonic()
-    assert len(c.generate("probe", probe.context("probe"))) == 3
-    assert time.monotonic() - start < 1.0
-    assert t.is_alive(), "the slow generate ended before the concurrent calls were made"
-    t.join(10)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "entered").exists():
+            assert time.monotonic() < deadline and t.is_alive(), f"the held generate never started: {result}"
+            time.sleep(0.01)
+        c = probe.client(timeout=60)
+        for _ in range(10):  # osqueryd: a fresh connection and a ping before every call
+            assert c.ping().code == 0
+        assert len(c.generate("probe", probe.context("probe"))) == 3
+        assert t.is_alive() and not (tmp_path / "release").exists()  # still held while we were served
+    finally:
+        (tmp_path / "release").touch()
+        t.join(60)
     assert "error" not in result, result.get("error")
-    assert len(result["rows"]) == 3 and result["took"] >= 3.0  # type: ignore[arg-type, operator]
+    assert len(result["rows"]) == 3  # type: ignore[arg-type]
 
 
 def test_many_clients_at_once(real: OsqueryD, go_procs: dict[str, list[int]]) -> None:
@@ -263,7 +269,7 @@ def test_many_clients_at_once(real: OsqueryD, go_procs: dict[str, list[int]]) ->
     go_pids = {str(p) for p in go_procs["go"]}
 
     def pinger() -> None:
-        c = real.client(timeout=5)
+        c = real.client(timeout=30)  # a watchdog for a blocked server, not a latency goal (bench/)
         while not stop.is_set():
             start = time.monotonic()
             try:
@@ -298,8 +304,8 @@ def test_many_clients_at_once(real: OsqueryD, go_procs: dict[str, list[int]]) ->
         w.join(120)
     stop.set()
     p.join(10)
-    assert not errors, errors[:3]
-    assert ping_latencies and max(ping_latencies) < 1.0, max(ping_latencies)
+    assert not errors, errors[:3]  # every ping answered within the client's timeout
+    assert ping_latencies, "the pinger never got an answer"
 
 
 # -- the go_processes table through the socket -------------------------------------------------------
@@ -389,8 +395,12 @@ def test_queries_keep_succeeding_under_churn(real: OsqueryD) -> None:
     c = real.client(timeout=30)
     queries = 0
     try:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
+        # Counts, not a time window (a loaded machine does less per second); the deadline is only
+        # a watchdog for a hang.
+        deadline = time.monotonic() + 300
+        while queries < 20 or len(started) < 20:
+            assert time.monotonic() < deadline, (queries, len(started))
+            assert not churn_errors, churn_errors
             c.generate("go_processes", real.context("go_processes"))
             if started:
                 recent = started[-3:]
@@ -401,7 +411,6 @@ def test_queries_keep_succeeding_under_churn(real: OsqueryD) -> None:
         stop.set()
         t.join(30)
     assert not churn_errors, churn_errors
-    assert queries >= 10 and len(started) >= 20, (queries, len(started))
     assert c.ping().code == 0
 
 

@@ -17,11 +17,11 @@ import shutil
 import socket
 import stat
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+import skips
 from fixtures import GO_FIXTURES, build_fixture, c_binary, git_head
 from gobuild import go_version, go_version_m
 from osqueryd import EQUALS, GLOB, LIKE, CallError, OsqueryD, osquery5_context
@@ -74,6 +74,7 @@ class Tree:
         self.go: set[str] = set()  # regular Go files, as the Go toolchain says
         # (pattern, directory mode) -> (path, directory) rows of osquery's file table, from glob(3)
         self.like_rows: dict[tuple[str, bool], set[tuple[str, str]]] = {}
+        self.locked_readable = True  # can this user list the mode-000 directory (root can)?
 
     def is_go(self, paths: list[str]) -> set[str]:
         return {p for p in paths if p in self.go}
@@ -148,6 +149,11 @@ def tree() -> Iterator[Tree]:
     s.bind(str(root / "bin" / "sock"))
     s.close()
     os.chmod(root / "locked", 0)
+    # Root (CAP_DAC_OVERRIDE) still lists a mode-000 directory and the glob oracle above, taken as
+    # the same user before the chmod, lists its contents; any other user can list nothing in it.
+    t.locked_readable = os.access(root / "locked", os.R_OK | os.X_OK)
+    if not t.locked_readable:
+        t.go = {p for p in t.go if not p.startswith(f"{root}/locked/")}
     yield t
     os.chmod(root / "locked", 0o755)
     shutil.rmtree(base, ignore_errors=True)
@@ -163,12 +169,10 @@ def osq():
         with_osq.close()
 
 
-def generate(osq: OsqueryD, constraints: dict, cols_used=None, timeout: float = 30.0) -> list[dict[str, str]]:
+def generate(osq: OsqueryD, constraints: dict, cols_used=None, timeout: float = 120) -> list[dict[str, str]]:
+    """The rows; the client's timeout is a watchdog for a walk that never ends, not a speed goal."""
     ctx = osquery5_context(osq.columns("go_executables"), constraints, cols_used)
-    started = time.monotonic()
-    rows = osq.client(timeout=timeout).generate("go_executables", ctx)
-    assert time.monotonic() - started < timeout
-    return rows
+    return osq.client(timeout=timeout).generate("go_executables", ctx)
 
 
 def pairs(rows: list[dict[str, str]]) -> set[tuple[str, str]]:
@@ -281,9 +285,10 @@ def test_recursive_like_finds_exactly_the_reachable_go_files(osq, tree):
     r = tree.root
     # Spelled out as well, so the oracle is not the only witness: hidden names and the locked
     # directory's contents as root (root reads a mode-000 directory), never anything via a symlink.
+    locked = {f"{r}/locked/go-in-locked-dir"} if tree.locked_readable else set()
     assert {x["path"] for x in rows} == {
         f"{r}/bin/hello", f"{r}/bin/mods", f"{r}/bin/sub/old-go", f"{r}/lib/sub/deep/stripped",
-        f"{r}/data/not-executable", f"{r}/locked/go-in-locked-dir", f"{r}/lib/vcs-go",
+        f"{r}/data/not-executable", f"{r}/lib/vcs-go", *locked,
     }
 
 
@@ -336,9 +341,7 @@ def test_walk_limits_stop_and_return_partial_rows(tree, monkeypatch, caplog):
         d.mkdir(parents=True)
         _copy(tree.root / "bin" / "hello", d / "too-deep")
         _copy(tree.root / "bin" / "hello", deep / "d" / "d" / "shallow")
-        started = time.monotonic()
         rows = run(f"{deep}/%%")
-        assert time.monotonic() - started < 10
         assert {r["path"] for r in rows} == {f"{deep}/d/d/shallow"}
         assert "64 directory levels" in caplog.text
 
@@ -382,7 +385,7 @@ def _as_nobody(patterns: list[str]) -> dict[str, list[list[str]]]:
     return json.loads(data)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to nobody")
+@pytest.mark.skipif(os.geteuid() != 0, reason=f"{skips.NEEDS_ROOT}: dropping to nobody")
 def test_unreadable_directory_is_skipped(tree):
     """As an unprivileged user the mode-000 directory cannot be listed: the walk skips it silently
     (root can read it, so this runs as nobody; glob(3) is asked as the same user)."""

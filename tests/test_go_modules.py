@@ -26,7 +26,7 @@ def as_rows(rows: list[dict[str, str]]) -> set[ModuleRow]:
 
 def _start(path, *args) -> subprocess.Popen:
     p = subprocess.Popen([str(path), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # a watchdog: the exec happens in milliseconds
     while time.monotonic() < deadline:  # wait for the exec to have happened
         try:
             if os.path.samefile(f"/proc/{p.pid}/exe", path):

@@ -29,6 +29,7 @@ import fixtures
 import gobuild
 import osqueryd
 import pytest
+import skips
 
 ROOT = Path(__file__).resolve().parents[1]
 DIST = ROOT / "dist"
@@ -39,7 +40,6 @@ LOAD = Path("/etc/osquery/extensions.load")
 PACK = ROOT / "packaging" / "osquery" / "go_processes.pack.conf"
 FLEET = ROOT / "packaging" / "fleet"
 OUR_TABLES = ("go_processes", "go_modules", "go_executables", "go_vulnerabilities", "go_vulndb")
-REGISTRATION_BUDGET = 3.0  # osquery's default --extensions_timeout
 SOURCES = ("cli", "buildinfo", "procs", "extension", "tables", "packaging")
 
 # osquery's own tables the queries join, with their columns (osquery 5 specs/*.table).
@@ -104,8 +104,9 @@ def go_sleeper() -> Iterator[int]:
     exe = gobuild.build(gobuild.Build())
     proc = subprocess.Popen([str(exe), "sleep"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 10
-        while os.readlink(f"/proc/{proc.pid}/exe") != str(exe) and time.monotonic() < deadline:
+        deadline = time.monotonic() + 60  # a watchdog: the exec happens in milliseconds
+        while os.readlink(f"/proc/{proc.pid}/exe") != str(exe):
+            assert time.monotonic() < deadline, "the Go sleeper never exec'd"
             time.sleep(0.01)
         yield proc.pid
     finally:
@@ -144,10 +145,11 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _check_served(osq: osqueryd.OsqueryD, reference: dict, pid: int) -> float:
-    """Registration time; routes and rows equal the pip-installed extension's."""
-    status = osq.wait_registered(timeout=30)
-    registered_after = time.monotonic() - osq.launched_at
+def _check_served(osq: osqueryd.OsqueryD, reference: dict, pid: int) -> None:
+    """It registers, and its routes and rows equal the pip-installed extension's. (How long
+    registration takes against osquery's 3 s --extensions_timeout is bench/bench_registration.py's
+    question: a wall-clock bound here would fail on a loaded machine and prove nothing.)"""
+    status = osq.wait_registered(timeout=60)
     assert status.code == 0, status.message
     osq.wait_ready()
     client = osq.client()
@@ -161,7 +163,6 @@ def _check_served(osq: osqueryd.OsqueryD, reference: dict, pid: int) -> float:
     assert modules and _sorted_rows(modules) == _sorted_rows(reference["go_modules"])
     everything = client.generate("go_processes", osq.context("go_processes"))
     assert str(pid) in {r["pid"] for r in everything}
-    return registered_after
 
 
 NOEXEC_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
@@ -180,25 +181,30 @@ exec env -i "$ext" "$@"
 
 
 def _can_make_noexec_namespace() -> str | None:
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        return "needs root and unshare(1) to mount a noexec /tmp in a private mount namespace"
+    if os.geteuid() != 0:
+        return f"{skips.NEEDS_ROOT}: mounting a noexec /tmp in a private mount namespace"
+    if shutil.which("unshare") is None:
+        return "unshare(1) is not installed (util-linux)"
     r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
                         "mount --bind /tmp /tmp && mount -o remount,bind,noexec /tmp"],
-                       capture_output=True, text=True, timeout=30)
+                       capture_output=True, text=True, timeout=60)
     if r.returncode != 0:
-        return f"cannot make a noexec mount here: {r.stderr.strip()}"
+        return f"{skips.SANDBOX}: cannot make a noexec mount as root: {r.stderr.strip()}"
     return None
 
 
 @pytest.fixture
 def ext_copy(artefacts: tuple[Path, Path]) -> Iterator[Path]:
-    """The single file alone in a fresh root-owned directory outside the temporary directories
-    (the noexec test remounts those) and outside any virtualenv."""
+    """The single file alone in a fresh directory (root-owned when run as root) outside the
+    temporary directories (the noexec test remounts those) and outside any virtualenv."""
     base = ROOT / "build" / "packaging-test"
     temp_dirs = [os.path.realpath(d) for d in NOEXEC_DIRS]
     if any(os.path.commonpath([os.path.realpath(base), d]) == d for d in temp_dirs):
         base = Path("/var/lib/go-processes-test")  # a checkout under /tmp: stay off the noexec mounts
-    base.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        base.mkdir(parents=True, exist_ok=True)
+    if not os.access(base, os.W_OK):  # another user's checkout: the noexec test needs root anyway
+        base = Path(tempfile.gettempdir())
     d = Path(tempfile.mkdtemp(dir=base))
     os.chmod(d, 0o755)
     shutil.copy2(artefacts[0], d / "go_processes.ext")
@@ -216,17 +222,20 @@ def test_single_file_is_self_contained(artefacts: tuple[Path, Path]) -> None:
     assert head == b"\x7fELF"
     mode = ext.stat().st_mode
     assert mode & stat.S_IXUSR and not mode & stat.S_IWOTH
-    needed = subprocess.run(["readelf", "-d", str(ext)], capture_output=True, text=True).stdout
+    if shutil.which("readelf") is None:
+        pytest.skip("readelf is not installed (binutils)")
+    needed = subprocess.run(["readelf", "-d", str(ext)], capture_output=True, text=True, check=True).stdout
     # Only the C library and zlib from the host: no libpython, no interpreter.
-    assert set(re.findall(r"Shared library: \[([^\]]+)\]", needed)) <= {"libc.so.6", "libz.so.1"}
+    libs = set(re.findall(r"Shared library: \[([^\]]+)\]", needed))
+    assert "libc.so.6" in libs, f"readelf -d listed no libc: {needed[-2000:]}"
+    assert libs <= {"libc.so.6", "libz.so.1"}
 
 
 def test_single_file_empty_env(ext_copy: Path, reference: dict, go_sleeper: int) -> None:
     with osqueryd.OsqueryD(command=["env", "-i", str(ext_copy)]) as osq:
-        elapsed = _check_served(osq, reference, go_sleeper)
+        _check_served(osq, reference, go_sleeper)
         env = Path(f"/proc/{osq.proc.pid}/environ").read_bytes()
         assert env == b"", "the extension did not run with an empty environment"
-    assert elapsed < REGISTRATION_BUDGET, f"registration took {elapsed:.2f}s"
 
 
 def test_single_file_noexec_temp_dirs(ext_copy: Path, reference: dict, go_sleeper: int) -> None:
@@ -236,7 +245,7 @@ def test_single_file_noexec_temp_dirs(ext_copy: Path, reference: dict, go_sleepe
         pytest.skip(reason)
     command = ["unshare", "-m", "--propagation", "private", "sh", "-c", NOEXEC_LAUNCH, "sh", str(ext_copy)]
     with osqueryd.OsqueryD(command=command) as osq:
-        elapsed = _check_served(osq, reference, go_sleeper)
+        _check_served(osq, reference, go_sleeper)
         pid = osq.proc.pid
         mounts = Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
         tmp_options = [line.split()[5] for line in mounts if line.split()[4] == "/tmp"]
@@ -247,7 +256,6 @@ def test_single_file_noexec_temp_dirs(ext_copy: Path, reference: dict, go_sleepe
         maps = "".join(Path(f"/proc/{c}/maps").read_text() for c in _children(pid))
         libpython = {line.split()[-1] for line in maps.splitlines() if "/libpython3" in line}
         assert libpython and all(p.startswith(f"{ext_copy.parent}/_MEI") for p in libpython), libpython
-    assert elapsed < REGISTRATION_BUDGET, f"registration took {elapsed:.2f}s"
     # The bootloader removes its extraction directory when the extension exits.
     deadline = time.monotonic() + 10
     while list(ext_copy.parent.glob("_MEI*")) and time.monotonic() < deadline:
@@ -274,10 +282,15 @@ def test_deb_contents(artefacts: tuple[Path, Path]) -> None:
         if str(parent) != "/":
             assert entries[f"{parent}/"][0:2] == ["drwxr-xr-x", "root/root"]
     assert re.search(r"libc6 \(>= 2\.\d+\)", _dpkg_field(deb, "Depends"))
-    if shutil.which("lintian"):
-        r = subprocess.run(["lintian", "--fail-on", "error,warning", str(deb)], capture_output=True,
-                           text=True, timeout=300)
-        assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_deb_lintian_clean(artefacts: tuple[Path, Path]) -> None:
+    """The README promises lintian reports nothing (--pedantic included, one override)."""
+    if shutil.which("lintian") is None:
+        pytest.skip("lintian is not installed (.ci/deps installs it)")
+    r = subprocess.run(["lintian", "--pedantic", "--fail-on", "error,warning,info,pedantic",
+                        str(artefacts[1])], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 @contextlib.contextmanager
@@ -312,8 +325,10 @@ def _installed() -> bool:
 
 @pytest.fixture
 def dpkg_machine() -> None:
-    if os.geteuid() != 0 or shutil.which("dpkg") is None:
-        pytest.skip("installing the package needs root and dpkg")
+    if os.geteuid() != 0:
+        skips.skip(skips.NEEDS_ROOT, "installing the package")
+    if shutil.which("dpkg") is None:
+        pytest.skip("dpkg is not installed: cannot install the package")
     if _installed():
         pytest.skip(f"{PACKAGE} is already installed on this machine; not touching it")
 

@@ -49,7 +49,8 @@ AGENT_USER = "gopsagenttest"
 LONG_NAME = "go-symlinked-program-name"  # > 15 bytes: comm is truncated, argv[0] tells the rest
 
 
-def wait_for(pred: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
+def wait_for(pred: Callable[[], object], timeout: float = 60.0, what: str = "condition") -> None:
+    """Poll until pred() holds; the timeout is a watchdog for something that never happens."""
     deadline = time.monotonic() + timeout
     while not pred():
         if time.monotonic() > deadline:
@@ -405,11 +406,11 @@ _USER_DIRS: list[str] = []  # made by user_dir(), removed when agent_user is tor
 @pytest.fixture(scope="module")
 def agent_user() -> Iterator[pwd.struct_passwd]:
     """A system user (created once) whose passwd home is a directory it owns."""
+    if os.geteuid() != 0:
+        skips.skip(skips.NEEDS_ROOT, "creating a user and running an agent as that user")
     try:
         pw = pwd.getpwnam(AGENT_USER)
     except KeyError:
-        if os.geteuid() != 0:
-            skips.skip(skips.NEEDS_ROOT, "creating a user and running an agent as that user")
         if not shutil.which("useradd"):
             pytest.skip("useradd is not installed (passwd): cannot run an agent as another user")
         home = f"/var/tmp/{AGENT_USER}-home"
@@ -424,7 +425,7 @@ def agent_user() -> Iterator[pwd.struct_passwd]:
 
 
 @pytest.fixture(scope="module")
-def agent_exe(agent_user: pwd.struct_passwd) -> Iterator[str]:
+def agent_exe() -> Iterator[str]:
     """The agent program where another user can run it (the fixture cache may be private)."""
     d = tempfile.mkdtemp(dir="/var/tmp", prefix="gops-agent-bin-")
     os.chmod(d, 0o755)
