@@ -330,10 +330,9 @@ def _read_image(img: Image) -> BuildInfo:
 def _info(img: Image, detection: str, version: str, source: str, vrange: str, mods: ParsedInfo,
           pclntab_format: str = "") -> BuildInfo:
     path, main, deps, settings = mods
-    # The symbol route only where the symbol tables are read anyway (no block): a file with a
-    # block keeps its fast path (a few preads, no symbol table).
-    module_version, module_source = _module_version(img, path, main, settings,
-                                                    symbols=detection != DETECTION_BUILDINFO)
+    # Only a `(devel)` main module without a -X version pays for the symbol table, once per
+    # distinct file (answers are cached by identity); every other file keeps the fast path.
+    module_version, module_source = _module_version(img, path, main, settings, symbols=True)
     return BuildInfo(format=img.format, arch=img.arch, byte_order=img.byte_order, stripped=img.stripped,
                      detection=detection, go_version=version, go_version_range=vrange,
                      path=path, main=main, deps=deps, settings=settings, version_source=source,

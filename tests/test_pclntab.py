@@ -240,12 +240,11 @@ def test_function_package() -> None:
 
 def test_devel_resolved_from_ldflags_and_symbol(tmp_path: Path) -> None:
     """The recorded `(devel)` stays in main.version; module_version is the release -X set, else
-    (where the symbol tables are read anyway: no block) the version variable the symbol table
-    names, else `(devel)`. A file with a block keeps its fast path: no symbol table is read."""
+    the version variable the symbol table names (as syft does), else `(devel)`."""
     plain_exe = _build("new", "linux", "amd64")
     plain = read_build_info(plain_exe)
     assert plain.main is not None and plain.main.version == "(devel)"
-    assert (plain.module_version, plain.module_version_source) == ("(devel)", "buildinfo")
+    assert (plain.module_version, plain.module_version_source) == ("2.0.1", "symbol")
     twin = read_build_info(_twin(plain_exe, tmp_path / "twin"))  # module info from runtime.modinfo
     assert twin.main is not None and twin.main.version == "(devel)"
     assert (twin.module_version, twin.module_version_source) == ("2.0.1", "symbol")
