@@ -22,7 +22,6 @@ import json
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ from go_processes.buildinfo import Detector
 from go_processes.extension._wire import _PROTOCOL as FAST_PROTOCOL  # osqueryd's client is C++
 from go_processes.tables.go_vulnerabilities import program
 from osqueryd import OsqueryD, osquery5_context
-from vulndb_util import SNAPSHOT, fix_modes
+from vulndb_util import SNAPSHOT, extract_tar, fix_modes
 
 SERVER = gobuild.Program(module="example.com/vserver", files=(("main.go", """package main
 
@@ -86,8 +85,7 @@ def main() -> int:
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="bench-vulndb-"))
     location = tmp / "vulndb"
-    with tarfile.open(SNAPSHOT) as t:
-        t.extractall(location, filter="data")
+    extract_tar(SNAPSHOT, location)
     fix_modes(location)
 
     # -- load -------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ import pwd
 import shutil
 import subprocess
 import sys
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from go_processes.tables._shared import DETECTOR
 from go_processes.tables.go_vulndb import TABLE as VULNDB
 from go_processes.tables.go_vulnerabilities import TABLE as VULNS
 from skips import NEEDS_ROOT, skip
-from vulndb_util import osv, snapshot_db, write_db
+from vulndb_util import extract_tar, osv, snapshot_db, write_db
 
 __all__ = ["snapshot_db"]
 
@@ -296,8 +295,7 @@ def _npm_binary(package: str, version: str, member: str) -> Path:
                        text=True, timeout=300)
     if r.returncode != 0:
         pytest.skip(f"npm pack {package}@{version} failed (registry unreachable?): {r.stderr[-300:]}")
-    with tarfile.open(dest / r.stdout.strip().splitlines()[-1]) as t:
-        t.extractall(dest, filter="data")
+    extract_tar(dest / r.stdout.strip().splitlines()[-1], dest)
     return exe
 
 

@@ -16,7 +16,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -37,6 +36,7 @@ from go_processes.buildinfo import (
 from go_processes.buildinfo._io import Reader
 from go_processes.buildinfo._read import _images
 from gobuild import GCCGO, GO_NEW, GO_OLD, Build, Program, build, go_version, go_version_m, require
+from vulndb_util import extract_tar
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK_MAGIC = b"\xff Go buildinf:"
@@ -458,8 +458,7 @@ def _npm_fetch(spec: str) -> Path:
     tgz = NPM_CACHE / json.loads(r.stdout)[0]["filename"]
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir()
-    with tarfile.open(tgz) as tf:
-        tf.extractall(dest, filter="data")
+    extract_tar(tgz, dest)
     (dest / ".done").write_text(spec)
     return dest
 

@@ -75,14 +75,31 @@ def zip_db(src: Path, out: Path, prefix: str = "", extra: dict[str, bytes] | Non
     return out
 
 
+def extract_tar(archive: Path, dest: Path) -> None:
+    """Unpack a tarball of regular files and directories under ``dest``. Python >= 3.11.4 (and
+    3.10.12) has tarfile's "data" filter; Debian 12's 3.11.2 does not, so the same rules are applied
+    by hand there: no absolute or ``..`` names, no links, devices or FIFOs."""
+    with tarfile.open(archive) as t:
+        if hasattr(tarfile, "data_filter"):
+            t.extractall(dest, filter="data")
+            return
+        root = dest.resolve()
+        members = []
+        for m in t.getmembers():
+            target = (dest / m.name).resolve()
+            if not (m.isfile() or m.isdir()) or not target.is_relative_to(root):
+                raise ValueError(f"{archive}: refusing member {m.name!r}")
+            members.append(m)
+        t.extractall(dest, members=members)
+
+
 def unpack_snapshot(dest: Path) -> Path:
     """The real database snapshot, unpacked under ``dest`` (skips when ../shared is absent)."""
     if not SNAPSHOT.exists():
         skip(SHARED_DATA, f"the Go vulndb snapshot {SNAPSHOT} is not present")
     out = dest / "vulndb"
     if not (out / "index" / "db.json").exists():
-        with tarfile.open(SNAPSHOT) as t:
-            t.extractall(out, filter="data")
+        extract_tar(SNAPSHOT, out)
         fix_modes(out)
     return out
 
