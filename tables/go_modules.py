@@ -33,7 +33,7 @@ COLUMNS = (
     Column("version", TEXT, "Module version as recorded (v0.17.0, (devel)); for stdlib the Go version"),
     Column("sum", TEXT, "Module checksum (h1:...); empty for the main module and for replaced modules"),
     Column("replace_module", TEXT, "Path of the replacement module or directory (=> line), empty if none"),
-    Column("replace_version", TEXT, "Version of the replacement, empty for a directory replacement"),
+    Column("replace_version", TEXT, "Version of the replacement; (devel) for a directory replacement"),
     Column("replace_sum", TEXT, "Checksum of the replacement module"),
     Column("main", INT, "1 for the main module, 0 for dependencies and stdlib"),
 )
