@@ -34,8 +34,13 @@ $(VENV)/.made:
 	@PYTHON=$(PYTHON) VENV=$(VENV) sh .ci/venv
 	@touch $@
 
-install: venv
+install: $(VENV)/.installed
+
+# The editable install maps each layer folder to its package when it is made: pyproject.toml's
+# package list changing (a new layer) means installing again, which this stamp does by itself.
+$(VENV)/.installed: pyproject.toml $(VENV)/.made
 	$(PY) -m pip install -q --disable-pip-version-check -e .
+	@touch $@
 
 dist: ext deb
 
@@ -49,18 +54,19 @@ test: deps check
 
 check: lint pytest
 
-pytest:
+pytest: install
 	$(PY) -m pytest -q
 
-lint:
+lint: install
 	$(PY) -m ruff check . && PYTHON=$(PY) .ci/typecheck
 
 deps: venv
 	PYTHON=$(PY) .ci/deps
+	@touch $(VENV)/.installed
 
 ci: deps dist check
 
-readme:
+readme: install
 	$(PY) .ci/readme
 
 clean:
