@@ -102,35 +102,11 @@ class Detector:
 
     def functions_path(self, path: str | os.PathLike[str]) -> tuple[Identity | None, Functions]:
         """Open ``path`` safely (no symlinks, no FIFOs), then answer as :meth:`functions` does."""
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError as e:
-            return None, UnreadableFile(f"open: {e.strerror or e}")
-        try:
-            try:
-                identity = identity_of(os.fstat(fd))
-            except OSError as e:
-                return None, UnreadableFile(f"fstat: {e.strerror or e}")
-            table = self._tables.get(identity)
-            return identity, table if table is not None else self._read_functions(identity, fd)
-        finally:
-            os.close(fd)
+        return _at_path(path, self._tables.get, self._read_functions)
 
     def detect_path(self, path: str | os.PathLike[str]) -> tuple[Identity | None, Result]:
         """Open ``path`` safely (no symlinks, no FIFOs), then answer as :meth:`detect` does."""
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError as e:
-            return None, UnreadableFile(f"open: {e.strerror or e}")
-        try:
-            try:
-                identity = identity_of(os.fstat(fd))
-            except OSError as e:
-                return None, UnreadableFile(f"fstat: {e.strerror or e}")
-            result = self._cache.get(identity)
-            return identity, result if result is not None else self._read(identity, fd)
-        finally:
-            os.close(fd)
+        return _at_path(path, self._cache.get, self._read)
 
     def __len__(self) -> int:
         return len(self._cache)
@@ -170,5 +146,24 @@ def _opened(identity: Identity, open_fd: Callable[[], int], read: Callable[[int]
         if opened != identity:
             return UnreadableFile("the file changed between stat and open")
         return read(fd)
+    finally:
+        os.close(fd)
+
+
+def _at_path(path: str | os.PathLike[str], cached: Callable[[Identity], T | None],
+             read: Callable[[Identity, int], T]) -> tuple[Identity | None, T | UnreadableFile]:
+    """Open ``path`` without following a symlink or blocking on a FIFO; answer from the cache by
+    the opened file's identity, else ``read`` it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        return None, UnreadableFile(f"open: {e.strerror or e}")
+    try:
+        try:
+            identity = identity_of(os.fstat(fd))
+        except OSError as e:
+            return None, UnreadableFile(f"fstat: {e.strerror or e}")
+        found = cached(identity)
+        return identity, found if found is not None else read(identity, fd)
     finally:
         os.close(fd)
