@@ -144,6 +144,7 @@ class ElfImage(Image):
                 self._names = read_table(r, s[SH_OFFSET], s[SH_SIZE], "section name table") or b""
         self.stripped = SHT_SYMTAB not in self._types
         self._symtabs: list[SymbolTable] | None = None
+        self._regions: dict[tuple[int, int], bytes | None] = {}
 
     @property
     def sections(self) -> list[Section]:
@@ -268,8 +269,8 @@ class ElfImage(Image):
         strsec = self._section_at(sec[SH_LINK])
         if sec[SH_FLAGS] & SHF_COMPRESSED or strsec[SH_FLAGS] & SHF_COMPRESSED:
             return None  # never decompress
-        entries = read_table(self.r, sec[SH_OFFSET], sec[SH_SIZE], "symbol table")
-        names = read_table(self.r, strsec[SH_OFFSET], strsec[SH_SIZE], "string table")
+        entries = self._region(sec[SH_OFFSET], sec[SH_SIZE], "symbol table")
+        names = self._region(strsec[SH_OFFSET], strsec[SH_SIZE], "string table")
         if entries is None or names is None:
             return None
         e = self.e
@@ -278,6 +279,14 @@ class ElfImage(Image):
                                budget=self.r.budget)
         return SymbolTable(entries, 16, names, struct.Struct(e + "I"), 0, struct.Struct(e + "IIIBBH"),
                            budget=self.r.budget)
+
+    def _region(self, offset: int, size: int, what: str) -> bytes | None:
+        """:func:`read_table`, read once per range: section headers may point .symtab and .dynsym
+        (or their string tables) at the same bytes, which would otherwise be read and held twice."""
+        key = (offset, size)
+        if key not in self._regions:
+            self._regions[key] = read_table(self.r, offset, size, what)
+        return self._regions[key]
 
     def symbol_address(self, entry: tuple[int, ...]) -> int | None:
         shndx = entry[3] if self.is64 else entry[5]

@@ -21,6 +21,7 @@ MAX_SYMTAB = 32 << 20  # bytes of symbol entries or names we are willing to read
 MAX_REGIONS = 8  # data regions searched for the block
 MAX_DATA_REGIONS = 32  # sections searched for the pclntab or a Go string (a cgo ELF has many)
 MAX_HITS = 64  # occurrences of one name in a string table we are willing to check
+MAX_TAILS = 4096  # occurrences of a common name ending checked before searching name by name
 
 BUILD_ID_MARKER = b'\xff Go build ID: "'
 # Go's buildid reader looks this far into the file for the marker.
@@ -98,6 +99,24 @@ class SymbolTable:
                 return
             yield i
             i = self._find(self.names, needle, i + 1)
+
+    def present(self, names: tuple[bytes, ...], tail: bytes) -> set[bytes] | None:
+        """Which of ``names`` (each ending with ``tail``) may be in the string table: one search
+        for ``tail`` instead of one whole-table search per name (most files hold none of them).
+        None when the answer is unknown (too many occurrences of ``tail``): ask for each name."""
+        needle = tail + b"\0"
+        found: set[bytes] = set()
+        table = self.names
+        i = self._find(table, needle)
+        for _ in range(MAX_TAILS):
+            if i < 0:
+                return found
+            end = i + len(tail)
+            for name in names:
+                if table[end - len(name) : end] == name:
+                    found.add(name)
+            i = self._find(table, needle, i + 1)
+        return None
 
     def entries_named(self, name: bytes) -> Iterator[tuple[int, ...]]:
         """Every entry (decoded) whose name is ``name``, found lazily: a caller that stops at the
@@ -198,6 +217,18 @@ class Image:
                 if addr is not None:
                     return addr
         return None
+
+    def may_define(self, names: tuple[str, ...], tail: str) -> tuple[str, ...]:
+        """Those of ``names`` (each ending with ``tail``) that a symbol table may define, in
+        their order: what is worth a :meth:`lookup`."""
+        raw = tuple(n.encode() for n in names)
+        keep: set[bytes] = set()
+        for table in self.symbols():
+            found = table.present(raw, tail.encode())
+            if found is None:
+                return names
+            keep |= found
+        return tuple(n for n, r in zip(names, raw, strict=True) if r in keep)
 
     def has_gccgo_markers(self) -> bool:
         return any(t.has_string(m) for t in self.symbols() for m in GCCGO_MARKERS)

@@ -138,17 +138,24 @@ def ldflags_version(ldflags: str, packages: tuple[str, ...]) -> str:
     return found
 
 
+_SYMBOL_VARS = ("version", "Version", "VERSION", "tag", "Tag", "gitTag", "GitTag")
+_SYMBOL_TAILS = ("ersion", "ERSION", "ag")  # every name in _SYMBOL_VARS ends with one of these
+
+
 def symbol_version(img: Image, packages: tuple[str, ...]) -> str:
     """A version variable of package main or the main module, read through the symbol table."""
     if not img.symbols():
         return ""
     order = img.byte_order
     ptr = img.ptr_size
-    for pkg in packages:
-        if not pkg:
-            continue
-        for name in ("version", "Version", "VERSION", "tag", "Tag", "gitTag", "GitTag"):
-            addr = img.lookup(f"{pkg}.{name}")
+    wanted = tuple(f"{pkg}.{name}" for pkg in packages if pkg for name in _SYMBOL_VARS)
+    # Three searches of the string table rule out the names that are not there (usually all).
+    candidates: set[str] = set()
+    for tail in _SYMBOL_TAILS:
+        candidates.update(img.may_define(tuple(n for n in wanted if n.endswith(tail)), tail))
+    for full in wanted:
+        if full in candidates:
+            addr = img.lookup(full)
             if addr is None:
                 continue
             hdr = img.read_data(addr, 2 * ptr)

@@ -8,10 +8,11 @@ ours to get right: the SDK's ``str(v)`` turns None into "None" and True into "Tr
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from ..tables import ColumnType, Row, Table
 
+_PLANS_MAX = 256  # distinct colsUsed sets remembered per table
 _INTEGER_TYPES = frozenset({ColumnType.INTEGER, ColumnType.BIGINT, ColumnType.UNSIGNED_BIGINT})
 
 
@@ -64,20 +65,33 @@ def _converter(kind: ColumnType) -> Callable[[object], str]:
     return _integer if kind in _INTEGER_TYPES else _other
 
 
-def row_converter(table: Table) -> Callable[[Iterable[Row]], list[dict[str, str]]]:
-    """A function turning the table's rows into osquery rows: every column present, as a string.
+def row_converter(table: Table) -> Callable[[Iterable[Row], Collection[str] | None], list[dict[str, str]]]:
+    """A function turning the table's rows into osquery rows, every value a string.
 
-    Missing columns become "" (NULL for numeric types); keys the table does not declare are
-    dropped, since osquery would ignore them anyway.
+    Every column the query reads is present (missing ones become "", NULL for numeric types);
+    keys the table does not declare are dropped. With ``used`` (the context's colsUsed) the other
+    columns are left out: SQLite never asks osquery for them (a column absent from a row reads as
+    NULL), so neither converting nor sending them buys anything.
     """
     plan = [(c.name, _converter(ColumnType(c.type))) for c in table.columns]
+    plans: dict[frozenset[str], list[tuple[str, Callable[[object], str]]]] = {}
 
-    def convert(rows: Iterable[Row]) -> list[dict[str, str]]:
+    def convert(rows: Iterable[Row], used: Collection[str] | None = None) -> list[dict[str, str]]:
+        todo = plan
+        if used is not None:
+            key = frozenset(used)
+            found = plans.get(key)
+            if found is None:
+                # At least one column, so that a row is never an empty map (count(*) reads none).
+                found = [p for p in plan if p[0] in key] or plan[:1]
+                if len(plans) < _PLANS_MAX:
+                    plans[key] = found
+            todo = found
         out = []
         for row in rows:
             get = row.get
             converted: dict[str, str] = {}
-            for name, conv in plan:
+            for name, conv in todo:
                 value = get(name)
                 # The common cases inline, exactly as the converters treat them: plain ASCII text
                 # without NUL is kept, a plain int (not bool, not an enum) is its decimal string.

@@ -168,7 +168,7 @@ class Handler:
         started = time.monotonic()
         try:
             context = QueryContext.parse(raw_context)
-            rows = self._convert[table.name](table.generate(context))
+            rows = self._convert[table.name](table.generate(context), context.cols_used)
         except ContextError as e:
             self._log(f"{table.name}: bad query context: {_one_line(e)}")
             return self._fail(f"bad query context: {_one_line(e)}")

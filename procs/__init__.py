@@ -108,11 +108,15 @@ def gops_agent(proc: Process) -> Agent | None:
     return _platform.gops_agent(proc)
 
 
-def placement(pid: int, cgroup: bool = True, namespaces: bool = True) -> Placement:
+def placement(
+    pid: int, cgroup: bool = True, namespaces: bool = True, start_time: int | None = None
+) -> Placement:
     """Where ``pid`` runs, from /proc/<pid>/cgroup and /proc/<pid>/ns/* only (no runtime is asked;
     the cgroup layouts understood are listed in ``procs/_cgroup.py``). ``cgroup=False`` or
     ``namespaces=False`` skip those reads (their fields stay ""), so callers pay only for what
-    they show. Linux only: empty elsewhere."""
+    they show. ``start_time`` (``Process.start_time``) names the process instance, whose pid
+    namespace is then read once: a task never leaves its pid namespace. Linux only: empty
+    elsewhere."""
     if _cgroup is None:  # pragma: no cover - not Linux
         return Placement("", "", "", "", "", "")
     path = cid = runtime = pod = pid_ns = mnt_ns = ""
@@ -122,7 +126,7 @@ def placement(pid: int, cgroup: bool = True, namespaces: bool = True) -> Placeme
         if parsed.container is not None:
             cid, runtime, pod = parsed.container.id, parsed.container.runtime, parsed.container.pod_uid
     if namespaces:
-        pid_ns, mnt_ns = _cgroup.namespace(pid, "pid"), _cgroup.namespace(pid, "mnt")
+        pid_ns, mnt_ns = _cgroup.pid_namespace(pid, start_time), _cgroup.namespace(pid, "mnt")
     return Placement(path, cid, runtime, pod, pid_ns, mnt_ns)
 
 

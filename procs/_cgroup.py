@@ -199,3 +199,22 @@ def namespace(pid: int, kind: str) -> str:
         return ""
     inode = link[link.find("[") + 1 : -1]
     return inode if inode.isdigit() and inode.isascii() else ""
+
+
+# (pid, start time): one process instance. setns(2) and unshare(2) with CLONE_NEWPID change only
+# the namespace of the caller's future children (pid_for_children), never its own.
+_pid_namespaces: Cache[tuple[int, int], str] = Cache(_MEMO_MAX)
+
+
+def pid_namespace(pid: int, start_time: int | None = None) -> str:
+    """:func:`namespace` for "pid", read once per process instance when ``start_time`` is given."""
+    if start_time is None:
+        return namespace(pid, "pid")
+    key = (pid, start_time)
+    cached = _pid_namespaces.get(key)
+    if cached is not None:
+        return cached
+    found = namespace(pid, "pid")
+    if found:
+        _pid_namespaces.put(key, found)
+    return found

@@ -84,7 +84,7 @@ def generate(context: QueryContext) -> Iterator[Row]:
             "uid": proc.uid if proc.uid >= 0 else None,
         }
         if with_cgroup or with_ns:
-            where = placement(proc.pid, cgroup=with_cgroup, namespaces=with_ns)
+            where = placement(proc.pid, cgroup=with_cgroup, namespaces=with_ns, start_time=proc.start_time)
             row["container_id"] = where.container_id
             row["container_runtime"] = where.container_runtime
             row["pod_uid"] = where.pod_uid

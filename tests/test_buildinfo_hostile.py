@@ -448,12 +448,12 @@ def test_sparse_segment_read_is_capped(tmp_path: Path) -> None:
 LOOKED_UP = (b"runtime.buildVersion", b"runtime.modinfo", b"runtime.main", b"main.main")
 
 
-def hostile_symbol_tables(table_size: int, repeats: int = 64) -> bytes:
+def hostile_symbol_tables(table_size: int, repeats: int = 64, shared: bool = True) -> bytes:
     """The worst symbol tables we know how to build: an ELF64 with a Go hint (a .gosymtab section)
-    whose .symtab and .dynsym (one zero-filled area of ``table_size`` bytes, read twice) name
-    nothing, while the string table holds every name the fallbacks look up ``repeats`` times. Each
-    repetition is a candidate offset whose entries must be searched: without a bound on the work,
-    every candidate costs a full pass over each table, for each name."""
+    whose .symtab and .dynsym (one zero-filled area of ``table_size`` bytes, or with ``shared=False``
+    two such areas) name nothing, while the string table holds every name the fallbacks look up
+    ``repeats`` times. Each repetition is a candidate offset whose entries must be searched:
+    without a bound on the work, every candidate costs a full pass over each table, for each name."""
     shstrtab = b"\0.shstrtab\0.gosymtab\0.symtab\0.dynsym\0.strtab\0"
     strtab = b"\0" + b"".join((name + b"\0") * repeats for name in LOOKED_UP)
 
@@ -462,7 +462,8 @@ def hostile_symbol_tables(table_size: int, repeats: int = 64) -> bytes:
 
     str_at = 64 + len(shstrtab)
     sym_at = (str_at + len(strtab) + 7) & ~7
-    shoff = sym_at + table_size
+    dyn_at = sym_at if shared else sym_at + table_size
+    shoff = dyn_at + table_size
     ehdr = b"\x7fELF\x02\x01\x01" + bytes(9) + struct.pack(
         "<HHIQQQIHHHHHH", 2, 62, 1, 0, 0, shoff, 0, 64, 56, 0, 64, 6, 1)
     shdr = struct.Struct("<IIQQQQIIQQ")
@@ -471,10 +472,10 @@ def hostile_symbol_tables(table_size: int, repeats: int = 64) -> bytes:
         shdr.pack(sh_off(b".shstrtab"), 3, 0, 0, 64, len(shstrtab), 0, 0, 1, 0),
         shdr.pack(sh_off(b".gosymtab"), 8, 2, 0, 0, 0, 0, 0, 1, 0),  # NOBITS: a hint, nothing to read
         shdr.pack(sh_off(b".symtab"), 2, 0, 0, sym_at, table_size, 5, 0, 8, 24),
-        shdr.pack(sh_off(b".dynsym"), 11, 2, 0, sym_at, table_size, 5, 0, 8, 24),
+        shdr.pack(sh_off(b".dynsym"), 11, 2, 0, dyn_at, table_size, 5, 0, 8, 24),
         shdr.pack(sh_off(b".strtab"), 3, 0, 0, str_at, len(strtab), 0, 0, 1, 0),
     ]
-    return (ehdr + shstrtab + strtab).ljust(sym_at, b"\0") + bytes(table_size) + b"".join(sections)
+    return (ehdr + shstrtab + strtab).ljust(sym_at, b"\0") + bytes(shoff - sym_at) + b"".join(sections)
 
 
 def cpu_of(fn: Callable[[], Any], limit: float = 120.0) -> tuple[float, Any]:

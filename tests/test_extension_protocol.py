@@ -170,12 +170,26 @@ def test_osquery5_and_pre30_contexts_mean_the_same(probe: OsqueryD) -> None:
 
 def test_other_operators_reach_the_table(probe: OsqueryD) -> None:
     constraints = {"idx": [(GREATER_THAN, "1")], "t": [(LIKE, "c%")]}
-    ctx = osqueryd.osquery5_context(probe.columns("probe"), constraints, cols_used=["idx", "t"])
+    ctx = osqueryd.osquery5_context(probe.columns("probe"), constraints, cols_used=["idx", "t", "seen"])
     rows = probe.client().generate("probe", ctx)
     assert len(rows) == 3  # the table filters on = only; SQLite re-checks the rest
     seen = json.loads(rows[0]["seen"])
     assert seen["constraints"] == {"idx": [[GREATER_THAN, "1"]], "t": [[LIKE, "c%"]]}
-    assert seen["cols_used"] == ["idx", "t"]
+    assert seen["cols_used"] == ["idx", "seen", "t"]
+
+
+def test_only_the_columns_used_are_sent(probe: OsqueryD) -> None:
+    """SQLite reads only colsUsed (an absent column reads as NULL in osquery's DynamicTableRow), so
+    the others are not converted or sent; a query that reads no column still gets every row."""
+    c = probe.client()
+    every = {r["idx"]: r for r in c.generate("probe", probe.context("probe"))}
+    some = c.generate("probe", probe.context("probe", cols_used=["idx", "t", "b"]))
+    assert sorted(r["idx"] for r in some) == sorted(every) == ["1", "2", "3"]
+    for row in some:
+        assert set(row) == {"idx", "t", "b"}
+        assert row == {k: every[row["idx"]][k] for k in ("idx", "t", "b")}
+    none = c.generate("probe", probe.context("probe", cols_used=[]))
+    assert len(none) == 3 and all(set(r) == {"idx"} for r in none)  # count(*) still counts rows
 
 
 # -- errors -----------------------------------------------------------------------------------------
