@@ -17,13 +17,12 @@ import itertools
 import json
 import os
 import re
-import stat
 import threading
 import zipfile
 from typing import Any
 
 from ._model import Affected, Entry, Malformed, NotInstalled, Package, Untrusted, VulnDBError
-from ._trust import check_st
+from ._trust import check_st, read_trusted
 from ._version import Key, key
 
 MAX_ENTRY = 1 << 20  # one OSV entry (the largest in 2026 is 8 KB)
@@ -59,16 +58,7 @@ class _Dir:
         except OSError as e:
             raise Malformed(f"{where}: {e.strerror or e}") from None
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise Malformed(f"{where} is not a regular file")
-            check_st(where, st)
-            if st.st_size > limit:
-                raise Malformed(f"{where} is {st.st_size} bytes, over the {limit}-byte bound")
-            data = os.read(fd, st.st_size + 1)  # one read in the common case
-            if len(data) <= st.st_size:
-                return data if len(data) == st.st_size else data + _read_all(fd, limit - len(data), where)
-            return data + _read_all(fd, limit - len(data), where)
+            return read_trusted(fd, where, limit)
         finally:
             os.close(fd)
 
@@ -109,13 +99,7 @@ class _Zip:
         except OSError as e:
             raise NotInstalled(f"{path}: {e.strerror or e}") from None
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise Malformed(f"{path} is not a regular file")
-            check_st(path, st)
-            if st.st_size > MAX_ZIP:
-                raise Malformed(f"{path} is {st.st_size} bytes, over the {MAX_ZIP}-byte bound")
-            data = _read_all(fd, MAX_ZIP, path)
+            data = read_trusted(fd, path, MAX_ZIP)
         finally:
             os.close(fd)
         try:
@@ -167,20 +151,6 @@ def _open_dir(path: str, dir_fd: int | None, where: str) -> int:
         os.close(fd)
         raise
     return fd
-
-
-def _read_all(fd: int, limit: int, where: str) -> bytes:
-    chunks = []
-    total = 0
-    while True:
-        b = os.read(fd, min(1 << 20, limit + 1 - total))
-        if not b:
-            break
-        chunks.append(b)
-        total += len(b)
-        if total > limit:
-            raise Malformed(f"{where} is over the {limit}-byte bound")
-    return b"".join(chunks)
 
 
 class Database:

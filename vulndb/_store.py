@@ -14,13 +14,12 @@ checked as trusted (see ``_trust``) on every query, so loosening permissions tak
 from __future__ import annotations
 
 import os
-import stat
 import threading
 from dataclasses import dataclass
 
 from ._db import Database
 from ._model import NotInstalled, Untrusted, VulnDBError
-from ._trust import check_path, check_st
+from ._trust import check_path, read_trusted
 
 DEFAULT_LOCATION = "/var/lib/osquery-go-processes/vulndb"
 DEFAULT_CONFIG = "/etc/osquery-go-processes.conf"
@@ -69,15 +68,9 @@ def config_value(path: str, name: str) -> str | None:
     except OSError as e:
         raise VulnDBError(f"config file {path}: {e.strerror or e}") from None
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise VulnDBError(f"config file {path} is not a regular file")
-        check_st(path, st)
-        data = os.read(fd, MAX_CONFIG + 1)
+        data = read_trusted(fd, f"config file {path}", MAX_CONFIG)
     finally:
         os.close(fd)
-    if len(data) > MAX_CONFIG:
-        raise VulnDBError(f"config file {path} is over {MAX_CONFIG} bytes")
     for line in data.decode("utf-8", "replace").splitlines():
         k, sep, v = line.split("#", 1)[0].partition("=")
         if sep and k.strip() == name:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import stat
 
-from ._model import Untrusted
+from ._model import Malformed, Untrusted
 
 _WRITABLE = stat.S_IWGRP | stat.S_IWOTH
 
@@ -67,3 +67,25 @@ def check_path(path: str) -> str:
                 continue  # /tmp-like: others cannot touch what is ours below it
             check_st(prefix, st)
     return real
+
+
+def read_trusted(fd: int, where: str, limit: int) -> bytes:
+    """All of the open file ``fd``: a regular file we trust (:func:`check_st` on the descriptor we
+    read, so no swap between check and read) of at most ``limit`` bytes, also if it grows."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise Malformed(f"{where} is not a regular file")
+    check_st(where, st)
+    if st.st_size > limit:
+        raise Malformed(f"{where} is {st.st_size} bytes, over the {limit}-byte bound")
+    chunks = [os.read(fd, st.st_size + 1)]  # one read when the file is as large as fstat said
+    total = len(chunks[0])
+    while total != st.st_size or total > limit:
+        if total > limit:
+            raise Malformed(f"{where} is over the {limit}-byte bound")
+        chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
