@@ -37,6 +37,7 @@ from pathlib import Path
 import pytest
 from fixtures import build_fixture
 from gobuild import AGENT, Build, Program, build
+from test_procs import Spawner
 
 pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc"),
@@ -71,37 +72,18 @@ LISTENER_BUILD = Build(program=Program(module="example.com/listener", files=(("m
 AGENT_BUILD = Build(program=Program(module="example.com/agent", files=(("main.go", AGENT),)), name="agent")
 
 
-class Started:
-    """Processes started by a test, always killed."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen] = []
+class Started(Spawner):
+    """Processes started by a test, always killed (test_procs' Spawner), plus port printers."""
 
     def port_printer(self, argv: list[str], **kw) -> tuple[subprocess.Popen, int]:
         """Start a program that prints its listening port first; returns it and the port."""
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, **kw)
-        self.procs.append(p)
+        p = self.popen(argv, stdout=subprocess.PIPE, **kw)
         assert p.stdout is not None
         ready, _, _ = select.select([p.stdout], [], [], 20)
         assert ready, f"{argv[0]} did not start"
         line = p.stdout.readline()
         assert line.strip().isdigit(), f"{argv[0]} failed: {line!r}"
         return p, int(line)
-
-    def plain(self, argv: list[str], **kw) -> subprocess.Popen:
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, **kw)
-        self.procs.append(p)
-        return p
-
-    def close(self) -> None:
-        for p in self.procs:
-            with contextlib.suppress(OSError):
-                p.kill()
-        for p in self.procs:
-            with contextlib.suppress(Exception):
-                p.wait(10)
 
 
 @pytest.fixture
@@ -265,7 +247,7 @@ def test_huge_pidfile_is_read_only_as_far_as_a_port_can_go(started: Started, tmp
     """A pidfile is a few digits: a 1 GiB (sparse) one costs no more than a real one."""
     cfg = tmp_path / "cfg"
     cfg.mkdir()
-    p = started.plain([str(build_fixture("default")), "sleep"], env={"GOPS_CONFIG_DIR": str(cfg)})
+    p = started.popen([str(build_fixture("default")), "sleep"], env={"GOPS_CONFIG_DIR": str(cfg)})
     with open(cfg / str(p.pid), "wb") as f:
         f.write(b"1")
         f.truncate(1 << 30)
@@ -352,7 +334,7 @@ def test_hostile_passwd_in_the_process_root(make_passwd: Callable[[Path], None],
     chroot = shutil.which("chroot")
     if not chroot:
         pytest.skip("needs chroot (coreutils) to give a process its own root")
-    p = started.plain([chroot, str(jail), "/prog", "sleep"], env={})  # no HOME: passwd decides
+    p = started.popen([chroot, str(jail), "/prog", "sleep"], env={})  # no HOME: passwd decides
     _wait_exec(p.pid, jail / "prog")
     # A pidfile where root's home from *our* passwd would put it, inside the jail: found only if
     # our passwd were consulted for a process with a passwd of its own.
@@ -373,7 +355,7 @@ def test_file_named_deleted_is_not_reported_deleted(started: Started, tmp_path: 
     must say the file is on disk, under its real name."""
     exe = tmp_path / "prog (deleted)"
     shutil.copy2(build_fixture("default"), exe)
-    p = started.plain([str(exe), "sleep"])
+    p = started.popen([str(exe), "sleep"])
     _wait_exec(p.pid, exe)
     proc = _one(p.pid)
     assert (proc.path, proc.on_disk) == (str(exe), 1)
