@@ -125,7 +125,7 @@ def scan(
         base = f"/proc/{pid}"
         try:
             st = os.stat(base + "/exe")
-            identity: Identity | None = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            identity: Identity | None = identity_of(st)
         except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
             continue  # kernel thread, zombie, exited, or no such pid
         except OSError:

@@ -17,6 +17,7 @@ import os
 import threading
 from dataclasses import dataclass
 
+from ..buildinfo import identity_of
 from ._db import Database
 from ._model import NotInstalled, Untrusted, VulnDBError
 from ._trust import check_path, read_trusted
@@ -131,7 +132,7 @@ def _signature(where: str, real: str) -> tuple[object, ...]:
         except OSError:
             out.append(None)
             continue
-        out.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+        out.append(identity_of(st))
     return tuple(out)
 
 
