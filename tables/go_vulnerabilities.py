@@ -14,13 +14,13 @@ query answers no rows and says why in the call's status message (and ``go_vulndb
 
 from __future__ import annotations
 
-import os
-import stat
 from collections.abc import Iterator
+from functools import partial
 
 from .. import vulndb
 from ..buildinfo import BuildInfo, BuildInfoError, Cache, FuncTable, Identity, UnreadableFile, identity_of
 from ..procs import executable_functions, go_executables
+from . import _walk
 from ._api import Column, QueryContext, Row, Table
 from ._api import ColumnOptions as Opt
 from ._api import ColumnType as T
@@ -88,28 +88,21 @@ def generate(ctx: QueryContext) -> Iterator[Row]:
 
 
 def _file(path: str, db: vulndb.Database, with_symbols: bool) -> Rows | None:
-    """Findings for the file ``path`` names (a regular file, not followed if a symlink)."""
-    if not os.path.isabs(path):
-        return None
-    try:
-        st = os.lstat(path)
-    except (OSError, ValueError):
-        return None
-    if not stat.S_ISREG(st.st_mode):
-        return None
-    identity = identity_of(st)
-    found = _cached(identity, db, with_symbols)
-    if found is not None:
-        return found
-    opened, info = DETECTOR.detect_path(path)
-    if opened is None or not isinstance(info, BuildInfo):
-        return None
-    functions: FuncTable | BuildInfoError | None = None
-    if with_symbols:
-        fn_identity, functions = DETECTOR.functions_path(path)
-        if fn_identity != opened:
-            functions = None  # replaced between the two opens: no function list rather than a wrong one
-    return _store(opened, db, with_symbols, info, functions)
+    """Findings for the file ``path`` names, found as go_executables finds it (a regular file, never
+    a symlink; a /proc/<pid>/root/... path resolved inside that root), so the two join by path."""
+    with _walk.file_at(path) as f:
+        if f is None:
+            return None
+        identity = identity_of(f.st)
+        found = _cached(identity, db, with_symbols)
+        if found is not None:
+            return found
+        info = DETECTOR.detect(identity, partial(_walk.open_found, f))
+        if not isinstance(info, BuildInfo):
+            return None
+        # The detector opens by this identity both times, so the list is of the same file.
+        functions = DETECTOR.functions(identity, partial(_walk.open_found, f)) if with_symbols else None
+        return _store(identity, db, with_symbols, info, functions)
 
 
 def program(info: BuildInfo, functions: FuncTable | BuildInfoError | None = None) -> vulndb.Program:

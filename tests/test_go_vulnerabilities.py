@@ -237,14 +237,11 @@ def test_without_symbol_columns_no_function_list_is_read(_database, tmp_path, mo
 def test_a_function_list_that_could_not_be_read_is_not_remembered(_database, tmp_path, monkeypatch):
     exe = tmp_path / "prog"
     shutil.copy2(_build(SERVER_PROG), exe)
-    real = DETECTOR.functions_path
-
-    def unreadable(path):
-        identity, _ = real(path)
-        return identity, UnreadableFile("open: Permission denied")
+    def unreadable(identity, open_fd):
+        return UnreadableFile("open: Permission denied")
 
     with monkeypatch.context() as m:
-        m.setattr(DETECTOR, "functions_path", unreadable)
+        m.setattr(DETECTOR, "functions", unreadable)
         assert {r["level"] for r in _rows([exe])[0]} == {"module"}
     assert "symbol" in {r["level"] for r in _rows([exe])[0]}
 
