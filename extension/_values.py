@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection, Iterable
 
+from ..buildinfo import Cache
 from ..tables import ColumnType, Row, Table
 
 _PLANS_MAX = 256  # distinct colsUsed sets remembered per table
@@ -74,7 +75,7 @@ def row_converter(table: Table) -> Callable[[Iterable[Row], Collection[str] | No
     NULL), so neither converting nor sending them buys anything.
     """
     plan = [(c.name, _converter(ColumnType(c.type))) for c in table.columns]
-    plans: dict[frozenset[str], list[tuple[str, Callable[[object], str]]]] = {}
+    plans: Cache[frozenset[str], list[tuple[str, Callable[[object], str]]]] = Cache(_PLANS_MAX)
 
     def convert(rows: Iterable[Row], used: Collection[str] | None = None) -> list[dict[str, str]]:
         todo = plan
@@ -84,8 +85,7 @@ def row_converter(table: Table) -> Callable[[Iterable[Row], Collection[str] | No
             if found is None:
                 # At least one column, so that a row is never an empty map (count(*) reads none).
                 found = [p for p in plan if p[0] in key] or plan[:1]
-                if len(plans) < _PLANS_MAX:
-                    plans[key] = found
+                plans.put(key, found)
             todo = found
         out = []
         for row in rows:
