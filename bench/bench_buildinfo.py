@@ -183,7 +183,7 @@ def _gosym_peer(files: list[str], reps: int) -> dict[str, tuple[float, int]]:
 
 
 def bench_functions(files: list[str], reps: int) -> int:
-    from go_processes.buildinfo import read_functions
+    from go_processes.buildinfo import BuildInfoError, read_functions
 
     if not files:
         npm = Path(__file__).resolve().parent.parent / "build" / "npm"
@@ -195,7 +195,11 @@ def bench_functions(files: list[str], reps: int) -> int:
     peer = _gosym_peer(files, reps)
     for f in files:
         t0 = time.perf_counter()
-        ft = read_functions(f)  # the first read of this file in this process
+        try:
+            ft = read_functions(f)  # the first read of this file in this process
+        except BuildInfoError as e:  # e.g. npm's shell wrapper beside the binary
+            print(f"no function table: {e.reason}  {f}")
+            continue
         first = time.perf_counter() - t0
         times = []
         for _ in range(reps):
