@@ -374,7 +374,10 @@ def _config_dir(env: dict[bytes, bytes], proc: Process) -> str:
         return posixpath.join(os.fsdecode(env[b"XDG_CONFIG_HOME"]), "gops")
     if env.get(b"HOME"):
         return posixpath.join(os.fsdecode(env[b"HOME"]), ".config", "gops")
-    home = _home_of(proc.pid, proc.uid)
+    # The scan may have left the uid unread (the query did not ask for it); this runs once per
+    # process instance, and only for an environment without HOME.
+    uid = proc.uid if proc.uid >= 0 else _real_uid(f"/proc/{proc.pid}")
+    home = _home_of(proc.pid, uid)
     return posixpath.join(home, ".config", "gops") if home else ""
 
 

@@ -66,8 +66,7 @@ def generate(context: QueryContext) -> Iterator[Row]:
     with_agent = context.uses(*_AGENT_COLUMNS)
     with_cgroup = context.uses(*_CGROUP_COLUMNS)
     with_ns = context.uses(*_NAMESPACE_COLUMNS)
-    # The uid also locates a gops config dir (the user's home) when the environment names none.
-    with_uid = with_agent or context.uses("uid")
+    with_uid = context.uses("uid")
     with_path = context.uses("path", "on_disk")
     for proc, info in go_executables(DETECTOR, pids, uid=with_uid, path=with_path):
         agent = gops_agent(proc) if with_agent else None

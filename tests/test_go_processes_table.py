@@ -192,6 +192,16 @@ def test_agent_columns(spawner: Spawner, agent_exe: str, agent_user: pwd.struct_
     assert p.pid not in rows_by_pid(context([p.pid]))
 
 
+def test_agent_without_home_when_uid_is_not_asked(spawner: Spawner, agent_exe: str,
+                                                  agent_user: pwd.struct_passwd) -> None:
+    """No HOME, XDG_CONFIG_HOME or GOPS_CONFIG_DIR: the pidfile is under the real uid's passwd home,
+    which the agent columns find even when the query does not read uid (so the scan skipped it)."""
+    p, port = start_agent(spawner, agent_exe, {}, agent_user, cwd=agent_user.pw_dir)
+    rows = rows_by_pid(context([p.pid], ["pid", "agent", "agent_port"]))
+    assert (rows[p.pid]["agent"], rows[p.pid]["agent_port"]) == (1, port)
+    assert rows[p.pid]["uid"] is None  # not read by the scan: the query did not ask for it
+
+
 def test_zombie_is_not_a_row(spawner: Spawner) -> None:
     z = spawner.popen([str(build_fixture("default"))])
     deadline = time.monotonic() + 60  # a watchdog for a process that never turns zombie
