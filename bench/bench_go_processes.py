@@ -11,6 +11,9 @@ different file to read), the rest are `sleep`.
           columns of a container inventory (pid, exe, version, module, container_id, pod_uid...)
 - cold:   the first generate of a freshly launched extension process
 - single: generate with `pid = <one Go pid>` (what a JOIN sends once per outer row)
+- floor:  the system calls alone that a correct row needs, made from this process with no parsing,
+          no rows and no socket (see ``_floor``): a lower bound for any implementation that reads
+          /proc afresh on every query, so a goal below it cannot be met by making our code faster
 Warm and peer runs are interleaved; medians are reported. RSS is the extension's VmRSS after 1 and
 after 1000 queries.
 
@@ -22,6 +25,7 @@ Run: python bench/bench_go_processes.py [--sizes 1000:400,3000:1000] [--runs 7]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import shutil
@@ -96,6 +100,55 @@ def _all_exe_links() -> list[str]:
                 continue
             out.append(link)
     return out
+
+
+ALL = frozenset({"cgroup", "namespaces", "uid", "path", "agent"})  # what every column needs
+INVENTORY_NEEDS = frozenset({"cgroup"})
+
+
+def _floor(go_pids: set[int], needs: frozenset[str], cold: bool = False) -> None:
+    """The reads a go_processes row cannot do without, as bare system calls. Every query: list
+    /proc and stat every /proc/<pid>/exe (which process runs which file: exec keeps the pid and
+    the start time); per Go process its stat file (ppid, name, start time) and, last, the
+    identity re-check (an exec between these reads would mix two programs in one row). Per
+    column group: the cgroup file; the mount namespace readlink; the status file (uid, and the
+    agent's owner check); the exe readlink (path, on_disk); a probe for a gops pidfile. Cold adds
+    per Go process: open its executable and read one page (less than any reader needs), its
+    environment (where a gops agent writes its pidfile) and its pid namespace."""
+    files = ["stat", *(["cgroup"] if "cgroup" in needs else []),
+             *(["status"] if needs & {"uid", "agent"} else []), *(["environ"] if cold else [])]
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        base = "/proc/" + name
+        try:
+            os.stat(base + "/exe")
+        except OSError:
+            continue
+        if int(name) not in go_pids:
+            continue
+        try:
+            for f in files:
+                fd = os.open(f"{base}/{f}", os.O_RDONLY | os.O_CLOEXEC)
+                os.read(fd, 16384)
+                os.close(fd)
+            if "path" in needs:
+                os.readlink(base + "/exe")
+            if "namespaces" in needs:
+                os.readlink(base + "/ns/mnt")
+                if cold:
+                    os.readlink(base + "/ns/pid")
+            if "agent" in needs:
+                with contextlib.suppress(OSError):
+                    os.lstat(f"/root/.config/gops/{name}")
+            if cold:
+                fd = os.open(base + "/exe", os.O_RDONLY | os.O_CLOEXEC)
+                os.fstat(fd)
+                os.pread(fd, 4096, 0)
+                os.close(fd)
+            os.stat(base + "/exe")
+        except OSError:
+            continue
 
 
 def _binaries() -> list[Path]:
@@ -182,8 +235,13 @@ def _measure(go: str, go_pids: list[int], runs: int, queries: int) -> None:
         warm_inventory: list[float] = []
         warm_cpu: list[float] = []
         inventory_cpu: list[float] = []
+        gos = set(go_pids)
+        floors: dict[str, list[float]] = {"all": [], "inventory": [], "cold": []}
         for _ in range(runs):
             peer_times.append(_timed(peer))
+            floors["all"].append(_timed(lambda: _floor(gos, ALL)))
+            floors["inventory"].append(_timed(lambda: _floor(gos, INVENTORY_NEEDS)))
+            floors["cold"].append(_timed(lambda: _floor(gos, ALL, cold=True)))
             warm.append(_timed(lambda: c.generate("go_processes", full)))
             warm_inventory.append(_timed(lambda: c.generate("go_processes", inventory)))
             # CPU through the kept connection: its server thread lives on, so its time stays visible
@@ -214,6 +272,10 @@ def _measure(go: str, go_pids: list[int], runs: int, queries: int) -> None:
     print(f"{'  CPU time: peer':<34} {pc * 1000:9.2f} ms; extension, warm all columns {wc * 1000:.2f} ms "
           f"({wc / pc:.3f}x), inventory columns {ic * 1000:.2f} ms ({ic / pc:.3f}x)")
     _report("cold first scan (fresh process)", co, p, "<= 0.5x", co <= 0.5 * p)
+    f_all, f_inv, f_cold = (statistics.median(floors[k]) for k in ("all", "inventory", "cold"))
+    print(f"{'floor: system calls alone':<34} all columns {f_all * 1000:.2f} ms ({f_all / p:.3f}x), "
+          f"inventory {f_inv * 1000:.2f} ms ({f_inv / p:.3f}x), cold {f_cold * 1000:.2f} ms "
+          f"({f_cold / p:.3f}x); a goal below its floor cannot be met by faster code")
     sf, sk = statistics.median(single_fresh), statistics.median(single_kept)
     _report("single pid, connection kept", sk, None, "< 2 ms", sk < 0.002)
     _report("single pid, fresh connection", sf, None, "< 2 ms", sf < 0.002)
