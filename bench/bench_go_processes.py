@@ -111,12 +111,12 @@ def _floor(go_pids: set[int], needs: frozenset[str], cold: bool = False) -> None
     /proc and stat every /proc/<pid>/exe (which process runs which file: exec keeps the pid and
     the start time); per Go process its stat file (ppid, name, start time) and, last, the
     identity re-check (an exec between these reads would mix two programs in one row). Per
-    column group: the cgroup file; the mount namespace readlink; the status file (uid, and the
-    agent's owner check); the exe readlink (path, on_disk); a probe for a gops pidfile. Cold adds
+    column group: the cgroup file; the mount namespace readlink; the status file (uid); the exe
+    readlink (path, on_disk); a probe for a gops pidfile (agent). Cold adds
     per Go process: open its executable and read one page (less than any reader needs), its
     environment (where a gops agent writes its pidfile) and its pid namespace."""
     files = ["stat", *(["cgroup"] if "cgroup" in needs else []),
-             *(["status"] if needs & {"uid", "agent"} else []), *(["environ"] if cold else [])]
+             *(["status"] if "uid" in needs else []), *(["environ"] if cold else [])]
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -149,6 +149,52 @@ def _floor(go_pids: set[int], needs: frozenset[str], cold: bool = False) -> None
             os.stat(base + "/exe")
         except OSError:
             continue
+
+
+# Column groups, each with what it needs: where the per-row cost goes.
+GROUPS = (
+    ("pid (the scan itself)", ("pid",), frozenset()),
+    ("+ uid", ("pid", "uid"), frozenset({"uid"})),
+    ("+ path, on_disk", ("pid", "path", "on_disk"), frozenset({"path"})),
+    ("+ agent columns", ("pid", "agent", "agent_port", "agent_address"), frozenset({"agent"})),
+    ("+ container columns", ("pid", "container_id", "container_runtime", "pod_uid", "cgroup_path"),
+     frozenset({"cgroup"})),
+    ("+ namespace columns", ("pid", "pid_namespace", "mnt_namespace"), frozenset({"namespaces"})),
+    ("inventory", INVENTORY, INVENTORY_NEEDS),
+    ("every column", None, ALL),
+)
+
+
+def _breakdown(go_pids: list[int], runs: int) -> None:
+    """In this process, no socket: generate per column group against its floor, per Go row (the
+    best of ``runs``: the least disturbed run of deterministic work), and the cold read of every
+    distinct Go executable."""
+    from go_processes.buildinfo import read_build_info
+    from go_processes.tables import QueryContext
+    from go_processes.tables.go_processes import TABLE
+
+    gos = set(go_pids)
+    contexts = [QueryContext.parse({"colsUsed": list(cols)} if cols is not None else {})
+                for _, cols, _ in GROUPS]
+    for ctx in contexts:
+        list(TABLE.generate(ctx))
+    ours: list[list[float]] = [[] for _ in GROUPS]
+    floors: list[list[float]] = [[] for _ in GROUPS]
+    for _ in range(runs):  # rounds over every group, so a disturbance does not fall on one group
+        for i, ((_, _, needs), ctx) in enumerate(zip(GROUPS, contexts, strict=True)):
+            ours[i].append(_timed(lambda ctx=ctx: list(TABLE.generate(ctx))))
+            floors[i].append(_timed(lambda needs=needs: _floor(gos, needs)))
+    print(f"{'in process, per Go row, best of':<31} {runs:2d} {'ours':>8} {'floor':>8}  (microseconds)")
+    for (label, _, _), o, f in zip(GROUPS, ours, floors, strict=True):
+        print(f"  {label:<32} {min(o) / len(gos) * 1e6:8.1f} {min(f) / len(gos) * 1e6:8.1f}")
+    # Cold: each executable read once, as a fresh extension reads them (the files are distinct).
+    fds = [os.open(f"/proc/{pid}/exe", os.O_RDONLY | os.O_CLOEXEC) for pid in go_pids]
+    try:
+        ours = _timed(lambda: [read_build_info(fd) for fd in fds])
+    finally:
+        for fd in fds:
+            os.close(fd)
+    print(f"  {'cold: read build info once each':<32} {ours / len(fds) * 1e6:8.1f}")
 
 
 def _binaries() -> list[Path]:
@@ -307,6 +353,7 @@ def main() -> None:
             time.sleep(1.0)
             print(f"\n== {total} processes, {n_go} Go ==")
             _measure(go, go_pids, args.runs, args.queries)
+            _breakdown(go_pids, args.runs)
         print("(client-side times through the socket; the client decodes with thrift's C codec, as "
               "osqueryd's C++ client would)")
     finally:
