@@ -155,7 +155,7 @@ def _floor(go_pids: set[int], needs: frozenset[str], cold: bool = False) -> None
 
 
 # Column groups, each with what it needs: where the per-row cost goes.
-GROUPS = (
+GROUPS: tuple[tuple[str, tuple[str, ...] | None, frozenset[str]], ...] = (
     ("pid (the scan itself)", ("pid",), frozenset()),
     ("+ uid", ("pid", "uid"), frozenset({"uid"})),
     ("+ path, on_disk", ("pid", "path", "on_disk"), frozenset({"path"})),
@@ -193,11 +193,11 @@ def _breakdown(go_pids: list[int], runs: int) -> None:
     # Cold: each executable read once, as a fresh extension reads them (the files are distinct).
     fds = [os.open(f"/proc/{pid}/exe", os.O_RDONLY | os.O_CLOEXEC) for pid in go_pids]
     try:
-        ours = _timed(lambda: [read_build_info(fd) for fd in fds])
+        cold = _timed(lambda: [read_build_info(fd) for fd in fds])
     finally:
         for fd in fds:
             os.close(fd)
-    print(f"  {'cold: read build info once each':<32} {ours / len(fds) * 1e6:8.1f}")
+    print(f"  {'cold: read build info once each':<32} {cold / len(fds) * 1e6:8.1f}")
 
 
 def _binaries() -> list[Path]:

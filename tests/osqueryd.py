@@ -329,29 +329,30 @@ class ExtensionClient:
         self.persistent = persistent
         self.protocol = protocol  # benchmarks pass a C-accelerated one (osqueryd's client is C++)
         self._client: Any = None
+        self._trans: Any = None  # the kept connection's transport
 
-    def _open(self) -> Any:
+    def _open(self) -> tuple[Any, Any]:
         sock = TSocket.TSocket(unix_socket=self.path)
         sock.setTimeout(int(self.timeout * 1000))
         trans = TTransport.TBufferedTransport(sock)
         trans.open()
-        return Extension.Client(self.protocol(trans))
+        return Extension.Client(self.protocol(trans)), trans
 
     def _do(self, method: str, *args: Any) -> Any:
         if self.persistent:
             if self._client is None:
-                self._client = self._open()
+                self._client, self._trans = self._open()
             return getattr(self._client, method)(*args)
-        client = self._open()
+        client, trans = self._open()
         try:
             return getattr(client, method)(*args)
         finally:
-            client._iprot.trans.close()
+            trans.close()
 
     def close(self) -> None:
         if self._client is not None:
-            self._client._iprot.trans.close()
-            self._client = None
+            self._trans.close()
+            self._client = self._trans = None
 
     def ping(self) -> ExtensionStatus:
         return self._do("ping")

@@ -396,11 +396,13 @@ def test_huge_cgroup_file_is_bounded() -> None:
 
 def test_status_and_exe_link_are_read_only_when_used(cgroups: Cgroups,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """uid costs a read of /proc/<pid>/status, path and on_disk a readlink: only when used (the
-    uid also when the agent columns are, since it finds the home of a user without $HOME)."""
+    """uid costs a read of /proc/<pid>/status, path and on_disk a readlink: only when used. The
+    agent columns do not need the uid of a process whose environment names HOME (this one's does;
+    test_agent_without_home_when_uid_is_not_asked covers one without)."""
     from go_processes.procs import _linux
 
     p = cgroups.go_process()
+    assert b"\0HOME=" in b"\0" + Path(f"/proc/{p.pid}/environ").read_bytes()  # the case under test
     calls: list[str] = []
     real_uid, real_path = _linux._real_uid, _linux._path
 
@@ -416,7 +418,7 @@ def test_status_and_exe_link_are_read_only_when_used(cgroups: Cgroups,
     monkeypatch.setattr(_linux, "_path", spy_path)
     expected = {"uid": os.stat(f"/proc/{p.pid}").st_uid, "path": os.path.realpath(build_fixture("default"))}
     for cols, read in ((["pid", "version", "container_id"], []), (["pid", "uid"], ["uid"]),
-                       (["pid", "agent"], ["uid"]), (["pid", "on_disk"], ["path"]),
+                       (["pid", "agent"], []), (["pid", "on_disk"], ["path"]),
                        (["pid", "path", "uid"], ["path", "uid"])):
         calls.clear()
         row = row_of(p.pid, cols)
