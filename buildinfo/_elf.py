@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import sys
+from collections.abc import Callable
 from typing import NamedTuple
 
 from ._image import (
@@ -15,6 +16,7 @@ from ._image import (
     SymbolTable,
     cstr,
     read_table,
+    table_loader,
 )
 from ._io import Reader
 from ._model import MalformedExecutable, UnsupportedFormat
@@ -144,7 +146,7 @@ class ElfImage(Image):
                 self._names = read_table(r, s[SH_OFFSET], s[SH_SIZE], "section name table") or b""
         self.stripped = SHT_SYMTAB not in self._types
         self._symtabs: list[SymbolTable] | None = None
-        self._regions: dict[tuple[int, int], bytes | None] = {}
+        self._regions: dict[tuple[int, int], bytes] = {}
 
     @property
     def sections(self) -> list[Section]:
@@ -269,7 +271,7 @@ class ElfImage(Image):
         strsec = self._section_at(sec[SH_LINK])
         if sec[SH_FLAGS] & SHF_COMPRESSED or strsec[SH_FLAGS] & SHF_COMPRESSED:
             return None  # never decompress
-        entries = self._region(sec[SH_OFFSET], sec[SH_SIZE], "symbol table")
+        entries = self._region_loader(sec[SH_OFFSET], sec[SH_SIZE], "symbol table")
         names = self._region(strsec[SH_OFFSET], strsec[SH_SIZE], "string table")
         if entries is None or names is None:
             return None
@@ -283,10 +285,22 @@ class ElfImage(Image):
     def _region(self, offset: int, size: int, what: str) -> bytes | None:
         """:func:`read_table`, read once per range: section headers may point .symtab and .dynsym
         (or their string tables) at the same bytes, which would otherwise be read and held twice."""
+        load = self._region_loader(offset, size, what)
+        return None if load is None else load()
+
+    def _region_loader(self, offset: int, size: int, what: str) -> Callable[[], bytes] | None:
+        """:meth:`_region` checked now and read on first use (:func:`table_loader`)."""
+        load = table_loader(self.r, offset, size, what)
+        if load is None:
+            return None
         key = (offset, size)
-        if key not in self._regions:
-            self._regions[key] = read_table(self.r, offset, size, what)
-        return self._regions[key]
+
+        def once() -> bytes:
+            if key not in self._regions:
+                self._regions[key] = load()
+            return self._regions[key]
+
+        return once
 
     def symbol_address(self, entry: tuple[int, ...]) -> int | None:
         shndx = entry[3] if self.is64 else entry[5]

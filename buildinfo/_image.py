@@ -8,7 +8,8 @@ the rest. The symbol, pclntab and build-ID questions are asked only when the blo
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Literal
 
 from ._io import Budget, Reader
@@ -48,13 +49,15 @@ class SymbolTable:
 
     Lookups find a name's offsets in the string table first (bytes.find), then the entries whose
     name field holds one of them, so no per-symbol Python loop runs over large tables. Every search
-    is charged to the file's search budget; once it is spent, searches find nothing.
+    is charged to the file's search budget; once it is spent, searches find nothing. The entries
+    may be given as a loader (see :func:`table_loader`): most searches end in the string table.
     """
 
-    def __init__(self, entries: bytes, entsize: int, names: bytes, name_field: struct.Struct,
-                 name_pos: int, decode: struct.Struct, prefix: bytes = b"",
+    def __init__(self, entries: bytes | Callable[[], bytes], entsize: int, names: bytes,
+                 name_field: struct.Struct, name_pos: int, decode: struct.Struct, prefix: bytes = b"",
                  budget: Budget | None = None) -> None:
-        self.entries = entries
+        self._entries = entries if isinstance(entries, bytes) else None
+        self._load = None if isinstance(entries, bytes) else entries
         self.entsize = entsize
         self.names = names
         self.name_field = name_field  # packs a string-table offset as the entry stores it
@@ -118,6 +121,14 @@ class SymbolTable:
             i = self._find(table, needle, i + 1)
         return None
 
+    @property
+    def entries(self) -> bytes:
+        """The raw entries, read on first use when a loader was given."""
+        if self._entries is None:
+            assert self._load is not None
+            self._entries = self._load()
+        return self._entries
+
     def entries_named(self, name: bytes) -> Iterator[tuple[int, ...]]:
         """Every entry (decoded) whose name is ``name``, found lazily: a caller that stops at the
         first one does not pay for the rest of the table."""
@@ -133,15 +144,21 @@ class SymbolTable:
                 j = self._find(self.entries, pat, j + 1)
 
 
-def read_table(r: Reader, offset: int, size: int, what: str) -> bytes | None:
-    """A symbol or string table, or None when it is absurdly large (treated as absent)."""
+def table_loader(r: Reader, offset: int, size: int, what: str) -> Callable[[], bytes] | None:
+    """:func:`read_table` with its checks made now and its read on the first call."""
     if size <= 0:
-        return b""
+        return bytes
     if size > MAX_SYMTAB:
         return None
     if offset < 0 or offset + size > r.size:
         raise MalformedExecutable(f"{what} lies outside the file")
-    return r.read(offset, size)
+    return partial(r.read, offset, size)
+
+
+def read_table(r: Reader, offset: int, size: int, what: str) -> bytes | None:
+    """A symbol or string table, or None when it is absurdly large (treated as absent)."""
+    load = table_loader(r, offset, size, what)
+    return None if load is None else load()
 
 
 class Image:

@@ -285,6 +285,25 @@ def test_version_candidates_are_ruled_out_by_name_ending() -> None:
                           struct.Struct("<IBBHQQ"))
     assert crowded.present((b"main.tag",), b"ag") is None
 
+
+def test_symbol_entries_are_read_only_for_a_lookup() -> None:
+    """Whether a version variable exists is answered from the string table; the symbol entries
+    (as large again, half a megabyte in the go command) are read only once a name is found."""
+    from go_processes.buildinfo._elf import ElfImage
+    from go_processes.buildinfo._version import symbol_version
+
+    exe = _build("new", "linux", "amd64")
+    fd = os.open(exe, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        img = ElfImage(Reader(fd, os.fstat(fd).st_size))
+        assert symbol_version(img, ("example.org/none",)) == ""
+        (table,) = img.symbols()
+        assert table._entries is None
+        assert symbol_version(img, ("main",)) == "2.0.1"  # as read_build_info finds it, above
+        assert table._entries is not None and len(table._entries) % table.entsize == 0
+    finally:
+        os.close(fd)
+
 # --- inspect ---------------------------------------------------------------------------------------
 
 
