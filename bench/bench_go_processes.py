@@ -40,6 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import gobuild
+from benchutil import rss_mb
 from go_processes.extension._wire import _PROTOCOL as FAST_PROTOCOL
 from osqueryd import OsqueryD
 
@@ -81,14 +82,6 @@ def _cpu_of(pid: int) -> float:
 def _children_cpu() -> float:
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
-
-
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _all_exe_links() -> list[str]:
@@ -282,7 +275,7 @@ def _measure(go: str, go_pids: list[int], runs: int, queries: int, floor_exe: Pa
         persistent = osq.client(timeout=300, persistent=True, protocol=FAST_PROTOCOL)
         full = osq.context("go_processes")  # every column, the container and namespace ones included
         rows = c.generate("go_processes", full)
-        rss_1 = _rss_mb(ext_pid)
+        rss_1 = rss_mb(ext_pid)
         found = {r["pid"] for r in rows}
         missing = [p for p in go_pids if str(p) not in found]
         print(f"rows: {len(rows)} (started Go processes missing from them: {len(missing)})")
@@ -315,7 +308,7 @@ def _measure(go: str, go_pids: list[int], runs: int, queries: int, floor_exe: Pa
 
         for i in range(queries - 1):
             persistent.generate("go_processes", full if i % 20 == 0 else one[i % len(one)])
-        rss_n = _rss_mb(ext_pid)
+        rss_n = rss_mb(ext_pid)
         persistent.close()
 
     p = statistics.median(peer_times)

@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import gobuild
+from benchutil import rss_mb
 from go_processes import vulndb
 from go_processes.buildinfo import Detector
 from go_processes.extension._wire import _PROTOCOL as FAST_PROTOCOL  # osqueryd's client is C++
@@ -58,14 +59,6 @@ def _median(fn, runs: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _python_child(pid: int) -> int:
@@ -151,7 +144,7 @@ def main() -> int:
             client.generate("go_vulndb", ctx)  # every advisory read: the worst case for memory
             for _ in range(20):
                 client.generate("go_vulnerabilities")
-            rss = _rss_mb(_python_child(osq.proc.pid))
+            rss = rss_mb(_python_child(osq.proc.pid))
         print(f"SELECT * FROM go_vulnerabilities, {len(procs)} Go processes of {len(SPECS)} binaries "
               f"({len(rows)} rows)")
         print(f"  cold                     {statistics.median(colds) * 1000:7.1f} ms   goal < 500 ms")
