@@ -12,7 +12,7 @@ Not a test: prints medians, goals and ratios.
 - RSS:    the extension's VmRSS after the warm queries, database fully loaded (go_vulndb's
           invalid_entries reads every advisory); goal < 60 MB
 
-Needs ../shared/data (the database snapshot). Run: python bench/bench_vulndb.py [--go 100] [--runs 7]
+Reads the database snapshot in tests/data. Run: python bench/bench_vulndb.py [--go 100] [--runs 7]
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ comes from in osquery's source (osquery/osquery, paths below osquery/):
   (core/tables.cpp TablePlugin::addExternal). Success is code 0, message "OK", the uuid;
 - deregisterExtension: "No extension UUID found" for an unknown uuid (interface.cpp);
 - ping: code 0, "pong" (ExtensionInterface::ping); options(): a few of osqueryd's flags;
-- holds, as taken, every name in ``../shared/data/taken-table-names.tsv`` (osquery's own tables
+- holds, as taken, every name in ``tests/data/taken-table-names.tsv`` (osquery's own tables
   from specs/, fleetd's, Kolide launcher's) when that file is there, else a handful of osquery's;
 - launches the extension with osquery's argv ``[--verbose] --socket S --timeout T --interval I``
   (extensions/extensions.cpp applyExtensionDelay / loadExtensions);
@@ -69,15 +69,13 @@ from thrift.transport import TSocket, TTransport
 # TSocket logs every refused connection; waiting for a socket to appear is not an error here.
 logging.getLogger("thrift.transport.TSocket").setLevel(logging.CRITICAL)
 
-# Table names already registered on the hosts we deploy to (osquery's own, fleetd's, launcher's):
-# shared data kept beside the repository. Without it, a few of osquery's own tables stand in.
-TAKEN_NAMES_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "taken-table-names.tsv"
+# Table names already registered on the hosts we deploy to (osquery's own, fleetd's, launcher's),
+# carried in tests/data (its README says where the list comes from).
+TAKEN_NAMES_FILE = Path(__file__).resolve().parent / "data" / "taken-table-names.tsv"
 
 
 def taken_table_names(path: Path = TAKEN_NAMES_FILE) -> dict[str, str]:
-    """name -> source (osquery-core, fleetd, launcher) from the shared list; {} when it is absent."""
-    if not path.is_file():
-        return {}
+    """name -> source (osquery-core, fleetd, launcher) from the list of taken names."""
     out: dict[str, str] = {}
     for line in path.read_text().splitlines():
         if line.startswith("#") or not line.strip():
@@ -88,10 +86,7 @@ def taken_table_names(path: Path = TAKEN_NAMES_FILE) -> dict[str, str]:
 
 
 TAKEN_TABLES = taken_table_names()
-CORE_TABLES = frozenset(TAKEN_TABLES) or frozenset({
-    "processes", "listening_ports", "process_open_sockets", "users", "groups", "file", "hash",
-    "osquery_info", "osquery_extensions", "osquery_registry", "system_info", "os_version", "time",
-})
+CORE_TABLES = frozenset(TAKEN_TABLES)
 # core/sql/column.cpp
 VALID_TYPES = frozenset({"TEXT", "INTEGER", "BIGINT", "UNSIGNED BIGINT", "DOUBLE", "BLOB"})
 OP_BITS = {"INDEX": 1, "REQUIRED": 2, "ADDITIONAL": 4, "OPTIMIZED": 8, "HIDDEN": 16}  # core/sql/column.h

@@ -15,7 +15,6 @@ import pytest
 NEEDS_ROOT = "needs root"
 NEEDS_NON_ROOT = "needs a non-root user"
 SANDBOX = "the machine's sandbox forbids it"
-SHARED_DATA = "needs ../shared/data"
 
 # prefix -> why a CI run may legitimately skip it
 ALLOWED_IN_CI: dict[str, str] = {
@@ -25,8 +24,6 @@ ALLOWED_IN_CI: dict[str, str] = {
                     "permission is refused has nothing to check as root; CI usually runs as root",
     SANDBOX: "containers may withhold CAP_SYS_ADMIN (no mount namespaces) or hide kernel threads in "
              "their own pid namespace; no package installs either",
-    SHARED_DATA: "data kept beside the repository, not in it (../shared/data/README.md: tests that "
-                 "do not find it say so and skip), so a CI clone of the repository alone lacks it",
 }
 
 
