@@ -4,6 +4,9 @@ Not a test: prints medians, goals and ratios.
 
 - load:   opening the database (both indexes) and reading every advisory (``Database.load_all``);
           peer: read + ``json.loads`` of every ``ID/*.json`` file, the floor any reader pays
+- index:  opening a database whose index/modules.json is at the format's limits: MAX_ENTRIES items
+          of one module path, MAX_INDEX bytes of distinct IDs (the worst case for gathering a
+          module's IDs); goal < 2 s, the time every query waits on the store's lock
 - match:  ``vulndb.match`` for a Go 1.19 program already read (function list included);
           goal < 5 ms
 - query:  ``SELECT * FROM go_vulnerabilities`` through the real extension socket on a host with
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -68,6 +72,23 @@ def _python_child(pid: int) -> int:
     return int(kids[0]) if kids else pid
 
 
+def worst_index(path: Path) -> tuple[int, int]:
+    """Write index/modules.json at the format's limits; returns (items, IDs)."""
+    from go_processes.vulndb import _db
+
+    per_item = (_db.MAX_INDEX // _db.MAX_ENTRIES - 40) // len('{"id":"GO-2026-0000000"},')
+    n = 0
+    items = []
+    for _ in range(_db.MAX_ENTRIES):
+        vulns = [{"id": f"GO-2026-{n + j:07d}"} for j in range(per_item)]
+        items.append({"path": "example.com/m", "vulns": vulns})
+        n += per_item
+    data = json.dumps(items, separators=(",", ":")).encode()
+    assert len(data) <= _db.MAX_INDEX, len(data)
+    path.write_bytes(data)
+    return len(items), n
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--go", type=int, default=100)
@@ -102,6 +123,16 @@ def main() -> int:
     print(f"  open (indexes only)      {opened * 1000:7.1f} ms")
     print(f"  load every advisory      {full * 1000:7.1f} ms   goal < 300 ms   "
           f"peer json.loads of every file {peer * 1000:.1f} ms (x{full / peer:.2f})")
+
+    # -- the worst index the format allows ---------------------------------------------------------
+    worst = tmp / "worst"
+    shutil.copytree(location, worst)
+    items, ids = worst_index(worst / "index" / "modules.json")
+    fix_modes(worst)
+    w = _median(lambda: vulndb.Database(str(worst)).close(), max(1, args.runs // 2))
+    size = (worst / "index" / "modules.json").stat().st_size
+    print(f"  open, index at the limits {w * 1000:6.1f} ms   goal < 2000 ms   ({items:,} items of one "
+          f"module, {ids:,} IDs, {size / 1e6:.1f} MB)")
 
     # -- match --------------------------------------------------------------------------------------
     db = vulndb.Database(str(location))

@@ -548,3 +548,27 @@ def test_update_can_install_the_zip_itself(tmp_path):
     assert stat.S_IMODE(location.stat().st_mode) == 0o644 and not location.is_symlink()
     assert Database(str(location)).ids() == ["GO-2026-0501"]
     assert sorted(p.name for p in location.parent.iterdir()) == [".vulndb.lock", "vulndb.zip"]
+
+
+# --- hostile databases and sources (issue 22) -------------------------------------------------------
+
+def _index_at_the_limit(root: Path) -> int:
+    """index/modules.json at the format's bounds: as many items as entries allowed, all for one
+    module path, each naming another ID (the worst case for de-duplicating per module)."""
+    n = vulndb._db.MAX_ENTRIES
+    items = [{"path": MOD, "vulns": [{"id": f"GO-2026-{i:05d}"}]} for i in range(n)]
+    (root / "index" / "modules.json").write_text(json.dumps(items, separators=(",", ":")))
+    return n
+
+
+def test_an_index_at_the_format_limits_opens_in_linear_time(tmp_path):
+    root = write_db(tmp_path / "db", [osv("GO-2026-0001", MOD, [{"introduced": "0"}])])
+    n = _index_at_the_limit(root)
+    # A hang guard, not a timing goal (that is bench_vulndb.py's): linear is well under a second,
+    # the quadratic de-duplication took minutes at 50,000 items and half an hour at 200,000.
+    code = ("import sys; from go_processes.vulndb import Database; db = Database(sys.argv[1]); "
+            "ids = db.index_ids(sys.argv[2]); print(len(ids), ids[0], ids[-1], len(set(ids)))")
+    r = subprocess.run([sys.executable, "-c", code, str(root), MOD], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [str(n), "GO-2026-00000", f"GO-2026-{n - 1:05d}", str(n)]
