@@ -19,8 +19,18 @@ import pytest
 from go_processes import vulndb
 from go_processes.buildinfo import Module
 from go_processes.vulndb import Database, ModuleVersion, Program, Store, match
+from go_processes.vulndb import _db as bounds
 from skips import NEEDS_ROOT, skip
-from vulndb_util import SNAPSHOT_ENTRIES, SNAPSHOT_MODIFIED, osv, snapshot_db, write_db, zip_db
+from vulndb_util import (
+    SNAPSHOT_ENTRIES,
+    SNAPSHOT_MODIFIED,
+    layout_members,
+    osv,
+    raw_zip,
+    snapshot_db,
+    write_db,
+    zip_db,
+)
 
 __all__ = ["snapshot_db"]  # the fixture, imported for pytest
 
@@ -379,6 +389,9 @@ def _openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=120)
 
 
+SERVED: dict[str, bytes] = {}  # more paths the test server answers, added by tests
+
+
 @pytest.fixture(scope="module")
 def https_server(tmp_path_factory):
     """An HTTPS server on 127.0.0.1 with a certificate from a CA made here, serving databases."""
@@ -419,7 +432,7 @@ def https_server(tmp_path_factory):
                 self.end_headers()
                 self.wfile.write(good[:100])
                 return
-            body = files.get(self.path)
+            body = files.get(self.path, SERVED.get(self.path))
             if body is None:
                 self.send_error(404)
                 return
@@ -555,7 +568,7 @@ def test_update_can_install_the_zip_itself(tmp_path):
 def _index_at_the_limit(root: Path) -> int:
     """index/modules.json at the format's bounds: as many items as entries allowed, all for one
     module path, each naming another ID (the worst case for de-duplicating per module)."""
-    n = vulndb._db.MAX_ENTRIES
+    n = bounds.MAX_ENTRIES
     items = [{"path": MOD, "vulns": [{"id": f"GO-2026-{i:05d}"}]} for i in range(n)]
     (root / "index" / "modules.json").write_text(json.dumps(items, separators=(",", ":")))
     return n
@@ -572,3 +585,134 @@ def test_an_index_at_the_format_limits_opens_in_linear_time(tmp_path):
                        timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == [str(n), "GO-2026-00000", f"GO-2026-{n - 1:05d}", str(n)]
+
+
+# The peak RSS of this process image: VmHWM (getrusage's maxrss also counts the parent's before exec).
+_MEASURED = ("import sys; from go_processes.main import main; rc = main(sys.argv[1:]); "
+             "hwm = [x.split()[1] for x in open('/proc/self/status') if x.startswith('VmHWM:')][0]; "
+             "print(f'maxrss_kb={hwm}', file=sys.stderr); sys.exit(rc)")
+
+
+def _cli_measured(*args: str) -> tuple[int, str, float]:
+    """The command's exit code, stderr and peak RSS in MB (VmHWM at exit)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    r = subprocess.run([sys.executable, "-c", _MEASURED, *args], capture_output=True, text=True, timeout=120,
+                       env=env)
+    assert "Traceback" not in r.stderr, r.stderr
+    rss = [int(line.split("=")[1]) / 1024 for line in r.stderr.splitlines() if line.startswith("maxrss_kb=")]
+    assert rss, r.stderr
+    return r.returncode, r.stderr, rss[0]
+
+
+def _entry_of_size(vid: str, size: int) -> bytes:
+    """A valid entry padded with blanks (JSON allows them) to ``size`` bytes."""
+    return json.dumps(osv(vid, MOD, [{"introduced": "0"}])).encode().ljust(size)
+
+
+def _over_total() -> list[tuple[str, bytes]]:
+    """Valid 1 MB entries, a few more than the total bound allows."""
+    n = bounds.MAX_TOTAL // bounds.MAX_ENTRY + 8
+    return [(f"GO-2026-{i:04d}", _entry_of_size(f"GO-2026-{i:04d}", bounds.MAX_ENTRY)) for i in range(n)]
+
+
+@pytest.mark.parametrize("kind", ["zip", "https", "directory of sparse files"])
+def test_an_update_over_the_total_bound_is_refused_before_anything_is_staged(https_server, tmp_path, kind):
+    url, ca = https_server
+    if kind == "directory of sparse files":
+        source = write_db(tmp_path / "src", [osv("GO-2026-0001", MOD, [{"introduced": "0"}])])
+        for i in range(bounds.MAX_TOTAL // bounds.MAX_ENTRY + 8):
+            with open(source / "ID" / f"GO-2026-{i + 2:04d}.json", "wb") as f:
+                f.truncate(bounds.MAX_ENTRY)  # 1 MB each, no disk
+        args: tuple[str, ...] = ("--source", str(source))
+    else:
+        z = raw_zip(tmp_path / "big.zip", layout_members(_over_total()))
+        assert z.stat().st_size < 1 << 20  # a small zip that unpacks to 136 MB
+        if kind == "zip":
+            args = ("--source", str(z))
+        else:
+            SERVED["/big.zip"] = z.read_bytes()
+            args = ("--source", f"{url}/big.zip", "--cafile", ca)
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    rc, err, rss = _cli_measured("vulndb", "update", *args, "--location", str(lib / "vulndb"))
+    assert rc == 1 and "failed, nothing changed" in err, err
+    assert f"over the {bounds.MAX_TOTAL}-byte bound" in err, err
+    assert sorted(p.name for p in lib.iterdir()) == [".vulndb.lock"]
+    assert rss < 100, f"the refused update peaked at {rss:.0f} MB"
+
+
+def test_an_update_with_more_entries_than_the_bound_is_refused(tmp_path):
+    # The installed copy is a .zip: the update must not replace it with one the loader refuses.
+    location = tmp_path / "lib" / "vulndb.zip"
+    vulndb.update(str(location), str(write_db(tmp_path / "src", [osv("GO-2026-0001", MOD, [])])))
+    before = location.read_bytes()
+    body = b'{"id": "GO-2026-0001", "modified": "2026-01-01T00:00:00Z"}'
+    ids = [f"GO-2027-{i:05d}" for i in range(bounds.MAX_ENTRIES + 17)]
+    members = layout_members((vid, body.replace(b"GO-2026-0001", vid.encode())) for vid in ids)
+    z = raw_zip(tmp_path / "many.zip", members, deflate=False)
+    rc, err, rss = _cli_measured("vulndb", "update", "--force", "--source", str(z),
+                                 "--location", str(location))
+    assert rc == 1 and "failed, nothing changed" in err and f"bound of {bounds.MAX_ENTRIES + 16}" in err, err
+    assert location.read_bytes() == before
+    assert sorted(p.name for p in location.parent.iterdir()) == [".vulndb.lock", "vulndb.zip"]
+    assert rss < 100, f"the refused update peaked at {rss:.0f} MB"
+
+
+def test_the_loader_and_the_updater_share_the_bounds(tmp_path, monkeypatch):
+    # Directory sources and installed directories, at bounds made small for the test.
+    monkeypatch.setattr(bounds, "MAX_ENTRIES", 3)
+    monkeypatch.setattr(bounds, "MAX_TOTAL", 4096)
+    entries = [osv(f"GO-2026-000{i}", MOD, [{"introduced": "0"}]) for i in range(1, 5)]
+    many = write_db(tmp_path / "many", entries)
+    with pytest.raises(vulndb.Malformed, match="4 entries, over the bound of 3"):
+        Database(str(many))
+    with pytest.raises(vulndb.UpdateError, match="over the bound of 3"):
+        vulndb.update(str(tmp_path / "a" / "vulndb"), str(many))
+    big = write_db(tmp_path / "big", entries[:2])
+    (big / "ID" / "GO-2026-0001.json").write_bytes(_entry_of_size("GO-2026-0001", 4000))
+    assert Database(str(big)).size() > 4096
+    with pytest.raises(vulndb.UpdateError, match="unpacks to 4.* bytes, over the 4096-byte bound"):
+        vulndb.update(str(tmp_path / "b" / "vulndb"), str(big))
+    assert not (tmp_path / "b" / "vulndb").exists()
+
+
+def test_a_local_source_others_can_write_is_refused(tmp_path):
+    location = tmp_path / "lib" / "vulndb"
+    src = write_db(tmp_path / "shared" / "src", [osv("GO-2026-0701", MOD, [{"introduced": "0"}])])
+    z = zip_db(src, tmp_path / "shared" / "vulndb.zip")
+    os.chmod(src, 0o777)
+    os.chmod(z, 0o666)
+    for source in (src, z):
+        r = _cli("vulndb", "update", "--source", str(source), "--location", str(location))
+        assert r.returncode == 1 and "refusing the source" in r.stderr, r.stderr
+        assert "writable by group or others" in r.stderr
+        assert not location.exists()
+    os.chmod(src, 0o755)
+    os.chmod(z, 0o644)
+    os.chmod(src / "ID" / "GO-2026-0701.json", 0o646)  # one file of it
+    r = _cli("vulndb", "update", "--source", str(src), "--location", str(location))
+    assert r.returncode == 1 and "GO-2026-0701.json is writable by group or others" in r.stderr, r.stderr
+    os.chmod(src / "ID" / "GO-2026-0701.json", 0o644)
+    os.chmod(tmp_path / "shared", 0o777)  # a directory above: whoever may rename it swaps the source
+    for source in (src, z):
+        r = _cli("vulndb", "update", "--source", str(source), "--location", str(location))
+        assert r.returncode == 1 and f"{tmp_path / 'shared'} is writable" in r.stderr, r.stderr
+    os.chmod(tmp_path / "shared", 0o755)
+    for source in (src, z):
+        r = _cli("vulndb", "update", "--force", "--source", str(source), "--location", str(location))
+        assert r.returncode == 0, r.stderr
+
+
+def test_a_local_source_owned_by_another_user_is_refused(tmp_path):
+    if os.geteuid() != 0:
+        skip(NEEDS_ROOT, "to give files to another user")
+    location = tmp_path / "lib" / "vulndb"
+    src = write_db(tmp_path / "src", [osv("GO-2026-0702", MOD, [{"introduced": "0"}])])
+    z = zip_db(src, tmp_path / "vulndb.zip")
+    for path in (src, z, src / "ID" / "GO-2026-0702.json"):
+        os.chown(path, _nobody(), -1)
+        source = z if path == z else src
+        r = _cli("vulndb", "update", "--source", str(source), "--location", str(location))
+        assert r.returncode == 1 and f"owned by uid {_nobody()}" in r.stderr, r.stderr
+        assert not location.exists()
+        os.chown(path, 0, -1)

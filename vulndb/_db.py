@@ -17,8 +17,12 @@ import itertools
 import json
 import os
 import re
+import stat
+import struct
 import threading
 import zipfile
+import zlib
+from collections.abc import Iterator
 from typing import Any
 
 from ._model import Affected, Entry, Malformed, NotInstalled, Package, Untrusted, VulnDBError
@@ -36,7 +40,7 @@ MAX_ZIP_DIRECTORY = (MAX_ENTRIES + 16) * 256  # its central directory (90 bytes 
 MAX_LIST = 10_000  # items of any list inside one entry
 
 ID_RE = re.compile(r"GO-\d{4}-\d{4,7}")
-_ZIP_MEMBER = re.compile(r"(?:[^/]{1,255}/)?(index/db\.json|index/modules\.json|ID/(GO-\d{4}-\d{4,7})\.json)")
+_ZIP_MEMBER = re.compile(r"(?:[^/]{1,255}/)?(index/(?:db|modules|vulns)\.json|ID/(GO-\d{4}-\d{4,7})\.json)")
 _GENERATIONS = itertools.count(1)
 _OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
@@ -76,8 +80,25 @@ class _Dir:
             return fd
 
     def ids(self) -> list[str]:
-        names = os.listdir(self._subdir("ID"))
-        return [n[:-5] for n in names if n.endswith(".json") and ID_RE.fullmatch(n[:-5])]
+        out = []
+        with os.scandir(self._subdir("ID")) as it:
+            for n, e in enumerate(it):
+                if n > MAX_ENTRIES + 16:
+                    raise Malformed(f"{self.path}/ID holds over {MAX_ENTRIES + 16} files, over the bound")
+                if e.name.endswith(".json") and ID_RE.fullmatch(e.name[:-5]):
+                    out.append(e.name[:-5])
+        return out
+
+    def size(self) -> int:
+        """The bytes the layout's files say they hold (lstat, so a symlink counts as itself)."""
+        total = 0
+        for sub in ("index", "ID"):
+            with os.scandir(self._subdir(sub)) as it:
+                for e in it:
+                    if _ZIP_MEMBER.fullmatch(f"{sub}/{e.name}"):
+                        st = e.stat(follow_symlinks=False)
+                        total += st.st_size if stat.S_ISREG(st.st_mode) else 0
+        return total
 
     def close(self) -> None:
         with self._lock:
@@ -94,30 +115,40 @@ class _Dir:
 
 class _Zip:
     """The bulk zip (vuln.go.dev/vulndb.zip), read whole into memory once (it is small) and
-    checked as a file we trust; member names are only matched against the layout."""
+    checked as a file we trust (or the bytes an update downloaded); member names are only matched
+    against the layout. Its end record is checked before zipfile reads the central directory, so
+    a zip of a million tiny members is refused before it costs memory."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, data: bytes | None = None) -> None:
         self.path = path
-        try:
-            fd = os.open(path, _OPEN)
-        except OSError as e:
-            raise NotInstalled(f"{path}: {e.strerror or e}") from None
-        try:
-            data = read_trusted(fd, path, MAX_ZIP)
-        finally:
-            os.close(fd)
+        if data is None:
+            try:
+                fd = os.open(path, _OPEN)
+            except OSError as e:
+                raise NotInstalled(f"{path}: {e.strerror or e}") from None
+            try:
+                data = read_trusted(fd, path, MAX_ZIP)
+            finally:
+                os.close(fd)
+        elif len(data) > MAX_ZIP:
+            raise Malformed(f"{path} is {len(data)} bytes, over the {MAX_ZIP}-byte bound")
+        _check_end_record(data, path)
         try:
             self._zip = zipfile.ZipFile(io.BytesIO(data))
             infos = self._zip.infolist()
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
             raise Malformed(f"{path} is not a readable zip: {e}") from None
         if len(infos) > MAX_ENTRIES + 16:
-            raise Malformed(f"{path} holds {len(infos)} members, over the bound")
+            raise Malformed(f"{path} holds {len(infos)} members, over the bound of {MAX_ENTRIES + 16}")
         self._members: dict[str, zipfile.ZipInfo] = {}
         for info in infos:
             m = _ZIP_MEMBER.fullmatch(info.filename)
             if m is not None and not info.is_dir():
                 self._members.setdefault(m.group(1), info)
+        # zipfile never returns more than a member's declared size, so this bounds what is unpacked.
+        self.declared = sum(info.file_size for info in self._members.values())
+        if self.declared > MAX_TOTAL:
+            raise Malformed(f"{path} unpacks to {self.declared} bytes, over the {MAX_TOTAL}-byte bound")
 
     def read(self, sub: str, name: str, limit: int) -> bytes:
         where = f"{self.path}:{sub}/{name}"
@@ -126,10 +157,15 @@ class _Zip:
             raise Malformed(f"{where} is missing")
         if info.file_size > limit:
             raise Malformed(f"{where} is {info.file_size} bytes, over the {limit}-byte bound")
+        if info.flag_bits & 0x1:
+            raise Malformed(f"{where} is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise Malformed(f"{where} uses compression method {info.compress_type} (only stored and deflate)")
         try:
             with self._zip.open(info) as f:
                 data = f.read(limit + 1)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError,
+                zlib.error) as e:
             raise Malformed(f"{where}: {e}") from None
         if len(data) > limit:
             raise Malformed(f"{where} is over the {limit}-byte bound")
@@ -138,8 +174,25 @@ class _Zip:
     def ids(self) -> list[str]:
         return [m[3:-5] for m in self._members if m.startswith("ID/")]
 
+    def size(self) -> int:
+        return self.declared
+
     def close(self) -> None:
         self._zip.close()
+
+
+def _check_end_record(data: bytes, where: str) -> None:
+    """The member count and central directory size a zip declares, within our bounds, before
+    zipfile builds an object per member (found as zipfile finds it: the last end record)."""
+    at = data.rfind(b"PK\x05\x06", max(0, len(data) - 22 - 0xFFFF))
+    if at < 0 or len(data) - at < 22:
+        raise Malformed(f"{where} is not a readable zip: no end of central directory")
+    count, cd_size = struct.unpack_from("<HL", data, at + 10)
+    if at >= 20 and data[at - 20:at - 16] == b"PK\x06\x07":
+        raise Malformed(f"{where} is a zip64 archive (a database is far below its sizes)")
+    if count > MAX_ENTRIES + 16 or cd_size > MAX_ZIP_DIRECTORY:
+        raise Malformed(f"{where} declares {count} members in a {cd_size}-byte directory, over the bound "
+                        f"of {MAX_ENTRIES + 16} members")
 
 
 def _open_dir(path: str, dir_fd: int | None, where: str) -> int:
@@ -160,10 +213,14 @@ def _open_dir(path: str, dir_fd: int | None, where: str) -> int:
 class Database:
     """An opened database. Thread-safe; entries are parsed on first use and kept."""
 
-    def __init__(self, location: str) -> None:
+    def __init__(self, location: str, *, is_zip: bool | None = None, data: bytes | None = None) -> None:
+        """Open ``location``: a zip when its name ends in ``.zip`` (or ``is_zip``), else a directory;
+        ``data`` is a zip's content already in memory (a download), ``location`` then only names it."""
         self.location = location
         self.generation = next(_GENERATIONS)  # names this opened copy in callers' caches
-        self._src: _Dir | _Zip = _Zip(location) if _is_zip(location) else _Dir(location)
+        if is_zip is None:
+            is_zip = _is_zip(location)
+        self._src: _Dir | _Zip = _Zip(location, data) if is_zip or data is not None else _Dir(location)
         self._lock = threading.Lock()
         self._entries: dict[str, Entry] = {}
         self.errors: dict[str, str] = {}  # entry ID -> why it was not loaded
@@ -175,6 +232,8 @@ class Database:
             self.modified: str = modified
             self._modules = _module_index(self._src.read("index", "modules.json", MAX_INDEX))
             self._ids = sorted(set(self._src.ids()))
+            if len(self._ids) > MAX_ENTRIES:
+                raise Malformed(f"{location} holds {len(self._ids)} entries, over the bound of {MAX_ENTRIES}")
         except BaseException:
             self._src.close()
             raise
@@ -218,6 +277,47 @@ class Database:
         with self._lock:
             self._entries[vid] = parsed
         return parsed
+
+    def size(self) -> int:
+        """The bytes its layout files declare unpacked (a zip's directory, a directory's lstat)."""
+        return self._src.size()
+
+    def check_size(self) -> None:
+        """Refuse a database whose files declare more than :data:`MAX_TOTAL` bytes (an update's check
+        before it writes anything; :meth:`files` also counts what it reads)."""
+        declared = self.size()
+        if declared > MAX_TOTAL:
+            raise Malformed(f"{self.location} unpacks to {declared} bytes, over the {MAX_TOTAL}-byte bound")
+
+    def files(self) -> Iterator[tuple[str, bytes]]:
+        """Every layout file as (``index/db.json``-like name, bytes), each read bounded and checked
+        as trusted, in all at most :data:`MAX_TOTAL` bytes (also if files grow while read)."""
+        total = 0
+        for sub, name, limit in (("index", "db.json", MAX_ENTRY), ("index", "modules.json", MAX_INDEX),
+                                 ("index", "vulns.json", MAX_INDEX),
+                                 *(("ID", f"{vid}.json", MAX_ENTRY) for vid in self._ids)):
+            budget = MAX_TOTAL - total
+            try:
+                data = self._src.read(sub, name, min(limit, budget))
+            except Malformed as e:
+                if name == "vulns.json" and e.reason.endswith(" is missing"):
+                    continue  # not used by us; installed when the source has it
+                if budget < limit and "bound" in e.reason:
+                    raise Malformed(f"{self.location} holds over {MAX_TOTAL} bytes, over the bound") from None
+                raise
+            total += len(data)
+            yield f"{sub}/{name}", data
+
+    def check_all(self) -> dict[str, str]:
+        """Parse every entry without keeping it (an update's check: memory stays one entry);
+        returns entry ID -> why it cannot be read."""
+        errors = {}
+        for vid in self._ids:
+            try:
+                parse_entry(self._src.read("ID", f"{vid}.json", MAX_ENTRY), vid)
+            except VulnDBError as e:
+                errors[vid] = e.reason
+        return errors
 
     def load_all(self) -> int:
         """Parse every entry now (validation, benchmarks); returns how many failed."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import io
 import os
 import re
 import shutil
@@ -23,19 +22,17 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ._db import MAX_ENTRY, MAX_INDEX, MAX_ZIP, Database
-from ._model import VulnDBError
+from ._db import MAX_ZIP, Database
+from ._model import Untrusted, VulnDBError
 from ._trust import check_path
 
 DEFAULT_SOURCE = "https://vuln.go.dev/vulndb.zip"
 TIMEOUT = 120.0
-
-# Layout files we install; nothing else from a source is ever written.
-_MEMBER = re.compile(r"(?:[^/]{1,255}/)?(index/(db|modules|vulns)\.json|ID/(GO-\d{4}-\d{4,7})\.json)")
 
 
 class UpdateError(VulnDBError):
@@ -53,16 +50,27 @@ class Installed:
 
 def update(location: str, source: str = DEFAULT_SOURCE, force: bool = False,
            cafile: str | None = None) -> Installed:
-    """Install the database from ``source`` at ``location``; raises :class:`UpdateError`."""
+    """Install the database from ``source`` at ``location``; raises :class:`UpdateError`.
+
+    The source is read through the loader (:class:`Database`), under its bounds: the number of
+    entries, each file's size and their total are checked from the zip's directory or the files'
+    sizes before anything is written, and again while reading; memory holds the zip and one file.
+    """
     location = os.path.abspath(location)
     parent = os.path.dirname(location)
     _make_parent(parent)
     with _locked(parent):
-        files = _fetch(source, cafile)
-        staging = tempfile.mkdtemp(prefix=".vulndb-staging-", dir=parent)
+        src = _open_source(source, cafile)
+        staging = ""
         try:
-            os.chmod(staging, 0o755)
-            _write(staging, files)
+            try:
+                src.check_size()
+                staging = tempfile.mkdtemp(prefix=".vulndb-staging-", dir=parent)
+                os.chmod(staging, 0o755)
+                _write(staging, src.files())
+            except VulnDBError as e:
+                raise UpdateError(f"invalid database: {e.reason}") from None
+            src.close()
             db = _validate(staging)
             modified, entries = db.modified, len(db)
             db.close()
@@ -73,7 +81,7 @@ def update(location: str, source: str = DEFAULT_SOURCE, force: bool = False,
             if previous == modified and not force:
                 return Installed(location, modified, entries, previous, False)
             if location.endswith(".zip"):
-                _install_zip(location, files)
+                _install_zip(location, staging)
             else:
                 target = os.path.join(parent, f"{os.path.basename(location)}.{_stamp(modified)}")
                 target = _unique(target)
@@ -82,6 +90,7 @@ def update(location: str, source: str = DEFAULT_SOURCE, force: bool = False,
                 _swap(location, target)
             return Installed(location, modified, entries, previous, True)
         finally:
+            src.close()
             if staging:
                 shutil.rmtree(staging, ignore_errors=True)
 
@@ -111,23 +120,34 @@ def _locked(parent: str) -> Any:
         os.close(fd)
 
 
-def _fetch(source: str, cafile: str | None) -> dict[str, bytes]:
-    """The layout files of ``source``, keyed by their place in the layout (``ID/GO-...json``)."""
+def _open_source(source: str, cafile: str | None) -> Database:
+    """``source`` opened as a database: a download, or a local zip or directory we trust as we
+    trust the installed copy (owned by root or us, not writable by others, all the way up)."""
     if source.startswith("https://"):
-        return _from_zip(_download(source, cafile), source)
+        data = _download(source, cafile)
+        try:
+            return Database(source, data=data)
+        except VulnDBError as e:
+            raise UpdateError(f"{source} is not a valid database zip: {e.reason}") from None
     if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", source) and not source.startswith("file://"):
         raise UpdateError(f"{source}: only https:// URLs (verified) or a local zip or directory are accepted")
-    path = source.removeprefix("file://")
+    path = os.path.abspath(source.removeprefix("file://"))
     try:
-        st = os.stat(path)
+        real = check_path(path)
+        st = os.stat(real)
+    except Untrusted as e:
+        raise UpdateError(f"refusing the source {path}: {e.reason} (whoever can write it would choose "
+                          "what is reported; copy it where only root can write)") from None
     except OSError as e:
         raise UpdateError(f"{path}: {e.strerror or e}") from None
-    if stat.S_ISDIR(st.st_mode):
-        return _from_dir(path)
-    if st.st_size > MAX_ZIP:
-        raise UpdateError(f"{path} is over {MAX_ZIP} bytes")
-    with open(path, "rb") as f:
-        return _from_zip(f.read(MAX_ZIP + 1), path)
+    is_zip = not stat.S_ISDIR(st.st_mode)
+    try:
+        return Database(real, is_zip=is_zip)
+    except Untrusted as e:
+        raise UpdateError(f"refusing the source {path}: {e.reason}") from None
+    except VulnDBError as e:
+        raise UpdateError(f"{path} is not a valid database {'zip' if is_zip else 'directory'}: "
+                          f"{e.reason}") from None
 
 
 class _HttpsOnly(urllib.request.HTTPRedirectHandler):
@@ -162,61 +182,12 @@ def _download(url: str, cafile: str | None) -> bytes:
     return data
 
 
-def _from_zip(data: bytes, where: str) -> dict[str, bytes]:
-    if len(data) > MAX_ZIP:
-        raise UpdateError(f"{where} is over {MAX_ZIP} bytes")
-    out: dict[str, bytes] = {}
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
-            for info in z.infolist():
-                m = _MEMBER.fullmatch(info.filename)
-                if m is None or info.is_dir() or m.group(1) in out:
-                    continue
-                limit = MAX_INDEX if m.group(1).startswith("index/") else MAX_ENTRY
-                if info.file_size > limit:
-                    raise UpdateError(f"{where}: {info.filename} is {info.file_size} bytes, over the bound")
-                with z.open(info) as f:
-                    body = f.read(limit + 1)
-                if len(body) > limit:
-                    raise UpdateError(f"{where}: {info.filename} is over the bound")
-                out[m.group(1)] = body
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
-        raise UpdateError(f"{where} is not a valid database zip: {e}") from None
-    return out
-
-
-def _from_dir(path: str) -> dict[str, bytes]:
-    out: dict[str, bytes] = {}
-    for sub, limit in (("index", MAX_INDEX), ("ID", MAX_ENTRY)):
-        try:
-            names = os.listdir(os.path.join(path, sub))
-        except OSError as e:
-            raise UpdateError(f"{path}/{sub}: {e.strerror or e}") from None
-        for name in names:
-            rel = f"{sub}/{name}"
-            if _MEMBER.fullmatch(rel) is None:
-                continue
-            try:
-                fd = os.open(os.path.join(path, sub, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-            except OSError as e:
-                raise UpdateError(f"{path}/{rel}: {e.strerror or e}") from None
-            try:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    raise UpdateError(f"{path}/{rel} is not a regular file")
-                body = os.read(fd, limit + 1)
-            finally:
-                os.close(fd)
-            if len(body) > limit:
-                raise UpdateError(f"{path}/{rel} is over the bound")
-            out[rel] = body
-    return out
-
-
-def _write(root: str, files: dict[str, bytes]) -> None:
+def _write(root: str, files: Iterable[tuple[str, bytes]]) -> None:
+    """Write the layout files (names built by the loader, never taken from the source)."""
     for sub in ("index", "ID"):
         os.mkdir(os.path.join(root, sub), 0o755)
         os.chmod(os.path.join(root, sub), 0o755)
-    for rel, body in files.items():
+    for rel, body in files:
         fd = os.open(os.path.join(root, rel), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         try:
             os.fchmod(fd, 0o644)
@@ -243,10 +214,11 @@ def _validate(root: str) -> Database:
 def _check(db: Database) -> None:
     if len(db) == 0:
         raise UpdateError("invalid database: it holds no entries (ID/*.json)")
-    failed = db.load_all()
-    if failed:
-        first = sorted(db.errors.items())[0]
-        raise UpdateError(f"invalid database: {failed} entries cannot be read, e.g. {first[0]}: {first[1]}")
+    errors = db.check_all()
+    if errors:
+        first = sorted(errors.items())[0]
+        raise UpdateError(f"invalid database: {len(errors)} entries cannot be read, "
+                          f"e.g. {first[0]}: {first[1]}")
     ids = set(db.ids())
     missing = sorted({vid for m in db.modules() for vid in db.index_ids(m)} - ids)
     if missing:
@@ -299,13 +271,20 @@ def _swap(location: str, target: str) -> None:
         shutil.rmtree(old_target, ignore_errors=True)
 
 
-def _install_zip(location: str, files: dict[str, bytes]) -> None:
+def _install_zip(location: str, staging: str) -> None:
+    """Zip the checked copy beside ``location`` and replace it only once the loader accepts the zip
+    (its own bounds: size, members, total)."""
     fd, tmp = tempfile.mkstemp(prefix=".vulndb-", suffix=".zip", dir=os.path.dirname(location))
     try:
         os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
-            for rel in sorted(files):
-                z.writestr(rel, files[rel])
+        src = Database(staging)
+        try:
+            with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
+                for rel, body in src.files():
+                    z.writestr(rel, body)
+        finally:
+            src.close()
+        _validate(tmp).close()
         os.replace(tmp, location)
         _fsync_dir(os.path.dirname(location))
     except BaseException:

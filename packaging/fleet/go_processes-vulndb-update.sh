@@ -5,7 +5,9 @@
 #   fleetctl run-script --script-path go_processes-vulndb-update.sh --host HOST
 # Runs as root (as Fleet runs scripts). The extension file is the updater: the Debian package's
 # path first, then the copy fleetd keeps under /opt/orbit. Set SOURCE to a local vulndb.zip for
-# hosts without access to vuln.go.dev.
+# hosts without access to vuln.go.dev: it is refused unless it and every directory above it are
+# owned by root and not writable by group or others (whoever could write it would choose what is
+# reported), e.g. /var/cache/osquery-go-processes/vulndb.zip installed with `install -m 0644`.
 set -eu
 for ext in /usr/libexec/osquery-go-processes/go_processes.ext \
            $(find /opt/orbit/bin/extensions -name go_processes.ext -type f 2>/dev/null | head -n 1); do
