@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -390,6 +391,16 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 
 SERVED: dict[str, bytes] = {}  # more paths the test server answers, added by tests
+TRICKLE = 0.25  # seconds between the parts of a RAW answer
+_OK = b"HTTP/1.1 200 OK\r\n"
+RAW: dict[str, list[bytes]] = {
+    "/bad-status": [b"HTTX/1.1 ??? nonsense\r\n\r\n"],
+    "/many-headers": [_OK + b"X-A: b\r\n" * 101 + b"\r\n"],
+    "/chunked-truncated": [_OK + b"Transfer-Encoding: chunked\r\n\r\n100\r\n" + b"x" * 10],
+    # one byte at a time, for a minute: only a total deadline ends these
+    "/trickle-body": [_OK + b"Content-Length: 1000\r\n\r\n", *[b"x"] * 240],
+    "/trickle-headers": [_OK, *[b"X-Slow: 1\r\n"[i:i + 1] for i in range(11)] * 20],
+}
 
 
 @pytest.fixture(scope="module")
@@ -431,6 +442,18 @@ def https_server(tmp_path_factory):
                 self.send_header("Content-Length", str(len(good)))
                 self.end_headers()
                 self.wfile.write(good[:100])
+                return
+            raw = RAW.get(self.path)
+            if raw is not None:  # answers http.client must refuse, written as they are
+                self.close_connection = True
+                for i, part in enumerate(raw):
+                    if i:
+                        time.sleep(TRICKLE)
+                    try:
+                        self.wfile.write(part)
+                        self.wfile.flush()
+                    except OSError:
+                        return  # the client gave up
                 return
             body = files.get(self.path, SERVED.get(self.path))
             if body is None:
@@ -671,7 +694,7 @@ def test_the_loader_and_the_updater_share_the_bounds(tmp_path, monkeypatch):
     big = write_db(tmp_path / "big", entries[:2])
     (big / "ID" / "GO-2026-0001.json").write_bytes(_entry_of_size("GO-2026-0001", 4000))
     assert Database(str(big)).size() > 4096
-    with pytest.raises(vulndb.UpdateError, match="unpacks to 4.* bytes, over the 4096-byte bound"):
+    with pytest.raises(vulndb.UpdateError, match=r"unpacks to 4\d\d\d bytes, over the 4096-byte bound"):
         vulndb.update(str(tmp_path / "b" / "vulndb"), str(big))
     assert not (tmp_path / "b" / "vulndb").exists()
 
@@ -716,3 +739,74 @@ def test_a_local_source_owned_by_another_user_is_refused(tmp_path):
         assert r.returncode == 1 and f"owned by uid {_nobody()}" in r.stderr, r.stderr
         assert not location.exists()
         os.chown(path, 0, -1)
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    ("/bad-status", "BadStatusLine"),
+    ("/many-headers", "got more than 100 headers"),
+    ("/chunked-truncated", "IncompleteRead"),
+    ("https://127.0.0.1:abc/vulndb.zip", "nonnumeric port"),
+    ("https://[::1/vulndb.zip", "Invalid IPv6 URL"),
+])
+def test_a_broken_server_or_url_is_a_clear_refusal(https_server, tmp_path, source, message):
+    url, ca = https_server
+    if source.startswith("/"):
+        source = url + source
+    r = _cli("vulndb", "update", "--source", source, "--cafile", ca, "--location", str(tmp_path / "vulndb"))
+    assert "Traceback" not in r.stderr, r.stderr
+    assert r.returncode == 1 and "failed, nothing changed: cannot download" in r.stderr, r.stderr
+    assert message in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".vulndb.lock"]
+
+
+def _bad_member_zips(tmp_path: Path) -> dict[str, Path]:
+    """Zips of a good entry and GO-2026-0802 broken: encrypted, or deflate data inflate rejects."""
+    index = [{"path": MOD, "vulns": [{"id": "GO-2026-0801"}, {"id": "GO-2026-0802"}]}]
+    members = [("index/db.json", b'{"modified": "2026-09-01T00:00:00Z"}'),
+               ("index/modules.json", json.dumps(index).encode()),
+               *((f"ID/{v}.json", json.dumps(osv(v, MOD, [{"introduced": "0"}])).encode())
+                 for v in ("GO-2026-0801", "GO-2026-0802"))]
+    return {name: raw_zip(tmp_path / f"{name.replace(' ', '-')}.zip", members,
+                          damage={"ID/GO-2026-0802.json": damage})
+            for name, damage in (("encrypted", (1, None)), ("corrupt deflate", (0, b"\xff" * 64)))}
+
+
+def test_a_bad_zip_member_is_a_clear_refusal_and_fails_only_its_entry(tmp_path, store):
+    for name, z in _bad_member_zips(tmp_path).items():
+        # As an update's source: refused whole, with a message.
+        r = _cli("vulndb", "update", "--source", str(z), "--location", str(tmp_path / "lib" / "vulndb"))
+        assert "Traceback" not in r.stderr, r.stderr
+        assert r.returncode == 1 and "GO-2026-0802" in r.stderr, r.stderr
+        # Placed at the location by hand: that entry is invalid, the other one still matches.
+        vulndb.set_location(str(z))
+        db = store.get().database
+        assert db is not None, name
+        assert _ids(match(db, _prog("v1.0.0"))) == ["GO-2026-0801"], name
+        assert list(db.errors) == ["GO-2026-0802"], name
+        assert ("encrypted" if name == "encrypted" else "Error -3") in db.errors["GO-2026-0802"]
+    assert not (tmp_path / "lib" / "vulndb").exists()
+
+
+@pytest.mark.parametrize("path", ["/trickle-headers", "/trickle-body"])
+def test_a_stalled_download_ends_at_the_deadline_and_frees_the_lock(https_server, tmp_path, monkeypatch,
+                                                                    path):
+    url, ca = https_server
+    monkeypatch.setattr(vulndb._update, "DEADLINE", 2.0, raising=False)
+    location = tmp_path / "vulndb"
+    errors: list[str] = []
+
+    def stalled() -> None:
+        try:
+            vulndb.update(str(location), url + path, cafile=ca)
+        except vulndb.UpdateError as e:
+            errors.append(e.reason)
+
+    t = threading.Thread(target=stalled, daemon=True)
+    t.start()
+    time.sleep(0.5)
+    with pytest.raises(vulndb.UpdateError, match="another update is running"):
+        vulndb.update(str(location), f"{url}/good.zip", cafile=ca)
+    t.join(20)  # the server trickles for a minute
+    assert not t.is_alive(), "the stalled update is still running"
+    assert errors and "not done within 2 s" in errors[0], errors
+    assert vulndb.update(str(location), f"{url}/good.zip", cafile=ca).changed

@@ -77,10 +77,12 @@ def zip_db(src: Path, out: Path, prefix: str = "", extra: dict[str, bytes] | Non
     return out
 
 
-def raw_zip(out: Path, members: Iterable[tuple[str, bytes]], deflate: bool = True, flags: int = 0) -> Path:
+def raw_zip(out: Path, members: Iterable[tuple[str, bytes]], deflate: bool = True,
+            damage: dict[str, tuple[int, bytes | None]] | None = None) -> Path:
     """A zip written record by record, without zipfile: a body is compressed once however often it
-    repeats, so a zip of thousands of 1 MB members takes milliseconds. ``flags`` sets every member's
-    general-purpose bits (1: encrypted)."""
+    repeats, so a zip of thousands of 1 MB members takes milliseconds. ``damage`` maps a member's
+    name to (general-purpose flags, e.g. 1 for encrypted; bytes written in place of its compressed
+    data, or None)."""
     packed: dict[bytes, tuple[bytes, int]] = {}
     central = []
     method = 8 if deflate else 0
@@ -90,6 +92,8 @@ def raw_zip(out: Path, members: Iterable[tuple[str, bytes]], deflate: bool = Tru
                 c = zlib.compressobj(6, zlib.DEFLATED, -15)
                 packed[body] = (c.compress(body) + c.flush() if deflate else body, zlib.crc32(body))
             data, crc = packed[body]
+            flags, replaced = (damage or {}).get(name, (0, None))
+            data = data if replaced is None else replaced
             offset, n = f.tell(), name.encode()
             f.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, flags, method, 0, 0x21, crc, len(data),
                                 len(body), len(n), 0) + n + data)

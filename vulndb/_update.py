@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
+import http.client
 import os
 import re
 import shutil
+import socket
 import ssl
 import stat
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 import zipfile
@@ -32,7 +36,8 @@ from ._model import Untrusted, VulnDBError
 from ._trust import check_path
 
 DEFAULT_SOURCE = "https://vuln.go.dev/vulndb.zip"
-TIMEOUT = 120.0
+TIMEOUT = 120.0  # one connect or read
+DEADLINE = 300.0  # the whole download (3 MB in 2026)
 
 
 class UpdateError(VulnDBError):
@@ -49,18 +54,19 @@ class Installed:
 
 
 def update(location: str, source: str = DEFAULT_SOURCE, force: bool = False,
-           cafile: str | None = None) -> Installed:
+           cafile: str | None = None, deadline: float | None = None) -> Installed:
     """Install the database from ``source`` at ``location``; raises :class:`UpdateError`.
 
     The source is read through the loader (:class:`Database`), under its bounds: the number of
     entries, each file's size and their total are checked from the zip's directory or the files'
     sizes before anything is written, and again while reading; memory holds the zip and one file.
+    A download ends after ``deadline`` seconds (:data:`DEADLINE`) however slowly the server sends.
     """
     location = os.path.abspath(location)
     parent = os.path.dirname(location)
     _make_parent(parent)
     with _locked(parent):
-        src = _open_source(source, cafile)
+        src = _open_source(source, cafile, DEADLINE if deadline is None else deadline)
         staging = ""
         try:
             try:
@@ -120,11 +126,11 @@ def _locked(parent: str) -> Any:
         os.close(fd)
 
 
-def _open_source(source: str, cafile: str | None) -> Database:
+def _open_source(source: str, cafile: str | None, deadline: float) -> Database:
     """``source`` opened as a database: a download, or a local zip or directory we trust as we
     trust the installed copy (owned by root or us, not writable by others, all the way up)."""
     if source.startswith("https://"):
-        data = _download(source, cafile)
+        data = _download(source, cafile, deadline)
         try:
             return Database(source, data=data)
         except VulnDBError as e:
@@ -157,26 +163,89 @@ class _HttpsOnly(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _download(url: str, cafile: str | None) -> bytes:
+class _Watchdog:
+    """A download's total deadline: when it passes, every connection the download opened is shut
+    down, so a read blocked on a server that sends a byte now and then fails at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._lock = threading.Lock()
+        self._socks: list[socket.socket] = []
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def track(self, sock: socket.socket) -> socket.socket:
+        with self._lock:
+            self._socks.append(sock.dup())  # a duplicate: TLS takes over the original object
+            if self.expired:
+                _shut(self._socks[-1])
+        return sock
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for s in self._socks:
+                _shut(s)
+
+    def close(self) -> None:
+        self._timer.cancel()
+        with self._lock:
+            for s in self._socks:
+                s.close()
+            self._socks.clear()
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Connection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        create = self._create_connection  # type: ignore[has-type]
+        self._create_connection = lambda *a, **kw: watchdog.track(create(*a, **kw))
+
+
+class _Https(urllib.request.HTTPSHandler):
+    """HTTPS whose connections the watchdog can end (urllib's handler otherwise)."""
+
+    def __init__(self, context: ssl.SSLContext, watchdog: _Watchdog) -> None:
+        super().__init__(context=context)
+        self._tls, self._watchdog = context, watchdog
+
+    def https_open(self, req: Any) -> Any:
+        return self.do_open(functools.partial(_Connection, watchdog=self._watchdog), req, context=self._tls)
+
+
+def _download(url: str, cafile: str | None, deadline: float) -> bytes:
     from .. import __version__
 
     context = ssl.create_default_context(cafile=cafile)  # verifies certificates and host names
-    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), _HttpsOnly())
-    request = urllib.request.Request(url, headers={"User-Agent": f"go-processes/{__version__}"})
+    watchdog = _Watchdog(deadline)
+    opener = urllib.request.build_opener(_Https(context, watchdog), _HttpsOnly())
     try:
-        with opener.open(request, timeout=TIMEOUT) as response:
+        request = urllib.request.Request(url, headers={"User-Agent": f"go-processes/{__version__}"})
+        with opener.open(request, timeout=min(TIMEOUT, deadline)) as response:
             length = response.headers.get("Content-Length")
             if length is not None and length.isdigit() and int(length) > MAX_ZIP:
                 raise UpdateError(f"{url} is {length} bytes, over the {MAX_ZIP}-byte bound")
             data: bytes = response.read(MAX_ZIP + 1)
+            if watchdog.expired:  # the read ended because its connection was shut down
+                raise UpdateError(f"cannot download {url}: not done within {deadline:.0f} s")
             if length is not None and length.isdigit() and len(data) != int(length):
                 raise UpdateError(f"cannot download {url}: got {len(data)} of {length} bytes (truncated)")
     except UpdateError:
         raise
-    except urllib.error.URLError as e:
-        raise UpdateError(f"cannot download {url}: {e.reason}") from None
-    except (OSError, ValueError) as e:  # IncompleteRead, resets, timeouts
-        raise UpdateError(f"cannot download {url}: {e!r}") from None
+    except (OSError, ValueError, http.client.HTTPException) as e:  # refused, reset, malformed answers
+        if watchdog.expired:
+            raise UpdateError(f"cannot download {url}: not done within {deadline:.0f} s") from None
+        reason = e.reason if isinstance(e, urllib.error.URLError) else repr(e)
+        raise UpdateError(f"cannot download {url}: {reason}") from None
+    finally:
+        watchdog.close()
     if len(data) > MAX_ZIP:
         raise UpdateError(f"{url} is over the {MAX_ZIP}-byte bound")
     return data
