@@ -810,3 +810,45 @@ def test_a_stalled_download_ends_at_the_deadline_and_frees_the_lock(https_server
     assert not t.is_alive(), "the stalled update is still running"
     assert errors and "not done within 2 s" in errors[0], errors
     assert vulndb.update(str(location), f"{url}/good.zip", cafile=ca).changed
+
+
+def test_a_symlink_at_the_location_is_replaced_never_followed_for_removal(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    write_db(elsewhere, [osv("GO-2026-0901", MOD, [{"introduced": "0"}])], modified="2026-01-01T00:00:00Z")
+    (elsewhere / "unrelated.txt").write_text("not the updater's")
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "vulndb").symlink_to(elsewhere)
+    src = write_db(tmp_path / "src", [osv("GO-2026-0902", MOD, [{"introduced": "0"}])])
+    done = vulndb.update(str(lib / "vulndb"), str(src))
+    assert done.changed and done.previous == "2026-01-01T00:00:00Z"
+    assert (elsewhere / "unrelated.txt").read_text() == "not the updater's"
+    assert (elsewhere / "ID" / "GO-2026-0901.json").exists()
+    assert (lib / "vulndb").is_symlink() and Database(str(lib / "vulndb")).ids() == ["GO-2026-0902"]
+    # The copies it made itself are still cleaned up.
+    first = os.readlink(lib / "vulndb")
+    write_db(src, [osv("GO-2026-0903", MOD, [{"introduced": "0"}])], modified="2026-02-01T00:00:00Z")
+    vulndb.update(str(lib / "vulndb"), str(src))
+    assert not (lib / first).exists() and os.readlink(lib / "vulndb") != first
+
+
+def test_nothing_is_created_under_a_directory_we_do_not_trust(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    with pytest.raises(vulndb.UpdateError, match="is writable by group or others"):
+        vulndb.update(str(shared / "new" / "vulndb"), str(tmp_path / "nonexistent"))
+    assert list(shared.iterdir()) == []
+    if os.geteuid() != 0:
+        return
+    # Another user's directory, with that user's symlink pointing somewhere else.
+    alice = tmp_path / "alice"
+    alice.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (alice / "link").symlink_to(elsewhere)
+    os.lchown(alice / "link", _nobody(), -1)
+    os.chown(alice, _nobody(), -1)
+    with pytest.raises(vulndb.UpdateError, match=f"owned by uid {_nobody()}"):
+        vulndb.update(str(alice / "link" / "sub" / "vulndb"), str(tmp_path / "nonexistent"))
+    assert list(elsewhere.iterdir()) == []

@@ -102,14 +102,22 @@ def update(location: str, source: str = DEFAULT_SOURCE, force: bool = False,
 
 
 def _make_parent(parent: str) -> None:
+    """Create ``parent`` only under a directory we trust: the part that exists is checked first
+    (every directory above it too), so nothing is created through another user's directory or link."""
+    existing, missing = parent, []
+    while not os.path.lexists(existing):
+        existing, name = os.path.split(existing)
+        missing.append(name)
     try:
-        os.makedirs(parent, mode=0o755, exist_ok=True)
-    except OSError as e:
-        raise UpdateError(f"cannot create {parent}: {e.strerror or e}") from None
-    try:
+        check_path(existing)
+        for name in reversed(missing):
+            existing = os.path.join(existing, name)
+            os.mkdir(existing, 0o755)
         check_path(parent)
     except VulnDBError as e:
         raise UpdateError(f"refusing to install under {parent}: {e.reason}") from None
+    except OSError as e:
+        raise UpdateError(f"cannot create {existing}: {e.strerror or e}") from None
 
 
 @contextlib.contextmanager
@@ -324,10 +332,12 @@ def _unique(path: str) -> str:
 
 
 def _swap(location: str, target: str) -> None:
-    """Point ``location`` at ``target`` with one rename; remove the directory it pointed at."""
+    """Point ``location`` at ``target`` with one rename of the link itself; remove the copy it
+    pointed at only when that is one of ours (a sibling ``<name>.<stamp>`` directory), never a
+    directory a link put there by someone else leads to."""
     old_target = ""
     if os.path.islink(location):
-        old_target = os.path.join(os.path.dirname(location), os.readlink(location))
+        old_target = _our_copy(location)
     elif os.path.isdir(location):
         # A directory put there by hand: move it aside first (the one moment without a database).
         old_target = _unique(location + ".old")
@@ -336,8 +346,22 @@ def _swap(location: str, target: str) -> None:
     os.symlink(os.path.basename(target), link)
     os.replace(link, location)
     _fsync_dir(os.path.dirname(location))
-    if old_target and os.path.realpath(old_target) != os.path.realpath(target):
+    if old_target and old_target != target:
         shutil.rmtree(old_target, ignore_errors=True)
+
+
+def _our_copy(location: str) -> str:
+    """The directory the link ``location`` names if an update made it (``<name>.<stamp>[.n]`` beside
+    the link, a real directory), else ""."""
+    pointed = os.readlink(location)
+    name = os.path.basename(location)
+    if not re.fullmatch(re.escape(name) + r"\.[0-9A-Za-z]{1,20}(?:\.\d+)?", pointed):
+        return ""
+    sibling = os.path.join(os.path.dirname(location), pointed)
+    try:
+        return sibling if stat.S_ISDIR(os.lstat(sibling).st_mode) else ""
+    except OSError:
+        return ""
 
 
 def _install_zip(location: str, staging: str) -> None:
