@@ -34,7 +34,10 @@ def _text(value: str) -> str:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            try:
+                value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            except UnicodeEncodeError:  # a surrogate os.fsdecode never makes (JSON's "\ud800")
+                value = value.encode("utf-8", "replace").decode("utf-8")
     return value
 
 

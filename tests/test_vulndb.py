@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import gobuild
+import osqueryd
 import pytest
 from go_processes import vulndb
 from go_processes.buildinfo import Module
@@ -852,3 +854,29 @@ def test_nothing_is_created_under_a_directory_we_do_not_trust(tmp_path):
     with pytest.raises(vulndb.UpdateError, match=f"owned by uid {_nobody()}"):
         vulndb.update(str(alice / "link" / "sub" / "vulndb"), str(tmp_path / "nonexistent"))
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_lone_surrogate_in_one_advisory_fails_neither_the_table_nor_the_cli(tmp_path):
+    exe = gobuild.build(gobuild.Build(program=gobuild.Program(), toolchain="old"))  # Go 1.19
+    bad = osv("GO-2026-1001", "stdlib", [{"introduced": "0"}], summary="lone \ud800 surrogate",
+              aliases=["CVE-2026-\udfff"])
+    root = write_db(tmp_path / "db", [bad, osv("GO-2026-1002", "stdlib", [{"introduced": "0"}])])
+    assert b"\\ud800" in (root / "ID" / "GO-2026-1001.json").read_bytes()  # as JSON escapes it
+    env = {vulndb.ENV_LOCATION: str(root), vulndb.ENV_CONFIG: "/nonexistent/x.conf"}
+    with osqueryd.OsqueryD(env=env) as osq:
+        osq.wait_ready()
+        ctx = osqueryd.osquery5_context(osq.columns("go_vulnerabilities"), {"path": [(2, str(exe))]})
+        rows = osq.client().generate("go_vulnerabilities", ctx)
+    assert sorted((r["osv_id"], r["summary"]) for r in rows) == [
+        ("GO-2026-1001", "lone \ufffd surrogate"), ("GO-2026-1002", "summary of GO-2026-1002")]
+    r = _cli("vulns", "--vulndb", str(root), str(exe))
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "GO-2026-1001" in r.stdout and "GO-2026-1002" in r.stdout
+    # The conversion every table's values go through repairs such text too.
+    from go_processes.extension._values import row_converter
+    from go_processes.tables.go_vulnerabilities import TABLE
+    (converted,) = row_converter(TABLE)([{"summary": "lone \ud800", "path": "/x\udcff"}], None)
+    assert converted["summary"].encode() and converted["path"] == "/x\ufffd"
+    entry = Database(str(root)).entry("GO-2026-1001")
+    assert entry is not None
+    assert (entry.summary, entry.aliases) == ("lone \ufffd surrogate", ("CVE-2026-\ufffd",))

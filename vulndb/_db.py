@@ -365,13 +365,22 @@ def _module_index(data: bytes) -> dict[str, tuple[str, ...]]:
     return {path: tuple(ids) for path, ids in out.items()}
 
 
+def _text(s: str) -> str:
+    """JSON may carry a lone surrogate ("\\ud800"), which no UTF-8 output can: it becomes U+FFFD
+    here, once, rather than failing every row, line or reply that would show it."""
+    return s if s.isascii() else _SURROGATE.sub("\ufffd", s)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads joins valid pairs, so these are lone
+
+
 def _str(d: dict[str, Any], k: str, where: str, required: bool = False) -> str:
     v = d.get(k, "")
     if v is None:
         v = ""
     if not isinstance(v, str) or (required and not v):
         raise Malformed(f"{where}: \"{k}\" is {'missing' if required and not v else 'not a string'}")
-    return v
+    return _text(v)
 
 
 def _list(v: Any, where: str) -> list[Any]:
@@ -386,7 +395,7 @@ def _strs(v: Any, where: str) -> tuple[str, ...]:
     items = _list(v, where)
     if not all(isinstance(s, str) for s in items):
         raise Malformed(f"{where} holds a non-string")
-    return tuple(items)
+    return tuple(_text(s) for s in items)
 
 
 def parse_entry(data: bytes, vid: str) -> Entry:
