@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import unicodedata
 from collections.abc import Sequence
 
 from . import vulndb
@@ -44,7 +45,7 @@ def vulns_main(argv: Sequence[str]) -> int:
         rows.extend(TABLE.generate(ctx))
         notices.extend(n for n in ctx.notices if n not in notices)
     for n in notices:
-        print(f"go-processes vulns: {n}", file=sys.stderr)
+        print(f"go-processes vulns: {shown(n)}", file=sys.stderr)
     if ns.json:
         json.dump([dict(r) for r in rows], sys.stdout, indent=1)
         print()
@@ -53,22 +54,37 @@ def vulns_main(argv: Sequence[str]) -> int:
     return 1 if notices and not rows and vulndb.STORE.get().database is None else 0
 
 
+def shown(value: object) -> str:
+    """Text for a terminal: advisories and paths are input, so control characters (escape
+    sequences, carriage returns, newlines that forge lines), format characters (bidi overrides),
+    line separators and lone surrogates are shown escaped, as Python writes them (``\\x1b``)."""
+    text = "" if value is None else str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c == " " or unicodedata.category(c) not in _HIDDEN else
+                   c.encode("unicode_escape", "backslashreplace").decode("ascii") for c in text)
+
+
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
 def _print(rows: Sequence[Row]) -> None:
     by_program: dict[tuple[object, object], list[Row]] = {}
     for r in rows:
         by_program.setdefault((r.get("pid"), r.get("path")), []).append(r)
     for (pid, path), found in by_program.items():
-        print(f"{'' if pid is None else f'{pid} '}{path}")
+        print(f"{'' if pid is None else f'{pid} '}{shown(path)}")
         order = {"symbol": 0, "package": 1, "module": 2}
         for r in sorted(found, key=lambda r: (order.get(str(r["level"]), 3), str(r["osv_id"]))):
-            fixed = r["fixed_version"] or "no fix"
-            line = f"  {r['osv_id']}  {r['level']:<7}  {r['module']}@{r['version']} (fixed: {fixed})"
+            fixed = shown(r["fixed_version"]) or "no fix"
+            line = (f"  {shown(r['osv_id'])}  {shown(r['level']):<7}  {shown(r['module'])}@"
+                    f"{shown(r['version'])} (fixed: {fixed})")
             if r.get("withdrawn"):
                 line += " [withdrawn]"
             print(line)
-            print(f"      {r['summary']}")
+            print(f"      {shown(r['summary'])}")
             if r.get("symbols"):
-                print(f"      {r['symbols']}")
+                print(f"      {shown(r['symbols'])}")
 
 
 def vulndb_main(argv: Sequence[str]) -> int:
@@ -97,17 +113,18 @@ def vulndb_main(argv: Sequence[str]) -> int:
             print(json.dumps(row, indent=1))
         else:
             for k, v in row.items():
-                print(f"{k}: {'' if v is None else v}")
+                print(f"{k}: {shown(v)}")
         return 1 if row.get("error") else 0
     try:
         location, _ = vulndb.location()
         done = vulndb.update(location, ns.source, force=ns.force, cafile=ns.cafile)
     except vulndb.VulnDBError as e:
-        print(f"go-processes vulndb update: failed, nothing changed: {e.reason}", file=sys.stderr)
+        print(f"go-processes vulndb update: failed, nothing changed: {shown(e.reason)}", file=sys.stderr)
         return 1
     if done.changed:
         was = f" (was {done.previous})" if done.previous else ""
-        print(f"installed {done.entries} entries modified {done.modified} at {done.location}{was}")
+        print(f"installed {done.entries} entries modified {done.modified} at {shown(done.location)}{was}")
     else:
-        print(f"already up to date: {done.entries} entries modified {done.modified} at {done.location}")
+        print(f"already up to date: {done.entries} entries modified {done.modified} at "
+              f"{shown(done.location)}")
     return 0

@@ -880,3 +880,25 @@ def test_a_lone_surrogate_in_one_advisory_fails_neither_the_table_nor_the_cli(tm
     entry = Database(str(root)).entry("GO-2026-1001")
     assert entry is not None
     assert (entry.summary, entry.aliases) == ("lone \ufffd surrogate", ("CVE-2026-\ufffd",))
+
+
+def test_text_output_shows_control_characters_escaped(tmp_path):
+    built = gobuild.build(gobuild.Build(program=gobuild.Program(), toolchain="old"))
+    evil_dir = tmp_path / "bin\x1b[2K\rforged"
+    evil_dir.mkdir()
+    exe = evil_dir / "prog"
+    shutil.copy(built, exe)
+    summary = "title\x1b]0;pwned\x07 \x1b[2K\rGO-2099-0001  symbol  forged\nline\u202eevil"
+    root = write_db(tmp_path / "db", [osv("GO-2026-1101", "stdlib", [{"introduced": "0"}], summary=summary)])
+    r = _cli("vulns", "--vulndb", str(root), str(exe))
+    assert r.returncode == 0, r.stderr
+    for raw in ("\x1b", "\x07", "\r", "\u202e"):
+        assert raw not in r.stdout, repr(raw)
+    lines = r.stdout.splitlines()
+    assert lines[0] == str(exe).replace("\x1b", "\\x1b").replace("\r", "\\r")
+    assert len(lines) == 3 and lines[1].startswith("  GO-2026-1101  module ")
+    assert lines[2] == ("      title\\x1b]0;pwned\\x07 \\x1b[2K\\rGO-2099-0001  symbol  forged"
+                        "\\nline\\u202eevil")
+    # JSON keeps the text as it is (its own escaping makes it safe).
+    r = _cli("vulns", "--json", "--vulndb", str(root), str(exe))
+    assert [(x["summary"], x["path"]) for x in json.loads(r.stdout)] == [(summary, str(exe))]
