@@ -902,3 +902,24 @@ def test_text_output_shows_control_characters_escaped(tmp_path):
     # JSON keeps the text as it is (its own escaping makes it safe).
     r = _cli("vulns", "--json", "--vulndb", str(root), str(exe))
     assert [(x["summary"], x["path"]) for x in json.loads(r.stdout)] == [(summary, str(exe))]
+
+
+def test_a_symlinked_config_file_is_followed_when_trusted(tmp_path, store, monkeypatch):
+    root = write_db(tmp_path / "db", [osv("GO-2026-1201", MOD, [{"introduced": "0"}])])
+    (tmp_path / "etc").mkdir()
+    conf = tmp_path / "etc" / "real.conf"
+    conf.write_text(f"vulndb = {root}\n")
+    os.chmod(conf, 0o644)
+    link = tmp_path / "go-processes.conf"
+    link.symlink_to(conf)
+    monkeypatch.setenv(vulndb.ENV_CONFIG, str(link))
+    assert vulndb.location() == (str(root), str(link))
+    assert store.get().database is not None
+    os.chmod(tmp_path / "etc", 0o777)  # the link's target is checked as any path is
+    assert "config file refused" in store.get().error
+    os.chmod(tmp_path / "etc", 0o755)
+    if os.geteuid() == 0:
+        os.lchown(link, _nobody(), -1)
+        status = store.get()
+        assert status.database is None and "config file refused" in status.error
+        assert f"symlink owned by uid {_nobody()}" in status.error

@@ -55,15 +55,18 @@ def location() -> tuple[str, str]:
 
 
 def config_value(path: str, name: str) -> str | None:
-    """``name = value`` from the config file (``#`` comments), None when the file is absent."""
+    """``name = value`` from the config file (``#`` comments), None when the file is absent.
+
+    A symlink is followed as for the database: only when :func:`check_path` trusts the link and
+    every directory on the way to its target; the checked target is what is opened (no link)."""
     try:
-        check_path(path)
+        real = check_path(path)
     except FileNotFoundError:
         return None
     except Untrusted as e:
         raise Untrusted(f"config file refused: {e.reason}") from None
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
     except OSError as e:
