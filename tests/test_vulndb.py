@@ -27,6 +27,7 @@ from skips import NEEDS_ROOT, skip
 from vulndb_util import (
     SNAPSHOT_ENTRIES,
     SNAPSHOT_MODIFIED,
+    fix_modes,
     layout_members,
     osv,
     raw_zip,
@@ -629,6 +630,17 @@ def _cli_measured(*args: str) -> tuple[int, str, float]:
     return r.returncode, r.stderr, rss[0]
 
 
+def _snapshot_copy(snapshot_db: Path, dest: Path) -> Path:
+    """A copy of the real database whose files are hard links (fast): replace a file, never write
+    into one, or the shared snapshot changes too."""
+    shutil.copytree(snapshot_db, dest, copy_function=os.link)
+    return dest
+
+
+def _snapshot_members(snapshot_db: Path) -> list[tuple[str, bytes]]:
+    return [(str(p.relative_to(snapshot_db)), p.read_bytes()) for p in sorted(snapshot_db.rglob("*.json"))]
+
+
 def _entry_of_size(vid: str, size: int) -> bytes:
     """A valid entry padded with blanks (JSON allows them) to ``size`` bytes."""
     return json.dumps(osv(vid, MOD, [{"introduced": "0"}])).encode().ljust(size)
@@ -637,21 +649,24 @@ def _entry_of_size(vid: str, size: int) -> bytes:
 def _over_total() -> list[tuple[str, bytes]]:
     """Valid 1 MB entries, a few more than the total bound allows."""
     n = bounds.MAX_TOTAL // bounds.MAX_ENTRY + 8
-    return [(f"GO-2026-{i:04d}", _entry_of_size(f"GO-2026-{i:04d}", bounds.MAX_ENTRY)) for i in range(n)]
+    return [(f"GO-2099-{i:04d}", _entry_of_size(f"GO-2099-{i:04d}", bounds.MAX_ENTRY)) for i in range(n)]
 
 
 @pytest.mark.parametrize("kind", ["zip", "https", "directory of sparse files"])
-def test_an_update_over_the_total_bound_is_refused_before_anything_is_staged(https_server, tmp_path, kind):
+def test_an_update_over_the_total_bound_is_refused_before_anything_is_staged(https_server, snapshot_db,
+                                                                            tmp_path, kind):
+    # The real database, and 136 more valid entries of 1 MB each.
     url, ca = https_server
     if kind == "directory of sparse files":
-        source = write_db(tmp_path / "src", [osv("GO-2026-0001", MOD, [{"introduced": "0"}])])
+        source = _snapshot_copy(snapshot_db, tmp_path / "src")
         for i in range(bounds.MAX_TOTAL // bounds.MAX_ENTRY + 8):
-            with open(source / "ID" / f"GO-2026-{i + 2:04d}.json", "wb") as f:
+            with open(source / "ID" / f"GO-2099-{i:04d}.json", "wb") as f:
                 f.truncate(bounds.MAX_ENTRY)  # 1 MB each, no disk
         args: tuple[str, ...] = ("--source", str(source))
     else:
-        z = raw_zip(tmp_path / "big.zip", layout_members(_over_total()))
-        assert z.stat().st_size < 1 << 20  # a small zip that unpacks to 136 MB
+        z = raw_zip(tmp_path / "big.zip", [*_snapshot_members(snapshot_db), *(
+            (f"ID/{vid}.json", body) for vid, body in _over_total())])
+        assert z.stat().st_size < 4 << 20  # a zip of 4 MB that unpacks to 142 MB
         if kind == "zip":
             args = ("--source", str(z))
         else:
@@ -666,10 +681,11 @@ def test_an_update_over_the_total_bound_is_refused_before_anything_is_staged(htt
     assert rss < 100, f"the refused update peaked at {rss:.0f} MB"
 
 
-def test_an_update_with_more_entries_than_the_bound_is_refused(tmp_path):
-    # The installed copy is a .zip: the update must not replace it with one the loader refuses.
+def test_an_update_with_more_entries_than_the_bound_is_refused(snapshot_db, tmp_path):
+    # The installed copy (the real database) is a .zip: the update must not replace it with one
+    # the loader refuses.
     location = tmp_path / "lib" / "vulndb.zip"
-    vulndb.update(str(location), str(write_db(tmp_path / "src", [osv("GO-2026-0001", MOD, [])])))
+    vulndb.update(str(location), str(snapshot_db))
     before = location.read_bytes()
     body = b'{"id": "GO-2026-0001", "modified": "2026-01-01T00:00:00Z"}'
     ids = [f"GO-2027-{i:05d}" for i in range(bounds.MAX_ENTRIES + 17)]
@@ -678,7 +694,7 @@ def test_an_update_with_more_entries_than_the_bound_is_refused(tmp_path):
     rc, err, rss = _cli_measured("vulndb", "update", "--force", "--source", str(z),
                                  "--location", str(location))
     assert rc == 1 and "failed, nothing changed" in err and f"bound of {bounds.MAX_ENTRIES + 16}" in err, err
-    assert location.read_bytes() == before
+    assert location.read_bytes() == before and len(Database(str(location))) == SNAPSHOT_ENTRIES
     assert sorted(p.name for p in location.parent.iterdir()) == [".vulndb.lock", "vulndb.zip"]
     assert rss < 100, f"the refused update peaked at {rss:.0f} MB"
 
@@ -814,23 +830,22 @@ def test_a_stalled_download_ends_at_the_deadline_and_frees_the_lock(https_server
     assert vulndb.update(str(location), f"{url}/good.zip", cafile=ca).changed
 
 
-def test_a_symlink_at_the_location_is_replaced_never_followed_for_removal(tmp_path):
-    elsewhere = tmp_path / "elsewhere"
-    write_db(elsewhere, [osv("GO-2026-0901", MOD, [{"introduced": "0"}])], modified="2026-01-01T00:00:00Z")
+def test_a_symlink_at_the_location_is_replaced_never_followed_for_removal(snapshot_db, tmp_path):
+    elsewhere = _snapshot_copy(snapshot_db, tmp_path / "elsewhere")  # a copy of the real database
     (elsewhere / "unrelated.txt").write_text("not the updater's")
     lib = tmp_path / "lib"
     lib.mkdir()
     (lib / "vulndb").symlink_to(elsewhere)
     src = write_db(tmp_path / "src", [osv("GO-2026-0902", MOD, [{"introduced": "0"}])])
-    done = vulndb.update(str(lib / "vulndb"), str(src))
-    assert done.changed and done.previous == "2026-01-01T00:00:00Z"
+    done = vulndb.update(str(lib / "vulndb"), str(src), force=True)
+    assert done.changed and done.previous == SNAPSHOT_MODIFIED
     assert (elsewhere / "unrelated.txt").read_text() == "not the updater's"
-    assert (elsewhere / "ID" / "GO-2026-0901.json").exists()
+    assert len(Database(str(elsewhere))) == SNAPSHOT_ENTRIES
     assert (lib / "vulndb").is_symlink() and Database(str(lib / "vulndb")).ids() == ["GO-2026-0902"]
     # The copies it made itself are still cleaned up.
     first = os.readlink(lib / "vulndb")
     write_db(src, [osv("GO-2026-0903", MOD, [{"introduced": "0"}])], modified="2026-02-01T00:00:00Z")
-    vulndb.update(str(lib / "vulndb"), str(src))
+    vulndb.update(str(lib / "vulndb"), str(src), force=True)
     assert not (lib / first).exists() and os.readlink(lib / "vulndb") != first
 
 
@@ -856,30 +871,41 @@ def test_nothing_is_created_under_a_directory_we_do_not_trust(tmp_path):
     assert list(elsewhere.iterdir()) == []
 
 
-def test_a_lone_surrogate_in_one_advisory_fails_neither_the_table_nor_the_cli(tmp_path):
+def test_a_lone_surrogate_in_one_advisory_fails_neither_the_table_nor_the_cli(snapshot_db, tmp_path):
     exe = gobuild.build(gobuild.Build(program=gobuild.Program(), toolchain="old"))  # Go 1.19
-    bad = osv("GO-2026-1001", "stdlib", [{"introduced": "0"}], summary="lone \ud800 surrogate",
-              aliases=["CVE-2026-\udfff"])
-    root = write_db(tmp_path / "db", [bad, osv("GO-2026-1002", "stdlib", [{"introduced": "0"}])])
-    assert b"\\ud800" in (root / "ID" / "GO-2026-1001.json").read_bytes()  # as JSON escapes it
-    env = {vulndb.ENV_LOCATION: str(root), vulndb.ENV_CONFIG: "/nonexistent/x.conf"}
-    with osqueryd.OsqueryD(env=env) as osq:
-        osq.wait_ready()
-        ctx = osqueryd.osquery5_context(osq.columns("go_vulnerabilities"), {"path": [(2, str(exe))]})
-        rows = osq.client().generate("go_vulnerabilities", ctx)
-    assert sorted((r["osv_id"], r["summary"]) for r in rows) == [
-        ("GO-2026-1001", "lone \ufffd surrogate"), ("GO-2026-1002", "summary of GO-2026-1002")]
+    # The real database, and one more stdlib advisory with lone surrogates in its text.
+    root = _snapshot_copy(snapshot_db, tmp_path / "db")
+    bad = osv("GO-2099-1001", "stdlib", [{"introduced": "0"}], summary="lone \ud800 surrogate",
+              aliases=["CVE-2099-\udfff"])
+    (root / "ID" / "GO-2099-1001.json").write_text(json.dumps(bad))
+    assert b"\\ud800" in (root / "ID" / "GO-2099-1001.json").read_bytes()  # as JSON escapes it
+    index = json.loads((root / "index" / "modules.json").read_text())
+    next(m for m in index if m["path"] == "stdlib")["vulns"].append({"id": "GO-2099-1001"})
+    (root / "index" / "modules.json").unlink()  # a link to the shared snapshot's file
+    (root / "index" / "modules.json").write_text(json.dumps(index))
+    fix_modes(root)
+
+    def rows(location: Path) -> dict[str, str]:
+        env = {vulndb.ENV_LOCATION: str(location), vulndb.ENV_CONFIG: "/nonexistent/x.conf"}
+        with osqueryd.OsqueryD(env=env) as osq:
+            osq.wait_ready()
+            ctx = osqueryd.osquery5_context(osq.columns("go_vulnerabilities"), {"path": [(2, str(exe))]})
+            return {r["osv_id"]: r["summary"] for r in osq.client().generate("go_vulnerabilities", ctx)}
+
+    real = rows(snapshot_db)
+    assert len(real) > 50  # Go 1.19's stdlib findings
+    assert rows(root) == {**real, "GO-2099-1001": "lone \ufffd surrogate"}
     r = _cli("vulns", "--vulndb", str(root), str(exe))
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
-    assert "GO-2026-1001" in r.stdout and "GO-2026-1002" in r.stdout
+    assert "GO-2099-1001" in r.stdout and all(vid in r.stdout for vid in real)
     # The conversion every table's values go through repairs such text too.
     from go_processes.extension._values import row_converter
     from go_processes.tables.go_vulnerabilities import TABLE
     (converted,) = row_converter(TABLE)([{"summary": "lone \ud800", "path": "/x\udcff"}], None)
     assert converted["summary"].encode() and converted["path"] == "/x\ufffd"
-    entry = Database(str(root)).entry("GO-2026-1001")
+    entry = Database(str(root)).entry("GO-2099-1001")
     assert entry is not None
-    assert (entry.summary, entry.aliases) == ("lone \ufffd surrogate", ("CVE-2026-\ufffd",))
+    assert (entry.summary, entry.aliases) == ("lone \ufffd surrogate", ("CVE-2099-\ufffd",))
 
 
 def test_text_output_shows_control_characters_escaped(tmp_path):
