@@ -326,7 +326,9 @@ class Database:
         return len(self.errors)
 
     def close(self) -> None:
+        """Release the files and the index (an update holds two copies in turn, never at once)."""
         self._src.close()
+        self._modules = {}
 
 
 _TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)")
