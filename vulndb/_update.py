@@ -176,7 +176,6 @@ class _Watchdog:
     down, so a read blocked on a server that sends a byte now and then fails at once."""
 
     def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
         self.expired = False
         self._lock = threading.Lock()
         self._socks: list[socket.socket] = []
