@@ -171,6 +171,30 @@ class _HttpsOnly(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
+# Where distributions keep the system's CA bundle: Debian and Ubuntu; the RHEL family and Amazon
+# Linux; SUSE; Fedora's and RHEL's extracted bundle; Alpine, Arch and others. A Python whose
+# OpenSSL was built elsewhere (the single-file .ext) knows only its own build's directory.
+CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
+              "/etc/ssl/ca-bundle.pem", "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+              "/etc/ssl/cert.pem")
+
+
+def host_ca_bundle(candidates: tuple[str, ...] = CA_BUNDLES) -> str | None:
+    """The host's CA bundle: the first candidate that is a regular file owned by root and writable by
+    root alone (it decides whom the update trusts); None when SSL_CERT_FILE or SSL_CERT_DIR is set
+    (OpenSSL's own override) or no candidate qualifies (OpenSSL's built-in default then)."""
+    if os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR"):
+        return None
+    for path in candidates:
+        try:
+            st = os.stat(path)  # distributions link these into /etc/pki or /usr/share: root's files
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_uid == 0 and not st.st_mode & 0o022:
+            return path
+    return None
+
+
 class _Watchdog:
     """A download's total deadline: when it passes, every connection the download opened is shut
     down, so a read blocked on a server that sends a byte now and then fails at once."""
@@ -230,7 +254,8 @@ class _Https(urllib.request.HTTPSHandler):
 def _download(url: str, cafile: str | None, deadline: float) -> bytes:
     from .. import __version__
 
-    context = ssl.create_default_context(cafile=cafile)  # verifies certificates and host names
+    # Verifies certificates and host names, against --cafile or the host's own CA bundle.
+    context = ssl.create_default_context(cafile=cafile or host_ca_bundle())
     watchdog = _Watchdog(deadline)
     opener = urllib.request.build_opener(_Https(context, watchdog), _HttpsOnly())
     try:
