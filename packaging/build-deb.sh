@@ -46,7 +46,7 @@ install -m 0644 "$here/debian/lintian-overrides" "$stage/usr/share/lintian/overr
 # What the bundle needs from the host (host_deps.py): glibc at the floor of the highest
 # GLIBC_x.y symbol version in the bootloader and every library inside the bundle, and a package
 # for each library an ELF file in it names (DT_NEEDED) that the bundle does not carry.
-depends=$("$build/venv/bin/python" "$here/host_deps.py" "$ext" deb)
+depends=$("$build/venv/bin/python" -B "$here/host_deps.py" "$ext" deb)
 installed_size=$(du -k -s --apparent-size "$stage/usr" | cut -f1)
 sed -e "s|@VERSION@|$version|" -e "s|@ARCH@|$arch|" -e "s|@MAINTAINER@|$maintainer|" \
     -e "s|@INSTALLED_SIZE@|$installed_size|" -e "s|@DEPENDS@|$depends|" \

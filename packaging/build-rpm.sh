@@ -36,7 +36,9 @@ mkdir -p "$top/tmp" "$dist"
 spec=$top/$package.spec
 
 # Requires: one line per host dependency (glibc at the bundle's floor, and any host library).
-"$build/venv/bin/python" "$here/host_deps.py" "$ext" rpm | sed 's/^/Requires:       /' >"$top/requires"
+# (Not a pipe: sh would take sed's status, and an unknown host library must stop the build.)
+"$build/venv/bin/python" -B "$here/host_deps.py" "$ext" rpm >"$top/deps"
+sed 's/^/Requires:       /' "$top/deps" >"$top/requires"
 # Scriptlet bodies and the changelog are spliced in verbatim: every % doubled, since rpmbuild
 # expands macros in the whole spec.
 sed 's/%/%%/g' "$here/debian/postinst" >"$top/postinst"

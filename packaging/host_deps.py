@@ -16,9 +16,8 @@ import os
 import struct
 import sys
 
-from PyInstaller.archive.readers import CArchiveReader
-
 from glibc_floor import glibc_floor
+from PyInstaller.archive.readers import CArchiveReader
 
 # glibc's own libraries on x86_64: the libc6 / glibc package provides every one of them.
 GLIBC_SONAMES = frozenset({
