@@ -639,9 +639,9 @@ def _throwaway_root(root: Path) -> None:
     (root / "bin").symlink_to("usr/bin")
     for d in ("dev", "var/tmp", "var/lib/rpm"):
         (root / d).mkdir(parents=True, exist_ok=True)
-    for d in root.rglob("*"):
-        if d.is_dir() and not d.is_symlink():
-            os.chmod(d, 0o755)
+    for sub in root.rglob("*"):
+        if sub.is_dir() and not sub.is_symlink():
+            os.chmod(sub, 0o755)
     os.chmod(root, 0o755)
     try:  # the scriptlets write to /dev/null
         os.mknod(root / "dev/null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
