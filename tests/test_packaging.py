@@ -1,5 +1,5 @@
-"""What operators deploy: the single-file go_processes.ext, the Debian package, the query pack and
-the Fleet YAML (issue 4).
+"""What operators deploy: the single-file go_processes.ext, the Debian package, the RPM, the query
+pack and the Fleet YAML (issues 4 and 17).
 
 The artefacts come from `make dist`: CI builds them before the tests; when dist/ lacks them or
 they are older than the sources, a session fixture runs `make dist` itself (about a minute).
