@@ -69,13 +69,15 @@ SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/d
 [ -n "$SOURCE_DATE_EPOCH" ] || SOURCE_DATE_EPOCH=$(date +%s)
 export SOURCE_DATE_EPOCH
 # Reproducible: build time and file times from SOURCE_DATE_EPOCH, a fixed build host name.
-# xz payload and the default SHA-256 file digests: what rpm 4.11 (RHEL 7, glibc 2.17) reads.
+# gzip payload: the executable is mostly PyInstaller's already-compressed archive, and xz took
+# 25 s here to make the package 0.1 % smaller (gzip: 2 s). gzip and the default SHA-256 file
+# digests are what rpm 4.11 (RHEL 7, glibc 2.17) reads.
 rpmbuild -bb --quiet --target "$arch" \
     --define "_topdir $top" --define "_builddir $top/BUILD" --define "_buildrootdir $top/BUILDROOT" \
     --define "_rpmdir $top/RPMS" --define "_srcrpmdir $top/SRPMS" --define "_sourcedir $top" \
     --define "_specdir $top" --define "_tmppath $top/tmp" \
     --define "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm" \
-    --define "_binary_payload w9.xzdio" \
+    --define "_binary_payload w9.gzdio" \
     --define "use_source_date_epoch_as_buildtime 1" --define "clamp_mtime_to_source_date_epoch 1" \
     --define "_buildhost reproducible" --define "packager $packager" \
     --define "ext $ext" --define "debian $here/debian" \
@@ -89,5 +91,9 @@ echo "built $dist/$rpm_file ($(stat -c %s "$dist/$rpm_file") bytes)"
 
 rpmlint=${RPMLINT:-rpmlint}
 if [ "$rpmlint" != 0 ] && command -v "$rpmlint" >/dev/null 2>&1; then
-    "$rpmlint" --strict -c "$here/rpm/rpmlint.toml" "$dist/$rpm_file"
+    # Its report only when it finds something (it prints a banner either way).
+    "$rpmlint" --strict -c "$here/rpm/rpmlint.toml" "$dist/$rpm_file" >"$top/rpmlint.log" 2>&1 || {
+        cat "$top/rpmlint.log" >&2
+        exit 1
+    }
 fi
