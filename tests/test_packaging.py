@@ -534,9 +534,13 @@ def test_rpm_scriptlets_are_the_deb_maintainer_scripts(rpm_pkg: Path) -> None:
     post_sh, post = scripts["postinstall"]
     postun_sh, postun = scripts["postuninstall"]
     assert post_sh == postun_sh == "/bin/sh"
-    assert post.startswith("set -- configure\n" + (DEBIAN / "postinst").read_text())
-    assert postun.startswith('if [ "$1" -eq 0 ]; then set -- remove; else set -- upgrade; fi\n'
-                             + (DEBIAN / "postrm").read_text())
+    def code(body: str) -> str:  # the scriptlet after its leading comment lines
+        lines = body.splitlines(keepends=True)
+        return "".join(lines[next(i for i, line in enumerate(lines) if not line.startswith("#")):])
+
+    assert code(post) == "set -- configure\n" + (DEBIAN / "postinst").read_text()
+    assert code(postun) == ('if [ "$1" -eq 0 ]; then set -- remove; else set -- upgrade; fi\n'
+                            + (DEBIAN / "postrm").read_text())
     assert '"${LOAD%/*}"' in post and '"${LOAD%/*}"' in postun
     # The vulndb timer ships disabled: nothing enables or starts it.
     assert "systemctl" not in post + postun
