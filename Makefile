@@ -54,8 +54,10 @@ ext: venv
 deb: ext
 	sh packaging/build-deb.sh
 
+# rpmbuild comes from Debian's rpm package, which `.ci/deps dist` installs when it is missing;
 # rpmlint (test extras, `make deps`) checks the package when the virtualenv has it.
 rpm: ext
+	@.ci/deps dist
 	RPMLINT=$(VENV)/bin/rpmlint sh packaging/build-rpm.sh
 
 test: deps check

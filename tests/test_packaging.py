@@ -534,6 +534,7 @@ def test_rpm_scriptlets_are_the_deb_maintainer_scripts(rpm_pkg: Path) -> None:
     post_sh, post = scripts["postinstall"]
     postun_sh, postun = scripts["postuninstall"]
     assert post_sh == postun_sh == "/bin/sh"
+
     def code(body: str) -> str:  # the scriptlet after its leading comment lines
         lines = body.splitlines(keepends=True)
         return "".join(lines[next(i for i, line in enumerate(lines) if not line.startswith("#")):])
