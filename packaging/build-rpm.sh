@@ -7,7 +7,8 @@
 # RPM %changelog), Requires from host_deps.py, and the Debian postinst/postrm as %post/%postun.
 # rpmbuild writes only under $BUILD_DIR/rpm, the package goes to $DIST_DIR. Environment:
 # BUILD_DIR, DIST_DIR, EXT (default $DIST_DIR/go_processes.ext), RPM_RELEASE (default 1),
-# RPM_PACKAGER (default: debian/changelog's maintainer), RPMLINT (the rpmlint to run, default rpmlint on PATH; 0 skips it).
+# RPM_PACKAGER (default: debian/changelog's maintainer), RPMLINT (the rpmlint to run, default
+# rpmlint on PATH; 0 skips it).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -51,7 +52,9 @@ awk -v release="$release" '
     /^    / { body[++n] = "  " substr($0, 5); next }
     /^ -- / {
         split($0, parts, "  "); who = substr(parts[1], 5); split(parts[2], d, " ")
-        printf "%s* %s %s %s %s %s - %s-%s\n", (entries++ ? "\n" : ""), substr(d[1], 1, 3), d[3], d[2], d[4], who, ver, (entries == 1 ? release : 1)
+        entries++
+        if (entries > 1) print ""
+        printf "* %s %s %s %s %s - %s-%s\n", substr(d[1], 1, 3), d[3], d[2], d[4], who, ver, (entries == 1 ? release : 1)
         for (i = 1; i <= n; i++) print body[i]
     }' "$here/debian/changelog" | sed 's/%/%%/g' >"$top/changelog"
 awk -v requires="$top/requires" -v postinst="$top/postinst" -v postrm="$top/postrm" \
