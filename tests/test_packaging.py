@@ -692,8 +692,8 @@ def _check_safe_for_osquery(root: Path) -> None:
 
 def test_rpm_install_upgrade_erase(rpm_pkg: Path, rpm_release_2: Path, rpm_root: Path) -> None:
     """Into a throw-away root: install adds the line once after someone else's (whose last line
-    had no newline), an upgrade to release 2 (new %post, then old %postun with $1 = 1) keeps
-    exactly one, the erase leaves the file byte for byte as before, with its mode."""
+    had no newline), an upgrade to release 2 (new %post, then old %postun with $1 = 1) and a
+    reinstall keep exactly one, the erase leaves the file byte for byte as before, with its mode."""
     load = rpm_root / str(LOAD).lstrip("/")
     before = b"# extensions loaded by osqueryd\n/opt/other/other.ext"
     load.parent.mkdir(parents=True)
@@ -712,6 +712,9 @@ def test_rpm_install_upgrade_erase(rpm_pkg: Path, rpm_release_2: Path, rpm_root:
     assert _rpm_root(rpm_root, "-q", PACKAGE).split() == [rpm_release_2.name.removesuffix(".rpm")]
     assert load.read_bytes() == expected
     _check_safe_for_osquery(rpm_root)
+    # A reinstall of the same package (dnf reinstall) is an upgrade to itself: still one line.
+    _rpm_root(rpm_root, "-U", "--replacepkgs", "--nodeps", str(rpm_release_2))
+    assert load.read_bytes() == expected
 
     _rpm_root(rpm_root, "-e", PACKAGE)
     assert load.read_bytes() == before
