@@ -6,7 +6,7 @@
 # go_processes.__version__ (it must match debian/changelog's top entry, which also becomes the
 # RPM %changelog), Requires from host_deps.py, and the Debian postinst/postrm as %post/%postun.
 # rpmbuild writes only under $BUILD_DIR/rpm, the package goes to $DIST_DIR. Environment:
-# BUILD_DIR, DIST_DIR, EXT (default $DIST_DIR/go_processes.ext), RPM_RELEASE (default 1),
+# BUILD_DIR, DIST_DIR, EXT_FILE (default $DIST_DIR/go_processes.ext), RPM_RELEASE (default 1),
 # RPM_PACKAGER (default: debian/changelog's maintainer), RPMLINT (the rpmlint to run, default
 # rpmlint on PATH; 0 skips it).
 set -eu
@@ -15,7 +15,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 build=${BUILD_DIR:-$root/build/packaging}
 dist=${DIST_DIR:-$root/dist}
-ext=${EXT:-$dist/go_processes.ext}
+ext=${EXT_FILE:-$dist/go_processes.ext}
 [ -x "$ext" ] || { echo "build-rpm.sh: $ext missing; run packaging/build-ext.sh first" >&2; exit 1; }
 ext=$(cd "$(dirname "$ext")" && pwd)/$(basename "$ext")
 command -v rpmbuild >/dev/null 2>&1 || { echo "build-rpm.sh: rpmbuild not found (Debian package rpm; .ci/deps)" >&2; exit 1; }

@@ -586,7 +586,7 @@ RPM_EPOCH = "1700000000"  # SOURCE_DATE_EPOCH of the test builds
 def _build_rpm(dist: Path, release: str, **env: str) -> Path:
     """packaging/build-rpm.sh for dist/go_processes.ext into ``dist`` with another release."""
     environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    environ.update(EXT=str(EXT), DIST_DIR=str(dist), RPM_RELEASE=release, RPMLINT="0",
+    environ.update(EXT_FILE=str(EXT), DIST_DIR=str(dist), RPM_RELEASE=release, RPMLINT="0",
                    SOURCE_DATE_EPOCH=RPM_EPOCH, **env)
     r = subprocess.run(["sh", str(ROOT / "packaging" / "build-rpm.sh")], capture_output=True, text=True,
                        env=environ, timeout=600)
