@@ -1,8 +1,9 @@
 # make run   - the main job: `SELECT * FROM go_processes` in osqueryi when it is installed, else
 #              the standalone listing (same rows, gops-like table)
 # make test  - dependencies (Go toolchains, Python packages), lint, types, then the test suite
-# make dist  - dist/go_processes.ext (one self-contained executable, no Python needed on the host)
-#              and dist/osquery-go-processes_<version>_<arch>.deb; see README "Deploying"
+# make dist  - dist/go_processes.ext (one self-contained executable, no Python needed on the host),
+#              dist/osquery-go-processes_<version>_<arch>.deb and
+#              dist/osquery-go-processes-<version>-1.<arch>.rpm; see README "Deploying"
 # make check - lint and tests only, for a machine that already ran `make deps`
 # make lint  - ruff, then mypy over the package as it installs (.ci/typecheck)
 # make ci    - what CI runs on a fresh machine: dependencies, artefacts, lint, tests
@@ -15,7 +16,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run venv install dist ext deb test check pytest lint deps ci readme clean
+.PHONY: run venv install dist ext deb rpm test check pytest lint deps ci readme clean
 
 run: install
 	@ext="$(VENV)/bin/go_processes.ext"; \
@@ -38,17 +39,27 @@ install: $(VENV)/.installed
 
 # The editable install maps each layer folder to its package when it is made: pyproject.toml's
 # package list changing (a new layer) means installing again, which this stamp does by itself.
+# setuptools prints an "Editable installation" notice on every editable install through a
+# meta-path finder (how package-dir maps the layers); EDITABLE_QUIET silences that one warning.
+EDITABLE_QUIET := PYTHONWARNINGS="ignore:Editable installation"
 $(VENV)/.installed: pyproject.toml $(VENV)/.made
-	$(PY) -m pip install -q --disable-pip-version-check -e .
+	$(EDITABLE_QUIET) $(PY) -m pip install -q --disable-pip-version-check -e .
 	@touch $@
 
-dist: ext deb
+dist: ext deb rpm
 
+# `.ci/deps dist` installs what the artefacts need beyond a base Debian system (the tools that
+# unpack and patch Debian's sources for the portable interpreter, rpmbuild) when it is missing.
 ext: venv
+	@.ci/deps dist
 	PYTHON=$(PY) sh packaging/build-ext.sh
 
 deb: ext
 	sh packaging/build-deb.sh
+
+# rpmlint (test extras, `make deps`) checks the package when the virtualenv has it.
+rpm: ext
+	RPMLINT=$(VENV)/bin/rpmlint sh packaging/build-rpm.sh
 
 test: deps check
 

@@ -43,12 +43,13 @@ gzip -9n <"$here/debian/changelog" >"$stage/$docdir/changelog.gz"
 chmod 0644 "$stage/$docdir/changelog.gz"
 install -m 0644 "$here/debian/lintian-overrides" "$stage/usr/share/lintian/overrides/$package"
 
-# The bundle runs on the glibc it was built against or newer: take the floor from the
-# highest GLIBC_x.y symbol version in the bootloader and every library inside the bundle.
-glibc=$("$build/venv/bin/python" "$here/glibc_floor.py" "$ext")
+# What the bundle needs from the host (host_deps.py): glibc at the floor of the highest
+# GLIBC_x.y symbol version in the bootloader and every library inside the bundle, and a package
+# for each library an ELF file in it names (DT_NEEDED) that the bundle does not carry.
+depends=$("$build/venv/bin/python" -B "$here/host_deps.py" "$ext" deb)
 installed_size=$(du -k -s --apparent-size "$stage/usr" | cut -f1)
 sed -e "s|@VERSION@|$version|" -e "s|@ARCH@|$arch|" -e "s|@MAINTAINER@|$maintainer|" \
-    -e "s|@INSTALLED_SIZE@|$installed_size|" -e "s|@DEPENDS@|libc6 (>= $glibc), zlib1g (>= 1:1.2.0)|" \
+    -e "s|@INSTALLED_SIZE@|$installed_size|" -e "s|@DEPENDS@|$depends|" \
     "$here/debian/control.in" >"$stage/DEBIAN/control"
 install -m 0755 "$here/debian/postinst" "$here/debian/postrm" "$stage/DEBIAN/"
 (cd "$stage" && find usr -type f -print0 | sort -z | xargs -0 md5sum) >"$stage/DEBIAN/md5sums"

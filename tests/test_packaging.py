@@ -1,5 +1,5 @@
-"""What operators deploy: the single-file go_processes.ext, the Debian package, the query pack and
-the Fleet YAML (issue 4).
+"""What operators deploy: the single-file go_processes.ext, the Debian package, the RPM, the query
+pack and the Fleet YAML (issues 4 and 17).
 
 The artefacts come from `make dist`: CI builds them before the tests; when dist/ lacks them or
 they are older than the sources, a session fixture runs `make dist` itself (about a minute).
@@ -12,6 +12,7 @@ pip-installed extension's rows for the same live Go process.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -72,6 +73,11 @@ def _deb() -> Path | None:
     return debs[-1] if debs else None
 
 
+def _rpm() -> Path | None:
+    rpms = sorted(DIST.glob(f"{PACKAGE}-*.rpm"), key=lambda p: p.stat().st_mtime)
+    return rpms[-1] if rpms else None
+
+
 def _newest_source_mtime() -> float:
     newest = 0.0
     for top in SOURCES:
@@ -83,12 +89,13 @@ def _newest_source_mtime() -> float:
 
 @pytest.fixture(scope="session")
 def artefacts() -> tuple[Path, Path]:
-    """dist/go_processes.ext and the .deb, built by `make dist` unless present and current."""
-    deb = _deb()
-    fresh = (EXT.exists() and deb is not None
-             and min(EXT.stat().st_mtime, deb.stat().st_mtime) >= _newest_source_mtime())
+    """dist/go_processes.ext and the .deb (and the .rpm, see rpm_pkg), built by `make dist` unless
+    present and current."""
+    deb, rpm = _deb(), _rpm()
+    fresh = (EXT.exists() and deb is not None and rpm is not None
+             and min(EXT.stat().st_mtime, deb.stat().st_mtime, rpm.stat().st_mtime) >= _newest_source_mtime())
     if not fresh:
-        missing = [t for t in ("make", "gcc", "dpkg-deb", "objcopy") if shutil.which(t) is None]
+        missing = [t for t in ("make", "gcc", "dpkg-deb", "objcopy", "rpmbuild") if shutil.which(t) is None]
         if missing:
             pytest.skip(f"cannot build the artefacts: {', '.join(missing)} not installed (.ci/deps)")
         r = subprocess.run(["make", "dist"], cwd=ROOT, capture_output=True, text=True, timeout=900)
@@ -377,6 +384,356 @@ def test_deb_creates_and_removes_extensions_load(artefacts: tuple[Path, Path], d
         _dpkg("-r", PACKAGE)  # remove (not purge) takes the line away too
         assert not LOAD.exists()
         assert LOAD.parent.exists() == had_dir
+
+
+# -- the RPM -----------------------------------------------------------------------------------
+
+RPM_SPEC_DIR = ROOT / "packaging" / "rpm"
+RPMLINT_CONFIG = RPM_SPEC_DIR / "rpmlint.toml"
+DEBIAN = ROOT / "packaging" / "debian"
+# In the .deb only: lintian's override (lintian is Debian's) and the compressed changelog (the
+# RPM carries it in its header, `rpm -q --changelog`).
+DEB_ONLY = {f"/usr/share/lintian/overrides/{PACKAGE}", f"/usr/share/doc/{PACKAGE}/changelog.gz"}
+# The directories the RPM owns; /usr, /usr/lib/systemd/system and the like belong to the system.
+RPM_DIRS = {str(INSTALLED.parent), f"/usr/share/doc/{PACKAGE}"}
+# glibc's own libraries (libc6 on Debian, glibc on RPM distributions provide all of them).
+GLIBC_LIBS = {"libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1", "libutil.so.1",
+              "libresolv.so.2", "libanl.so.1", "ld-linux-x86-64.so.2"}
+# What rpm 4.11 (RHEL/CentOS 7, the glibc 2.17 hosts) can install: no zstd payload, for one.
+RPM_411_FEATURES = {"rpmlib(CompressedFileNames)", "rpmlib(FileDigests)", "rpmlib(PayloadFilesHavePrefix)",
+                    "rpmlib(PayloadIsXz)", "rpmlib(PayloadIsBzip2)"}
+
+
+@pytest.fixture(scope="session")
+def rpm_pkg(artefacts: tuple[Path, Path]) -> Path:
+    """dist/osquery-go-processes-<version>-1.<arch>.rpm, from the same `make dist` as the .deb."""
+    rpm = _rpm()
+    assert rpm is not None
+    return rpm
+
+
+def _rpmq(rpm: Path, *args: str) -> str:
+    return subprocess.run(["rpm", "-qp", *args, str(rpm)], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def _deb_listing(deb: Path) -> dict[str, tuple[str, str]]:
+    """path -> (permissions, owner/group), as dpkg-deb -c prints them."""
+    out = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True).stdout
+    entries = {}
+    for line in out.splitlines():
+        fields = line.split()
+        entries[fields[-1].lstrip(".").rstrip("/") or "/"] = (fields[0], fields[1])
+    return entries
+
+
+def test_rpm_contents_match_the_deb(artefacts: tuple[Path, Path], rpm_pkg: Path, tmp_path: Path) -> None:
+    """Same files with the same bytes, owners and modes as the .deb (read with dpkg-deb, not from
+    the build scripts), less the two Debian-only files."""
+    deb = artefacts[1]
+    version, arch = _rpmq(rpm_pkg, "--qf", "%{VERSION} %{RELEASE} %{ARCH}").split()[0::2]
+    assert version == _dpkg_field(deb, "Version")
+    assert rpm_pkg.name == f"{PACKAGE}-{version}-1.{arch}.rpm" and arch == os.uname().machine
+    deb_entries = _deb_listing(deb)
+    deb_files = {p for p, (perms, _) in deb_entries.items() if perms.startswith("-")}
+
+    listed = set(_rpmq(rpm_pkg, "-l").split())
+    rows = _rpmq(rpm_pkg, "--qf", "[%{FILENAMES}\t%{FILEMODES:perms}\t%{FILEUSERNAME}/%{FILEGROUPNAME}"
+                                  "\t%{FILEDIGESTS}\n]").splitlines()
+    rpm_entries = {path: (perms, owner, digest)
+                   for path, perms, owner, digest in (r.split("\t") for r in rows)}
+    assert set(rpm_entries) == listed
+    rpm_files = {p for p, (perms, _, _) in rpm_entries.items() if perms.startswith("-")}
+    assert deb_files >= DEB_ONLY
+    assert rpm_files == deb_files - DEB_ONLY
+    assert set(rpm_entries) - rpm_files == RPM_DIRS
+    for path, (perms, owner, _) in rpm_entries.items():
+        assert (perms, owner) == deb_entries[path], path
+    assert rpm_entries[str(INSTALLED)][:2] == ("-rwxr-xr-x", "root/root")
+
+    assert _rpmq(rpm_pkg, "--qf", "%{FILEDIGESTALGO}") == "8"  # SHA-256
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp_path)], check=True)
+    for path in rpm_files:
+        data = (tmp_path / path.lstrip("/")).read_bytes()
+        assert rpm_entries[path][2] == hashlib.sha256(data).hexdigest(), path
+    assert f"- {version}-1" in _rpmq(rpm_pkg, "--changelog").splitlines()[0]
+
+
+def _readelf(args: list[str], path: Path) -> str:
+    return subprocess.run(["readelf", "--wide", *args, str(path)], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def _bundle_needs(ext: Path, work: Path) -> tuple[str, set[str]]:
+    """An oracle apart from packaging/host_deps.py: readelf over the bootloader and every ELF file
+    PyInstaller's archive reader extracts. Returns the highest GLIBC_ version any of them needs
+    and the libraries the host must provide (the bootloader's, and those the bundle lacks)."""
+    from PyInstaller.archive.readers import CArchiveReader
+
+    archive = CArchiveReader(str(ext))
+    members, bundled = [], set()
+    for i, name in enumerate(archive.toc):
+        bundled.add(Path(name).name)
+        data = archive.extract(name)
+        if isinstance(data, bytes) and data.startswith(b"\x7fELF"):
+            member = work / f"{i}-{Path(name).name}"
+            member.write_bytes(data)
+            members.append(member)
+    assert len(members) > 10, "the bundle holds no libraries?"
+
+    def needed(path: Path) -> set[str]:
+        return set(re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", _readelf(["-d"], path)))
+
+    versions = set()
+    for path in [ext, *members]:
+        version_needs = _readelf(["-V"], path).partition("Version needs section")[2]
+        version_needs = version_needs.split("Version definition section")[0]
+        versions |= {tuple(int(n) for n in v.split(".")) for v in
+                     re.findall(r"Name: GLIBC_(\d+\.\d+(?:\.\d+)?)\s", version_needs)}
+    host = needed(ext) | (set().union(*(needed(m) for m in members)) - bundled)
+    return ".".join(map(str, max(versions))), host - GLIBC_LIBS
+
+
+def test_package_dependencies_follow_the_bundle(artefacts: tuple[Path, Path], rpm_pkg: Path,
+                                                tmp_path: Path) -> None:
+    """Depends and Requires name glibc at the floor of every ELF file in the bundle and nothing
+    else, except a library the bundle needs from the host and lacks (libz for a bootloader that
+    links it): no zlib1g once nothing in the bundle needs the host's libz."""
+    floor, host_libs = _bundle_needs(artefacts[0], tmp_path)
+    assert host_libs <= {"libz.so.1"}, f"the bundle needs unexpected host libraries: {host_libs}"
+    zlib = "libz.so.1" in host_libs
+    assert _dpkg_field(artefacts[1], "Depends") == f"libc6 (>= {floor})" + (", zlib1g (>= 1:1.2.0)" * zlib)
+    requires = set(_rpmq(rpm_pkg, "-R").splitlines())
+    rpmlib = {r.split()[0] for r in requires if r.startswith("rpmlib(")}
+    assert rpmlib <= RPM_411_FEATURES, rpmlib
+    expected = {f"glibc >= {floor}"} | ({"libz.so.1()(64bit)"} if zlib else set())
+    assert {r for r in requires if not r.startswith("rpmlib(")} == expected | {"/bin/sh"}
+    # /bin/sh only as the scriptlets' interpreter; nothing from rpmbuild's generator ("auto").
+    rows = [line.split("|") for line in
+            _rpmq(rpm_pkg, "--qf", "[%{REQUIRENAME}|%{REQUIREFLAGS:deptype}\n]").splitlines()]
+    assert sorted(kind for name, kind in rows if name == "/bin/sh") == ["post,interp", "postun,interp"]
+    assert not [name for name, kind in rows if "auto" in kind]
+    version = _rpmq(rpm_pkg, "--qf", "%{VERSION}-%{RELEASE}")
+    assert set(_rpmq(rpm_pkg, "--provides").splitlines()) == {
+        f"{PACKAGE} = {version}", f"{PACKAGE}(x86-64) = {version}"}
+
+
+def _scriptlets(rpm: Path) -> dict[str, tuple[str, str]]:
+    """`rpm -qp --scripts` read back: scriptlet name -> (interpreter, body)."""
+    parts = re.split(r"^(\w+) scriptlet \(using ([^)]+)\):\n", _rpmq(rpm, "--scripts"), flags=re.M)
+    assert parts[0] == ""
+    return {parts[i]: (parts[i + 1], parts[i + 2]) for i in range(1, len(parts), 3)}
+
+
+def test_rpm_scriptlets_are_the_deb_maintainer_scripts(rpm_pkg: Path) -> None:
+    """%post runs debian/postinst as "configure" (install and upgrade), %postun runs
+    debian/postrm as "remove" on erase ($1 = 0) and as "upgrade" (a no-op) when a newer package
+    replaced it; every byte of both scripts, its % signs included, arrives unchanged."""
+    scripts = _scriptlets(rpm_pkg)
+    assert set(scripts) == {"postinstall", "postuninstall"}
+    post_sh, post = scripts["postinstall"]
+    postun_sh, postun = scripts["postuninstall"]
+    assert post_sh == postun_sh == "/bin/sh"
+
+    def code(body: str) -> str:  # the scriptlet after its leading comment lines
+        lines = body.splitlines(keepends=True)
+        return "".join(lines[next(i for i, line in enumerate(lines) if not line.startswith("#")):])
+
+    assert code(post) == "set -- configure\n" + (DEBIAN / "postinst").read_text()
+    assert code(postun) == ('if [ "$1" -eq 0 ]; then set -- remove; else set -- upgrade; fi\n'
+                            + (DEBIAN / "postrm").read_text())
+    assert '"${LOAD%/*}"' in post and '"${LOAD%/*}"' in postun
+    # The vulndb timer ships disabled: nothing enables or starts it.
+    assert "systemctl" not in post + postun
+    assert not [f for f in _rpmq(rpm_pkg, "-l").split() if f.startswith("/etc/")]
+
+
+def _rpmlint_findings(rpm: Path, config: Path) -> tuple[int, list[str]]:
+    rpmlint = Path(sys.executable).with_name("rpmlint")
+    assert rpmlint.exists(), "rpmlint is not installed in the virtualenv (test extras, `make deps`)"
+    r = subprocess.run([str(rpmlint), "--strict", "-c", str(config), str(rpm)], capture_output=True,
+                       text=True, timeout=600)
+    findings = re.findall(rf"^{PACKAGE}\.\S+: [EW]: (.*)$", r.stdout, re.M)
+    return r.returncode, findings
+
+
+def test_rpm_lint_clean(rpm_pkg: Path, tmp_path: Path) -> None:
+    """rpmlint --strict (warnings are errors) passes with packaging/rpm/rpmlint.toml, and each of
+    its filters (justified there) hides a finding that rpmlint reports without them: none is stale."""
+    code, findings = _rpmlint_findings(rpm_pkg, RPMLINT_CONFIG)
+    assert code == 0 and findings == [], findings
+    text = RPMLINT_CONFIG.read_text()
+    block = re.search(r"^Filters = \[\n(.*?)^\]", text, re.S | re.M)
+    assert block is not None
+    filters = re.findall(r'^\s*"([^"]+)",', block[1], re.M)
+    assert filters
+    unfiltered = tmp_path / "rpmlint.toml"
+    unfiltered.write_text(text.replace(block[0], ""))
+    code, findings = _rpmlint_findings(rpm_pkg, unfiltered)
+    assert code != 0
+    for f in filters:
+        assert any(re.search(f, finding) for finding in findings), f"filter {f!r} hides nothing"
+    for finding in findings:
+        assert any(re.search(f, finding) for f in filters), finding
+
+
+# What the scriptlets run (debian/postinst, debian/postrm): the host's own tools, with the
+# libraries ldd names, are copied into the throw-away root that rpm --root chroots into.
+SCRIPTLET_TOOLS = ("sh", "grep", "sed", "tail", "truncate", "mkdir", "chmod", "rm", "rmdir")
+RPM_EPOCH = "1700000000"  # SOURCE_DATE_EPOCH of the test builds
+
+
+def _build_rpm(dist: Path, release: str, **env: str) -> Path:
+    """packaging/build-rpm.sh for dist/go_processes.ext into ``dist`` with another release."""
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    environ.update(EXT_FILE=str(EXT), DIST_DIR=str(dist), RPM_RELEASE=release, RPMLINT="0",
+                   SOURCE_DATE_EPOCH=RPM_EPOCH, **env)
+    r = subprocess.run(["sh", str(ROOT / "packaging" / "build-rpm.sh")], capture_output=True, text=True,
+                       env=environ, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    (built,) = dist.glob(f"{PACKAGE}-*-{release}.*.rpm")
+    return built
+
+
+_RELEASE_2_STARTED: list[float] = []  # when the rpm_release_2 build started
+
+
+@pytest.fixture(scope="module")
+def rpm_release_2(artefacts: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same package with release 2: what an upgrade installs."""
+    if shutil.which("rpmbuild") is None:
+        pytest.skip("rpmbuild is not installed (.ci/deps installs the rpm package)")
+    _RELEASE_2_STARTED.append(time.time())
+    time.sleep(0.01)
+    return _build_rpm(tmp_path_factory.mktemp("rpm-release-2"), "2")
+
+
+def test_rpm_build_reproducible_and_only_in_build_and_dist(rpm_release_2: Path, tmp_path: Path) -> None:
+    """The same tree and SOURCE_DATE_EPOCH give the same bytes, and the two builds wrote nothing
+    in the checkout outside build/ and dist/ (Python's bytecode cache included)."""
+    marker = _RELEASE_2_STARTED[0]
+    again = _build_rpm(tmp_path, "2")
+    assert again.read_bytes() == rpm_release_2.read_bytes()
+    assert _rpmq(again, "--qf", "%{BUILDTIME} %{BUILDHOST}") == f"{RPM_EPOCH} reproducible"
+    written = []
+    for dirpath, dirnames, filenames in os.walk(ROOT):
+        rel = Path(dirpath).relative_to(ROOT)
+        if rel.parts[:1] in (("build",), ("dist",), (".git",), (".venv",)):
+            dirnames.clear()
+            continue
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            if path.lstat().st_mtime > marker:
+                written.append(str(path.relative_to(ROOT)))
+    assert written == []
+
+
+def _throwaway_root(root: Path) -> None:
+    """A directory rpm --root can chroot into and run the scriptlets in."""
+    for tool in SCRIPTLET_TOOLS:
+        found = shutil.which(tool)
+        assert found, f"{tool} not found"
+        binary = Path(os.path.realpath(found))
+        (root / "usr/bin").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(binary, root / "usr/bin" / tool)
+        ldd = subprocess.run(["ldd", str(binary)], capture_output=True, text=True).stdout
+        for lib in re.findall(r"(/\S+)", ldd):
+            target = root / lib.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(os.path.realpath(lib), target)
+    (root / "bin").symlink_to("usr/bin")
+    for d in ("dev", "var/tmp", "var/lib/rpm"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    for sub in root.rglob("*"):
+        if sub.is_dir() and not sub.is_symlink():
+            os.chmod(sub, 0o755)
+    os.chmod(root, 0o755)
+    try:  # the scriptlets write to /dev/null
+        os.mknod(root / "dev/null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        os.chmod(root / "dev/null", 0o666)
+    except PermissionError as e:
+        skips.skip(skips.SANDBOX, f"cannot make /dev/null in the throw-away root: {e}")
+    _rpm_root(root, "--initdb")
+
+
+def _rpm_root(root: Path, *args: str) -> str:
+    r = subprocess.run(["rpm", "--root", str(root), "--dbpath", "/var/lib/rpm", *args], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, f"rpm {' '.join(args)}:\n{r.stdout}\n{r.stderr}"
+    assert "scriptlet failed" not in r.stderr and "warning" not in r.stderr.lower(), r.stderr
+    return r.stdout
+
+
+@pytest.fixture
+def rpm_root(tmp_path: Path) -> Path:
+    if os.geteuid() != 0:
+        skips.skip(skips.NEEDS_ROOT, "rpm --root chroots into the throw-away root to run the scriptlets")
+    if shutil.which("rpm") is None:
+        pytest.skip("rpm is not installed (.ci/deps installs it)")
+    root = tmp_path / "root"
+    root.mkdir()
+    _throwaway_root(root)
+    return root
+
+
+def _check_safe_for_osquery(root: Path) -> None:
+    """What osqueryd checks before it runs an autoloaded extension: the file owned by root,
+    executable, not writable by group or others; its directory and every one above it owned by
+    root, neither group- nor world-writable, not sticky."""
+    ext = root / str(INSTALLED).lstrip("/")
+    st = ext.stat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, 0o755)
+    d = ext.parent
+    while d != root.parent:
+        st = d.stat()
+        assert st.st_uid == 0 and not st.st_mode & (stat.S_ISVTX | stat.S_IWOTH | stat.S_IWGRP), d
+        d = d.parent
+
+
+def test_rpm_install_upgrade_erase(rpm_pkg: Path, rpm_release_2: Path, rpm_root: Path) -> None:
+    """Into a throw-away root: install adds the line once after someone else's (whose last line
+    had no newline), an upgrade to release 2 (new %post, then old %postun with $1 = 1) and a
+    reinstall keep exactly one, the erase leaves the file byte for byte as before, with its mode."""
+    load = rpm_root / str(LOAD).lstrip("/")
+    before = b"# extensions loaded by osqueryd\n/opt/other/other.ext"
+    load.parent.mkdir(parents=True)
+    load.write_bytes(before)
+    os.chmod(load, 0o640)
+    expected = before + b"\n" + str(INSTALLED).encode() + b"\n"
+
+    _rpm_root(rpm_root, "-i", "--nodeps", str(rpm_pkg))
+    assert load.read_bytes() == expected
+    assert stat.S_IMODE(load.stat().st_mode) == 0o640
+    _check_safe_for_osquery(rpm_root)
+    assert not (rpm_root / "etc/systemd").exists()  # the vulndb timer is not enabled
+    assert (rpm_root / "usr/lib/systemd/system/osquery-go-processes-vulndb.timer").exists()
+
+    _rpm_root(rpm_root, "-U", "--nodeps", str(rpm_release_2))
+    assert _rpm_root(rpm_root, "-q", PACKAGE).split() == [rpm_release_2.name.removesuffix(".rpm")]
+    assert load.read_bytes() == expected
+    _check_safe_for_osquery(rpm_root)
+    # A reinstall of the same package (dnf reinstall) is an upgrade to itself: still one line.
+    _rpm_root(rpm_root, "-U", "--replacepkgs", "--nodeps", str(rpm_release_2))
+    assert load.read_bytes() == expected
+
+    _rpm_root(rpm_root, "-e", PACKAGE)
+    assert load.read_bytes() == before
+    assert stat.S_IMODE(load.stat().st_mode) == 0o640
+    assert not (rpm_root / str(INSTALLED.parent).lstrip("/")).exists()
+    assert not (rpm_root / "var/lib/osquery-go-processes").exists()
+
+
+def test_rpm_creates_and_removes_extensions_load(rpm_pkg: Path, rpm_release_2: Path, rpm_root: Path) -> None:
+    """No /etc/osquery before: install creates the directory and the file (0644) with our line,
+    the upgrade keeps it single, the erase removes both again."""
+    load = rpm_root / str(LOAD).lstrip("/")
+    _rpm_root(rpm_root, "-i", "--nodeps", str(rpm_pkg))
+    assert load.read_bytes() == str(INSTALLED).encode() + b"\n"
+    assert stat.S_IMODE(load.stat().st_mode) == 0o644
+    _rpm_root(rpm_root, "-U", "--nodeps", str(rpm_release_2))
+    assert load.read_bytes() == str(INSTALLED).encode() + b"\n"
+    _rpm_root(rpm_root, "-e", PACKAGE)
+    assert not load.exists() and not load.parent.exists()
 
 
 # -- the query pack and the Fleet YAML ---------------------------------------------------------
