@@ -372,42 +372,94 @@ def test_registers_and_answers_in_debian_11(bullseye_root: Path, artefacts: tupl
 
 DB_URL_PATH = "/good.zip"  # test_vulndb's https_server: two entries, modified 2026-02-01
 LOCATION_IN_ROOT = "/var/lib/osquery-go-processes/vulndb"
+DEBIAN_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+# Where other distributions keep the system CA bundle (one file of PEM certificates).
+OTHER_BUNDLES = {
+    "rhel-fedora-amazon": "/etc/pki/tls/certs/ca-bundle.crt",
+    "rhel-ca-trust": "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "suse": "/etc/ssl/ca-bundle.pem",
+    "arch-alpine": "/etc/ssl/cert.pem",
+}
 
 
-@pytest.mark.parametrize("ca_installed", [True, False], ids=["ca-installed", "unknown-ca"])
-def test_vulndb_update_trusts_debian_11_ca_bundle(bullseye_root: Path, artefacts: tuple[Path, Path],
-                                                  https_server: tuple[str, str], ca_installed: bool) -> None:
-    """`vulndb update` chrooted into Debian 11 trusts what that userland trusts: the test CA once
-    update-ca-certificates has put it in /etc/ssl/certs/ca-certificates.crt; refused (nothing
-    installed) when it is not there."""
-    url, ca = https_server
-    ca_pem = Path(ca).read_text().strip()
+def _vulndb_update(root: Path, url: str, *env: str) -> subprocess.CompletedProcess[str]:
+    """`go_processes.ext vulndb update` chrooted into ``root``, environment empty but ``env``."""
+    return subprocess.run(in_root(root, *env, EXT_IN_ROOT, "vulndb", "update", "--source", url + DB_URL_PATH,
+                                  "--location", LOCATION_IN_ROOT),
+                          capture_output=True, text=True, timeout=120)
+
+
+def _assert_installed(root: Path, r: subprocess.CompletedProcess[str]) -> None:
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "installed 2 entries modified 2026-02-01T00:00:00Z" in r.stdout, r.stdout
+    location = root / LOCATION_IN_ROOT.lstrip("/")
+    target = os.readlink(location)
+    db = (root / target.lstrip("/")) if target.startswith("/") else location.parent / target
+    assert json.loads((db / "index" / "db.json").read_text())["modified"] == "2026-02-01T00:00:00Z"
+    assert sorted(p.name for p in (db / "ID").iterdir()) == ["GO-2026-0201.json", "GO-2026-0202.json"]
+
+
+def _assert_refused(root: Path, r: subprocess.CompletedProcess[str]) -> None:
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "failed, nothing changed" in r.stderr and "CERTIFICATE_VERIFY_FAILED" in r.stderr, r.stderr
+    location = root / LOCATION_IN_ROOT.lstrip("/")
+    assert not location.is_symlink() and not location.exists()
+    left = sorted(p.name for p in location.parent.iterdir()) if location.parent.exists() else []
+    assert left in ([], [".vulndb.lock"]), left
+
+
+@pytest.fixture
+def debian_11_with_ext(bullseye_root: Path, artefacts: tuple[Path, Path]) -> Iterator[Path]:
+    """A test's own overlay of the Debian 11 root, the single file installed in it."""
     with overlay(bullseye_root) as root:
         install_ext(root, artefacts[0])
-        bundle = root / "etc" / "ssl" / "certs" / "ca-certificates.crt"
-        assert bundle.is_file() and ca_pem not in bundle.read_text(), "Debian's CA bundle is missing"
-        if ca_installed:
-            dest = root / "usr" / "local" / "share" / "ca-certificates" / "go-processes-test-ca.crt"
-            shutil.copyfile(ca, dest)
-            os.chmod(dest, 0o644)
-            r = subprocess.run(["chroot", str(root), "/usr/bin/env", "-i", f"PATH={SBIN_PATH}",
-                                "update-ca-certificates"], capture_output=True, text=True, timeout=120)
-            assert r.returncode == 0, r.stdout + r.stderr
-            assert ca_pem in bundle.read_text(), "update-ca-certificates did not add the test CA"
-        r = subprocess.run(in_root(root, EXT_IN_ROOT, "vulndb", "update", "--source", url + DB_URL_PATH,
-                                   "--location", LOCATION_IN_ROOT),
-                           capture_output=True, text=True, timeout=120)
-        location = root / LOCATION_IN_ROOT.lstrip("/")
-        if not ca_installed:
-            assert r.returncode == 1, (r.stdout, r.stderr)
-            assert "failed, nothing changed" in r.stderr and "CERTIFICATE_VERIFY_FAILED" in r.stderr, r.stderr
-            assert not location.is_symlink() and not location.exists()
-            left = sorted(p.name for p in location.parent.iterdir()) if location.parent.exists() else []
-            assert left in ([], [".vulndb.lock"]), left
-            return
-        assert r.returncode == 0, (r.stdout, r.stderr)
-        assert "installed 2 entries modified 2026-02-01T00:00:00Z" in r.stdout, r.stdout
-        target = os.readlink(location)
-        db = (root / target.lstrip("/")) if target.startswith("/") else location.parent / target
-        assert json.loads((db / "index" / "db.json").read_text())["modified"] == "2026-02-01T00:00:00Z"
-        assert sorted(p.name for p in (db / "ID").iterdir()) == ["GO-2026-0201.json", "GO-2026-0202.json"]
+        bundle = root / DEBIAN_BUNDLE.lstrip("/")
+        assert bundle.is_file() and "BEGIN CERTIFICATE" in bundle.read_text(), "Debian's CA bundle is missing"
+        yield root
+
+
+def test_vulndb_update_trusts_a_ca_added_to_debian_11(debian_11_with_ext: Path,
+                                                      https_server: tuple[str, str]) -> None:
+    """The test CA added the Debian way (update-ca-certificates, run in the root, puts it in
+    /etc/ssl/certs/ca-certificates.crt): the update over HTTPS verifies and installs."""
+    root, (url, ca) = debian_11_with_ext, https_server
+    dest = root / "usr" / "local" / "share" / "ca-certificates" / "go-processes-test-ca.crt"
+    shutil.copyfile(ca, dest)
+    os.chmod(dest, 0o644)
+    r = subprocess.run(["chroot", str(root), "/usr/bin/env", "-i", f"PATH={SBIN_PATH}",
+                        "update-ca-certificates"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert Path(ca).read_text().strip() in (root / DEBIAN_BUNDLE.lstrip("/")).read_text()
+    _assert_installed(root, _vulndb_update(root, url))
+
+
+def test_vulndb_update_refuses_an_unknown_ca_in_debian_11(debian_11_with_ext: Path,
+                                                          https_server: tuple[str, str]) -> None:
+    """Debian's own CAs only: the test server's certificate is refused and nothing is installed."""
+    root, (url, ca) = debian_11_with_ext, https_server
+    assert Path(ca).read_text().strip() not in (root / DEBIAN_BUNDLE.lstrip("/")).read_text()
+    _assert_refused(root, _vulndb_update(root, url))
+
+
+def test_vulndb_update_honours_ssl_cert_file(debian_11_with_ext: Path, https_server: tuple[str, str]) -> None:
+    """SSL_CERT_FILE names the CA file to trust instead of the system bundle (OpenSSL's variable)."""
+    root, (url, ca) = debian_11_with_ext, https_server
+    shutil.copyfile(ca, root / "etc" / "go-processes-test-ca.pem")
+    _assert_installed(root, _vulndb_update(root, url, "SSL_CERT_FILE=/etc/go-processes-test-ca.pem"))
+
+
+@pytest.mark.parametrize("bundle", list(OTHER_BUNDLES.values()), ids=list(OTHER_BUNDLES))
+def test_vulndb_update_finds_other_distributions_ca_bundle(debian_11_with_ext: Path,
+                                                           https_server: tuple[str, str],
+                                                           bundle: str) -> None:
+    """Another distribution's layout in the same userland: Debian's /etc/ssl/certs gone, its CAs and
+    the test CA only in ``bundle``. A self-built OpenSSL knows no system store by itself; the single
+    file must find the host's."""
+    root, (url, ca) = debian_11_with_ext, https_server
+    debian_cas = (root / DEBIAN_BUNDLE.lstrip("/")).read_text()
+    shutil.rmtree(root / "etc" / "ssl" / "certs")
+    dest = root / bundle.lstrip("/")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(debian_cas + Path(ca).read_text())
+    os.chmod(dest, 0o644)
+    _assert_installed(root, _vulndb_update(root, url))
