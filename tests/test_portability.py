@@ -341,6 +341,18 @@ def _process_tree(pid: int) -> list[int]:
     return out
 
 
+def _mapped_files(pid: int) -> set[str]:
+    """Paths of the files ``pid`` maps, as seen from here (anonymous mappings left out: shared ones
+    show as "/dev/zero (deleted)", memfd ones as "/memfd:...")."""
+    out = set()
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        fields = line.split(maxsplit=5)
+        if (len(fields) == 6 and fields[5].startswith("/") and not fields[5].startswith("/memfd:")
+                and fields[5] != "/dev/zero (deleted)"):
+            out.add(fields[5].removesuffix(" (deleted)"))
+    return out
+
+
 def test_registers_and_answers_in_debian_11(bullseye_root: Path, artefacts: tuple[Path, Path],
                                             go_sleeper: int) -> None:
     """Chrooted into Debian 11 with its own /proc: registers through a socket inside the root and
@@ -360,14 +372,22 @@ def test_registers_and_answers_in_debian_11(bullseye_root: Path, artefacts: tupl
             assert (row["pid"], row["path"]) == (str(go_sleeper), exe)
             assert row["version"] == want["GoVersion"]
             assert (row["module"], row["module_version"]) == (want["Main"]["Path"], want["Main"]["Version"])
-            # It really ran there: chrooted, on the root's C library, in every process it started.
+            # It really ran there, chrooted, in every process it started; and it mapped nothing from
+            # that userland but the files of its C library package (libc6): all else came from the
+            # single file or its extraction directory.
             tree = _process_tree(osq.proc.pid)
             assert len(tree) >= 2, "the bootloader started no interpreter"
+            glibc_files = {Path(p).name for p in
+                           (root / "var" / "lib" / "dpkg" / "info" / "libc6:amd64.list").read_text().split()}
             for pid in tree:
                 assert os.readlink(f"/proc/{pid}/root") == str(root)
-                maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
-                libc = {line.split()[-1] for line in maps if re.search(r"/libc[-.][^/]*$", line)}
-                assert libc and all(p.startswith(f"{root}/") for p in libc), (pid, libc)
+                mapped = _mapped_files(pid)
+                assert all(p.startswith(f"{root}/") for p in mapped), (pid, mapped)
+                assert any(re.fullmatch(r"libc[-.].*so.*", Path(p).name) for p in mapped), (pid, mapped)
+                foreign = [p for p in mapped if p != str(root / EXT_IN_ROOT.lstrip("/"))
+                           and not any(part.startswith("_MEI") for part in Path(p).parts)
+                           and Path(p).name not in glibc_files]
+                assert not foreign, f"mapped from the host's userland, not glibc's: {foreign}"
 
 
 DB_URL_PATH = "/good.zip"  # test_vulndb's https_server: two entries, modified 2026-02-01
