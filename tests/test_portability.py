@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -213,21 +214,41 @@ def cached_root(suite: str = SUITE, variant: str = VARIANT, include: Sequence[st
             return final
         debootstrap = _debootstrap()
         mirror = debian_mirror()
+        for stale in ROOTS.glob(f".{key}.*"):  # a run killed before its rename
+            _remove_tree(stale)
         work = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=ROOTS))
         try:
-            r = subprocess.run([debootstrap, f"--variant={variant}", "--arch=amd64",
-                                *([f"--include={','.join(include)}"] if include else []),
-                                suite, str(work / "root"), mirror],
-                               capture_output=True, text=True, timeout=1800,
-                               env={**os.environ, "PATH": SBIN_PATH, "DEBIAN_FRONTEND": "noninteractive"})
-            assert r.returncode == 0, (f"debootstrap {suite} from {mirror} failed:\n{r.stdout[-3000:]}\n"
-                                       f"{r.stderr[-3000:]}")
+            # In a mount namespace of its own: the /proc, /sys and bind-mounted /dev nodes
+            # debootstrap mounts in the target vanish with it, even when it is killed, so no
+            # host device is ever reachable under the directory removed below.
+            env = {**os.environ, "PATH": SBIN_PATH, "DEBIAN_FRONTEND": "noninteractive"}
+            proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", debootstrap,
+                                     f"--variant={variant}", "--arch=amd64",
+                                     *([f"--include={','.join(include)}"] if include else []),
+                                     suite, str(work / "root"), mirror],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    start_new_session=True, env=env)
+            try:
+                out, _ = proc.communicate(timeout=1800)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise
+            assert proc.returncode == 0, f"debootstrap {suite} from {mirror} failed:\n{out[-4000:]}"
             for deb in (work / "root" / "var" / "cache" / "apt" / "archives").glob("*.deb"):
-                deb.unlink()  # the downloaded packages: a third of the root, never needed again
+                deb.unlink()  # the downloaded packages: a sixth of the root, never needed again
             os.rename(work / "root", final)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            _remove_tree(work)
         return final
+
+
+def _remove_tree(path: Path) -> None:
+    """rm -rf ``path``, unless something is mounted at or below it (rmtree would descend into it)."""
+    mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    if any(m == str(path) or m.startswith(f"{path}/") for m in mounts):
+        return
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _can_mount() -> str | None:
@@ -278,15 +299,14 @@ def overlay(lower: Path) -> Iterator[Path]:
                         f"lowerdir={lower},upperdir={top / 'upper'},workdir={top / 'work'}", str(merged)],
                        capture_output=True, text=True, timeout=60)
     if r.returncode != 0:
-        shutil.rmtree(top, ignore_errors=True)
+        _remove_tree(top)
         skips.skip(skips.SANDBOX, f"cannot mount an overlay over the cached root: {r.stderr.strip()}")
     try:
         yield merged
     finally:
         if subprocess.run(["umount", str(merged)], capture_output=True, timeout=60).returncode != 0:
             subprocess.run(["umount", "-l", str(merged)], capture_output=True, timeout=60)
-        if not os.path.ismount(merged):  # never delete through a mount that is still there
-            shutil.rmtree(top, ignore_errors=True)
+        _remove_tree(top)
 
 
 def install_ext(root: Path, ext: Path) -> Path:
