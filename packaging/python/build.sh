@@ -74,6 +74,9 @@ for p in $packages; do
 done
 key=$( (echo "$versions $target"; "$zig" version; cat "$0" "$here/Setup.local") | sha256sum | cut -c1-16)
 prefix=$cache/python-$key
+# One build of a key at a time (two checkouts running make dist at once wait for each other).
+exec 9>"$cache/.lock-$key"
+flock 9
 if [ -x "$prefix/bin/python3" ] && [ -f "$prefix/.complete" ]; then
     log "cached: $prefix ($versions )"
     echo "$prefix/bin/python3"
