@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import skips
-
 from go_processes.vulndb._update import CA_BUNDLES, host_ca_bundle
 
 
