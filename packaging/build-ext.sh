@@ -39,6 +39,8 @@ venv=$build/venv
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.interpreter" 2>/dev/null)" != "$python" ]; then
     rm -rf "$venv"
     "$python" -m venv "$venv"
+    # ensurepip's pip (22.3) warns about --no-binary below on every build.
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
     echo "$python" >"$venv/.interpreter"
 fi
 vpy=$venv/bin/python
