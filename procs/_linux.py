@@ -24,7 +24,17 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from .._log import once
-from ..buildinfo import BuildInfo, BuildInfoError, Cache, Detector, FuncTable, Identity, Result, identity_of
+from ..buildinfo import (
+    BuildInfo,
+    BuildInfoError,
+    Cache,
+    Detector,
+    FuncTable,
+    Identity,
+    Result,
+    UnreadableFile,
+    identity_of,
+)
 
 if TYPE_CHECKING:
     from . import Agent, Process
@@ -135,7 +145,9 @@ def scan(
             result = memo.get(identity)
             if result is None:
                 result = detector.detect(identity, _opener(pid))
-                if len(memo) < _CACHE_MAX:
+                # An UnreadableFile is this process's (it exited or exec'd before the open), not
+                # the binary's: the next process on the same file must be read for itself.
+                if len(memo) < _CACHE_MAX and not isinstance(result, UnreadableFile):
                     memo[identity] = result
         if go_only and not isinstance(result, BuildInfo):
             continue
