@@ -6,7 +6,8 @@ from the pclntab (which stripping keeps), says whether a vulnerable function is 
 (``level`` = symbol), only its package (package), or neither (module).
 
 Running processes by default (``pid =``/``IN`` reads only those, as ``go_processes``); with
-``path =`` the named files instead, so the table joins ``go_executables`` by path. The function
+``path =`` and no constraint on ``pid`` the named files instead, so the table joins
+``go_executables`` by path. Every other constraint only narrows what the table returns without it. The function
 list is read only when the query uses ``level``, ``packages`` or ``symbols``; findings are kept
 per (executable, database), so a warm query costs a stat per process. Without a database the
 query answers no rows and says why in the call's status message (and ``go_vulndb.error``).
@@ -68,7 +69,9 @@ def generate(ctx: QueryContext) -> Iterator[Row]:
     with_symbols = ctx.uses(*_SYMBOL_COLUMNS)
     modules = ctx.equals("module")
     paths = ctx.equals("path")
-    if paths is not None:
+    # File rows have pid NULL, which no pid constraint lets through: with one, path only narrows
+    # the process rows (a join ON v.pid = p.pid AND v.path = p.path sends both).
+    if paths is not None and not ctx.constraints_on("pid"):
         for path in sorted(paths):
             found = _file(path, db, with_symbols)
             if found is not None:
@@ -78,7 +81,7 @@ def generate(ctx: QueryContext) -> Iterator[Row]:
     if pids is not None and not pids:
         return
     for proc, info in go_executables(DETECTOR, pids, uid=False):
-        if proc.exe_identity is None:
+        if proc.exe_identity is None or (paths is not None and proc.path not in paths):
             continue
         findings = _cached(proc.exe_identity, db, with_symbols)
         if findings is None:
