@@ -18,7 +18,7 @@ process <pid> sees it (its mount namespace and root), e.g. ``path LIKE '/proc/42
 rows keep that spelling. The hidden column ``pid_with_namespace`` does the same as osquery's package
 tables (deb_packages, python_packages...): ``WHERE pid_with_namespace = N`` runs the path and
 directory constraints inside process N's root and spells the rows as N sees them, with
-``pid_with_namespace`` = N (0 on rows from our own root). Either way the prefix is resolved inside
+``pid_with_namespace`` = N (0 on rows from our own root, which ``= 0`` selects). Either way the prefix is resolved inside
 that root: a symlink in the image (``/usr/bin -> /opt/x/bin``, even absolute) stays inside it and
 never reaches the host's files. One query lists the Go executables of every running container::
 
@@ -73,7 +73,9 @@ def generate(ctx: QueryContext) -> Iterator[Row]:
     wanted = ctx.equals_int("pid_with_namespace")
     roots: list[int | None] = [None]
     if wanted is not None:
-        roots = [p for p in sorted(wanted) if 0 < p < 1 << 31]
+        # 0 is what host rows carry in this column: = 0 asks for them, as no constraint does.
+        roots = [None] if 0 in wanted else []
+        roots += [p for p in sorted(wanted) if 0 < p < 1 << 31]
     seen: set[tuple[str, str, int | None]] = set()
 
     def rows(found: Iterator[_walk.Found], root: int | None) -> Iterator[Row]:
