@@ -35,6 +35,7 @@ from ..buildinfo import (
     UnreadableFile,
     identity_of,
 )
+from ._inroot import open_in_root
 
 if TYPE_CHECKING:
     from . import Agent, Process
@@ -55,7 +56,6 @@ _CACHE_MAX = 4096
 _GONE = (errno.ESRCH, errno.ENOENT, errno.EACCES, errno.EPERM)
 
 _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
-_O_PATH = getattr(os, "O_PATH", 0)
 
 # Keys are (pid, start_time, exe identity): one exec'd process instance.
 _names: Cache[tuple[int, int, Identity | None], str] = Cache(_CACHE_MAX)
@@ -262,15 +262,18 @@ def gops_agent(proc: Process) -> Agent | None:
         if where is None:
             return None
         pidfile, start, parts, probe = where
-        # Fast negative: no file on the plain path means none on the symlink-free path either
-        # (the safe walk below refuses every symlink), and that is the common case.
-        try:
-            os.lstat(probe)
-        except OSError:
-            return None
+        # Fast negative: the kernel follows every link, so no file on the plain path means none on
+        # the policed one either; that is the common case. Only where the process shares our root:
+        # through /proc/<pid>/root the kernel resolves an absolute link against ours, not its.
+        if probe:
+            try:
+                os.lstat(probe)
+            except OSError:
+                return None
         # Only the process's own users (or root) may speak for it: in a shared directory such
-        # as /tmp another user could plant <pid> naming a port the process serves.
-        content = _read_safely(start, parts, _PIDFILE_MAX, owners=_uids(pid) | {0})
+        # as /tmp another user could plant <pid> naming a port the process serves, or a link.
+        owners = _uids(pid) | {0}
+        content = _read_in_root(pid, start, parts, _PIDFILE_MAX, owners)
         if content is None:
             return None
         port = _port(content)
@@ -287,9 +290,10 @@ def gops_agent(proc: Process) -> Agent | None:
 
 
 def _pidfile(proc: Process) -> tuple[str, str, tuple[str, ...], str] | None:
-    """(pidfile as the target sees it, where to resolve it from, its components, a plain path for
-    a quick existence probe): resolved in the target's own view, its root for an absolute path
-    and its cwd otherwise. Derived from the initial environment, so cached per instance."""
+    """(pidfile as the target sees it, "root" or "cwd": where to resolve it from, its components,
+    a plain path for a quick existence probe, "" when the process's root is not ours): in the
+    target's own view, its root for an absolute path and its cwd otherwise. Derived from the
+    initial environment, so cached per instance."""
     key = (proc.pid, proc.start_time, proc.exe_identity)
     cached = _pidfiles.get(key)
     if cached is not None:
@@ -301,16 +305,25 @@ def _pidfile(proc: Process) -> tuple[str, str, tuple[str, ...], str] | None:
     found: tuple[str, str, tuple[str, ...], str] | tuple[()] = ()
     if config_dir:
         pidfile = posixpath.join(config_dir, str(proc.pid))
-        start = f"/proc/{proc.pid}/root" if pidfile.startswith("/") else f"/proc/{proc.pid}/cwd"
+        start = "root" if pidfile.startswith("/") else "cwd"
         names = pidfile.split("/")
         if "." in names or ".." in names:
             names = posixpath.normpath(pidfile).split("/")
         # Without "." or ".." components normpath only drops empty ones, as this filter does.
         parts = tuple(p for p in names if p not in ("", "."))
         if parts and ".." not in parts:
-            found = (pidfile, start, parts, start + "/" + "/".join(parts))
+            probe = f"/proc/{proc.pid}/{start}/" + "/".join(parts) if _shares_our_root(proc.pid) else ""
+            found = (pidfile, start, parts, probe)
     _pidfiles.put(key, found)
     return found or None
+
+
+def _shares_our_root(pid: int) -> bool:
+    try:
+        mine, theirs = os.stat("/"), os.stat(f"/proc/{pid}/root")
+    except OSError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
 
 
 def _port(content: bytes) -> int | None:
@@ -329,31 +342,25 @@ def _uids(pid: int) -> set[int]:
     return set()
 
 
-def _read_safely(
-    start: str, parts: tuple[str, ...], limit: int, owners: set[int] | None = None
-) -> bytes | None:
-    """Read ``start``/``parts`` component by component: no symlink followed, no ``..``, a regular
-    file only (opened by O_PATH first, so a FIFO or device is never opened for reading), and
-    owned by one of ``owners`` when given."""
+def _read_in_root(pid: int, start: str, parts: tuple[str, ...], limit: int, owners: set[int],
+                  file_owned: bool = True) -> bytes | None:
+    """At most ``limit`` bytes of the regular file ``parts`` names, resolved inside process
+    ``pid``'s root from its root or its cwd (``start``), following only links ``owners`` own;
+    ``file_owned``: the file too must be theirs. Opened by O_PATH first, so a FIFO or device is
+    never opened for reading."""
     try:
-        dfd = os.open(start, _O_DIR)
+        root_fd = os.open(f"/proc/{pid}/root", _O_DIR)
     except OSError:
         return None
+    start_fd = -1
     try:
-        for name in parts[:-1]:
-            try:
-                nfd = os.open(name, _O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
-            except OSError:
-                return None
-            os.close(dfd)
-            dfd = nfd
-        try:
-            pfd = os.open(parts[-1], _O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dfd)
-        except OSError:
-            return None
+        if start == "cwd":
+            start_fd = os.open(f"/proc/{pid}/cwd", _O_DIR)
+        pfd = open_in_root(root_fd, parts, start_fd=start_fd if start_fd >= 0 else None, owners=owners,
+                           directory=False)
         try:
             st = os.fstat(pfd)
-            if not stat.S_ISREG(st.st_mode) or (owners is not None and st.st_uid not in owners):
+            if not stat.S_ISREG(st.st_mode) or (file_owned and st.st_uid not in owners):
                 return None
             # Re-open the very inode checked above (an O_PATH fd cannot be read).
             fd = os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
@@ -373,7 +380,9 @@ def _read_safely(
     except OSError:
         return None
     finally:
-        os.close(dfd)
+        os.close(root_fd)
+        if start_fd >= 0:
+            os.close(start_fd)
 
 
 def _config_dir(env: dict[bytes, bytes], proc: Process) -> str:
@@ -421,7 +430,7 @@ def _environ(pid: int) -> dict[bytes, bytes] | None:
 def _home_of(pid: int, uid: int) -> str:
     if uid < 0:
         return ""
-    data = _read_safely(f"/proc/{pid}/root", ("etc", "passwd"), _PASSWD_MAX)
+    data = _read_in_root(pid, "root", ("etc", "passwd"), _PASSWD_MAX, {0, uid}, file_owned=False)
     if data is None:
         # No readable passwd file inside its root: our own user database is right only when the
         # process shares our root.

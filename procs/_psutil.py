@@ -194,12 +194,14 @@ def gops_agent(proc: Process) -> Agent | None:
 
 
 def _read_no_links(path: str, owners: set[int] | None = None) -> bytes | None:
-    """A few bytes of ``path`` if no component of it is a symlink and it is a regular file owned
-    by one of ``owners`` (when given)."""
+    """A few bytes of ``path`` if it is a regular file owned by one of ``owners`` (when given)
+    and no component of it is a symlink another user owns (macOS's root-owned /var -> private/var
+    is followed, as on Linux; without ``owners`` no link is)."""
     parent = path
     while True:
         try:
-            if stat.S_ISLNK(os.lstat(parent).st_mode):
+            st = os.lstat(parent)
+            if stat.S_ISLNK(st.st_mode) and (owners is None or st.st_uid not in owners):
                 return None
         except OSError:
             return None

@@ -18,9 +18,10 @@ process <pid> sees it (its mount namespace and root), e.g. ``path LIKE '/proc/42
 rows keep that spelling. The hidden column ``pid_with_namespace`` does the same as osquery's package
 tables (deb_packages, python_packages...): ``WHERE pid_with_namespace = N`` runs the path and
 directory constraints inside process N's root and spells the rows as N sees them, with
-``pid_with_namespace`` = N (0 on rows from our own root, which ``= 0`` selects). Either way the prefix is resolved inside
-that root: a symlink in the image (``/usr/bin -> /opt/x/bin``, even absolute) stays inside it and
-never reaches the host's files. One query lists the Go executables of every running container::
+``pid_with_namespace`` = N (0 on rows from our own root, which ``= 0`` selects). Either way the
+prefix is resolved inside that root: a symlink in the image (``/usr/bin -> /opt/x/bin``, even
+absolute) stays inside it and never reaches the host's files. One query lists the Go executables
+of every running container::
 
     SELECT p.container_id, e.path, e.version FROM go_processes p
       JOIN go_executables e ON e.pid_with_namespace = p.pid

@@ -7,9 +7,9 @@ from the pclntab (which stripping keeps), says whether a vulnerable function is 
 
 Running processes by default (``pid =``/``IN`` reads only those, as ``go_processes``); with
 ``path =`` and no constraint on ``pid`` the named files instead, so the table joins
-``go_executables`` by path. Every other constraint only narrows what the table returns without it. The function
-list is read only when the query uses ``level``, ``packages`` or ``symbols``; findings are kept
-per (executable, database), so a warm query costs a stat per process. Without a database the
+``go_executables`` by path. Every other constraint only narrows what the table returns without it.
+The function list is read only when the query uses ``level``, ``packages`` or ``symbols``;
+findings are kept per (executable, database), so a warm query costs a stat per process. Without a database the
 query answers no rows and says why in the call's status message (and ``go_vulndb.error``).
 """
 

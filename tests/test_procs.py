@@ -551,6 +551,13 @@ def test_fifo_pidfile_does_not_hang(plain_go: tuple[subprocess.Popen, Path]) -> 
     assert _bounded(lambda: gops_agent(proc)) is None
 
 
+def _nobody() -> int:
+    """A uid that is neither root nor the agent's: links it owns are another user's."""
+    if os.geteuid() != 0:
+        skips.skip(skips.NEEDS_ROOT, "to give a symlink to another user")
+    return pwd.getpwnam("nobody").pw_uid
+
+
 def test_symlinked_pidfile_is_refused(spawner: Spawner, agent_exe: str, tmp_path: Path) -> None:
     cfg = tmp_path / "cfg"
     p, port = start_agent(spawner, agent_exe, {"GOPS_CONFIG_DIR": str(cfg)})
@@ -559,6 +566,7 @@ def test_symlinked_pidfile_is_refused(spawner: Spawner, agent_exe: str, tmp_path
     real = tmp_path / "real-port-file"
     os.replace(cfg / str(p.pid), real)
     (cfg / str(p.pid)).symlink_to(real)
+    os.lchown(cfg / str(p.pid), _nobody(), -1)  # a link neither root nor the agent's user owns
     assert real.read_text() == str(port)
     assert _bounded(lambda: gops_agent(proc)) is None  # ... whose pidfile is now a symlink
 
@@ -566,6 +574,7 @@ def test_symlinked_pidfile_is_refused(spawner: Spawner, agent_exe: str, tmp_path
 def test_symlinked_config_dir_is_refused(spawner: Spawner, agent_exe: str, tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
+    os.lchown(tmp_path / "link", _nobody(), -1)  # a link neither root nor the agent's user owns
     p, _ = start_agent(spawner, agent_exe, {"GOPS_CONFIG_DIR": str(tmp_path / "link" / "gops")})
     assert (tmp_path / "real" / "gops" / str(p.pid)).is_file()
     assert gops_agent(one(p.pid)) is None
