@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from ..tables import ContextError, QueryContext, Table
+from ..tables import ContextError, QueryContext, Table, run
 from . import _wire
 from ._values import routes, row_converter
 
@@ -168,7 +168,8 @@ class Handler:
         started = time.monotonic()
         try:
             context = QueryContext.parse(raw_context)
-            rows = self._convert[table.name](table.generate(context), context.cols_used)
+            convert = self._convert[table.name]
+            rows, notices = run(table, context, lambda found: convert(found, context.cols_used))
         except ContextError as e:
             self._log(f"{table.name}: bad query context: {_one_line(e)}")
             return self._fail(f"bad query context: {_one_line(e)}")
@@ -178,9 +179,9 @@ class Handler:
         self._log.debug(
             f"{table.name}: generate {len(rows)} rows in {(time.monotonic() - started) * 1000:.1f} ms"
         )
-        for notice in context.notices:
+        for notice in notices:
             self._log(f"{table.name}: {notice}")
-        message = "; ".join(context.notices) or "OK"
+        message = "; ".join(notices) or "OK"
         return _wire.ttypes.ExtensionResponse(status=self._status(0, message), response=rows)
 
 

@@ -18,6 +18,7 @@ from ._api import (
     QueryContext,
     Row,
     Table,
+    run,
 )
 
 
@@ -44,4 +45,5 @@ __all__ = [
     "Row",
     "Table",
     "all_tables",
+    "run",
 ]

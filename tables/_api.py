@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum, IntFlag
-from typing import Any
+from typing import Any, TypeVar
 
 _PLAIN_INT = re.compile(r"-?[0-9]{1,20}")
 
@@ -159,6 +159,8 @@ class QueryContext:
 Row = Mapping[str, object]
 """A row: column name to str, int, float, bool or None (None is osquery's NULL / unknown)."""
 
+R = TypeVar("R")
+
 
 @dataclass(frozen=True)
 class Table:
@@ -173,3 +175,13 @@ class Table:
             if c.name == name:
                 return c
         raise KeyError(name)
+
+
+def run(table: Table, context: QueryContext,
+        collect: Callable[[Iterable[Row]], R] = list) -> tuple[R, tuple[str, ...]]:  # type: ignore[assignment]
+    """Run ``table`` for ``context``: its rows, gathered by ``collect`` (the extension converts
+    them to osquery's strings as they come), and the notices the table left for whoever asked
+    (why an answer is empty: "no vulnerability database"). The one path for the extension and
+    the command, so neither drops them."""
+    rows = collect(table.generate(context))
+    return rows, tuple(context.notices)

@@ -14,8 +14,12 @@ printed, the binary it built), never from the code under test.
 
 from __future__ import annotations
 
+import os
+import pwd
 import signal
+import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +27,11 @@ import osqueryd
 import pytest
 from fixtures import build_fixture
 from go_processes import vulndb
-from test_procs import Spawner
+from gobuild import Build, build
+from test_procs import AGENT_BUILD, Spawner, agent_user, start_agent
+from vulndb_util import snapshot_db
+
+__all__ = ["agent_user", "snapshot_db"]
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="real Linux processes")
 
@@ -92,3 +100,122 @@ def test_a_process_exiting_mid_scan_hides_no_other_process_on_its_binary(spawner
         assert len(dead) == 1 and dead[0].returncode == -signal.SIGKILL  # the race happened, to one
         (survivor,) = {a.pid, b.pid} - {dead[0].pid}
         assert _pids(rows) == {survivor}
+
+
+# --- a constraint only narrows ---------------------------------------------------------------------
+
+@pytest.fixture
+def old_go_process(spawner) -> tuple[int, str]:
+    """A running program built with Go 1.19 (the snapshot holds stdlib advisories for it)."""
+    exe = build(Build(toolchain="old"))
+    p = spawner.popen([str(exe), "sleep"])
+    return p.pid, os.path.realpath(exe)
+
+
+def test_vulnerabilities_pid_and_path_narrow_the_process_rows(snapshot_db, old_go_process):
+    pid, path = old_go_process
+    with osqueryd.OsqueryD(env=_env(snapshot_db)) as osq:
+        osq.wait_ready()
+        client = osq.client(timeout=120)
+        by_pid = client.generate("go_vulnerabilities", osq.context("go_vulnerabilities", pid=[pid]))
+        assert by_pid and _pids(by_pid) == {pid} and {r["path"] for r in by_pid} == {path}
+        # What a join ON v.pid = p.pid AND v.path = p.path sends: both constraints.
+        both = client.generate("go_vulnerabilities",
+                               osq.context("go_vulnerabilities", pid=[pid], path=[path]))
+        assert sorted(both, key=lambda r: r["osv_id"]) == sorted(by_pid, key=lambda r: r["osv_id"])
+        # Another path narrows P's rows to none; path alone still names the file (pid NULL).
+        assert client.generate("go_vulnerabilities",
+                               osq.context("go_vulnerabilities", pid=[pid], path=["/bin/sh"])) == []
+        files = client.generate("go_vulnerabilities", osq.context("go_vulnerabilities", path=[path]))
+        assert files and {r["pid"] for r in files} == {""}
+        assert {r["osv_id"] for r in files} == {r["osv_id"] for r in by_pid}
+
+
+def test_executables_pid_with_namespace_zero_keeps_the_host_rows(tmp_path):
+    exe = tmp_path / "prog"
+    exe.write_bytes(build_fixture("default").read_bytes())
+    with osqueryd.OsqueryD(env=_env()) as osq:
+        osq.wait_ready()
+        client = osq.client(timeout=120)
+        host = client.generate("go_executables", osq.context("go_executables", path=[exe]))
+        assert [(r["path"], r["pid_with_namespace"]) for r in host] == [(str(exe), "0")]
+        zero = client.generate("go_executables",
+                               osq.context("go_executables", path=[exe], pid_with_namespace=[0]))
+        assert zero == host
+        both = client.generate("go_executables", osq.context(
+            "go_executables", directory=[tmp_path], pid_with_namespace=[0, os.getpid()]))
+        assert sorted((r["path"], r["pid_with_namespace"]) for r in both) == [
+            (str(exe), "0"), (str(exe), str(os.getpid()))]
+
+
+# --- the gops agent behind a root-owned symlink ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def agent_program() -> Iterator[str]:
+    """The agent program where another user can run it (the fixture cache may be private)."""
+    d = tempfile.mkdtemp(dir="/var/tmp", prefix="gops-agent-bin-")
+    os.chmod(d, 0o755)
+    exe = Path(d, "agent")
+    exe.write_bytes(build(AGENT_BUILD).read_bytes())
+    exe.chmod(0o755)
+    yield str(exe)
+    subprocess.run(["rm", "-rf", d], check=False)
+
+
+@pytest.fixture
+def symlinked_home(agent_user: pwd.struct_passwd) -> Iterator[tuple[Path, Path]]:
+    """base/home -> var/home (root's link, as on Fedora Atomic), with the user's home below it:
+    (the home spelled through the link, the link)."""
+    base = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="gops-symhome-"))
+    os.chmod(base, 0o755)
+    real = base / "var" / "home" / agent_user.pw_name
+    real.mkdir(parents=True)
+    os.chown(real, agent_user.pw_uid, agent_user.pw_gid)
+    (base / "home").symlink_to("var/home")
+    yield base / "home" / agent_user.pw_name, base / "home"
+    subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
+def _agent_row(osq: osqueryd.OsqueryD, pid: int) -> dict[str, str]:
+    ctx = osq.context("go_processes", ["pid", "agent", "agent_port", "agent_address"], pid=[pid])
+    (row,) = osq.client(timeout=120).generate("go_processes", ctx)
+    return row
+
+
+def test_agent_behind_a_root_owned_symlink_is_found(spawner, agent_program, agent_user, symlinked_home):
+    home, link = symlinked_home
+    assert os.lstat(link).st_uid == 0
+    p, port = start_agent(spawner, agent_program, {"HOME": str(home)}, agent_user)
+    assert (home / ".config" / "gops" / str(p.pid)).read_text() == str(port)  # the agent wrote it
+    with osqueryd.OsqueryD(env=_env()) as osq:
+        osq.wait_ready()
+        row = _agent_row(osq, p.pid)
+        assert (row["agent"], row["agent_port"], row["agent_address"]) == ("1", str(port), "127.0.0.1")
+
+
+def test_agent_behind_another_users_symlink_is_refused(spawner, agent_program, agent_user, symlinked_home):
+    home, link = symlinked_home
+    nobody = pwd.getpwnam("nobody").pw_uid
+    assert nobody not in (0, agent_user.pw_uid)
+    os.lchown(link, nobody, -1)  # a link neither root nor the agent's user made
+    p, port = start_agent(spawner, agent_program, {"HOME": str(home)}, agent_user)
+    assert (home / ".config" / "gops" / str(p.pid)).read_text() == str(port)
+    with osqueryd.OsqueryD(env=_env()) as osq:
+        osq.wait_ready()
+        assert _agent_row(osq, p.pid)["agent"] == "0"
+        os.lchown(link, agent_user.pw_uid, -1)  # the agent's own user may lead it elsewhere
+        assert _agent_row(osq, p.pid)["agent"] == "1"
+
+
+# --- the command says why a table is empty ---------------------------------------------------------
+
+def test_table_command_without_a_database_says_why_and_fails(tmp_path):
+    env = {**os.environ, **_env()}
+    env[vulndb.ENV_LOCATION] = str(tmp_path / "none")
+    r = subprocess.run([sys.executable, "-m", "go_processes", "--table", "go_vulnerabilities"],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 1
+    assert f"no vulnerability database at {tmp_path / 'none'}" in r.stderr
+    vulns = subprocess.run([sys.executable, "-m", "go_processes", "vulns"],
+                           capture_output=True, text=True, timeout=300, env=env)
+    assert vulns.returncode == 1 and "no vulnerability database" in vulns.stderr  # as vulns says it
