@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 
-from ._log import configure
+from .common import configure
 from .tables import ColumnOptions, Constraint, Operator, QueryContext, Row, Table, all_tables, run
 
 

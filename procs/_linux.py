@@ -12,7 +12,6 @@ the initial environment) is cached per (pid, start time, executable identity).
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import posixpath
@@ -23,11 +22,9 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING
 
-from .._log import once
 from ..buildinfo import (
     BuildInfo,
     BuildInfoError,
-    Cache,
     Detector,
     FuncTable,
     Identity,
@@ -35,6 +32,7 @@ from ..buildinfo import (
     UnreadableFile,
     identity_of,
 )
+from ..common import GONE, Cache, expected, meaning, once
 from ._inroot import open_in_root
 
 if TYPE_CHECKING:
@@ -52,8 +50,6 @@ _PIDFILE_MAX = 16
 _NET_TCP_MAX = 4 << 20  # LISTEN sockets come first in /proc/net/tcp*, so a bound never hides them early
 _FD_MAX = 1 << 16
 _CACHE_MAX = 4096
-# The process is gone or not ours to read: expected during any scan, never logged.
-_GONE = (errno.ESRCH, errno.ENOENT, errno.EACCES, errno.EPERM)
 
 _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
@@ -136,10 +132,10 @@ def scan(
         try:
             st = os.stat(base + "/exe")
             identity: Identity | None = identity_of(st)
-        except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
-            continue  # kernel thread, zombie, exited, or no such pid
-        except OSError:
-            st, identity = None, None  # permission denied: the process exists, its binary is unknown
+        except OSError as e:
+            if meaning(e) == GONE:
+                continue  # kernel thread, zombie, exited, or no such pid
+            st, identity = None, None  # the process exists, its binary is unknown (denied)
         result: Result | None = None
         if detector is not None and identity is not None:
             result = memo.get(identity)
@@ -173,10 +169,10 @@ def scan(
             name = _name(pid, start_time, identity, comm)
             if identity is not None and identity_of(os.stat(base + "/exe")) != identity:
                 continue  # exec'd or replaced while we read it: this row would mix two programs
-        except (FileNotFoundError, ProcessLookupError, PermissionError, ValueError, IndexError):
+        except (ValueError, IndexError):
             continue
         except OSError as e:
-            if e.errno not in _GONE:
+            if not expected(e):
                 once(log, ("scan", pid, e.errno), "pid %d left out: %s", pid, e)
             continue
         yield Process(pid, ppid, name, exe_path, on_disk, ruid, start_time, identity), result
@@ -280,10 +276,8 @@ def gops_agent(proc: Process) -> Agent | None:
         if port is None:
             return None
         address = _listening_address(pid, port)
-    except (ProcessLookupError, FileNotFoundError, PermissionError):
-        return None
     except (OSError, ValueError) as e:
-        if not isinstance(e, OSError) or e.errno not in (*_GONE, errno.ELOOP, errno.ENOTDIR):
+        if not isinstance(e, OSError) or not expected(e):
             once(log, ("agent", pid, getattr(e, "errno", None)), "pid %d: no agent columns: %s", pid, e)
         return None
     return Agent(pidfile, port, address or "", address is not None)

@@ -6,7 +6,8 @@ thing, so they share these definitions, the same names and the same meanings.
 
 from __future__ import annotations
 
-from ..buildinfo import BuildInfo, Cache, Identity
+from ..buildinfo import BuildInfo, Identity
+from ..common import Cache
 from ._api import Column
 from ._api import ColumnType as T
 

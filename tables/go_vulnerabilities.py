@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from functools import partial
 
 from .. import vulndb
-from ..buildinfo import BuildInfo, BuildInfoError, Cache, FuncTable, Identity, UnreadableFile, identity_of
+from ..buildinfo import BuildInfo, BuildInfoError, FuncTable, Identity, UnreadableFile, identity_of
+from ..common import Cache
 from ..procs import executable_functions, go_executables
 from . import _walk
 from ._api import Column, QueryContext, Row, Table
