@@ -20,23 +20,15 @@ import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING
 
 from ..buildinfo import (
-    BuildInfo,
-    BuildInfoError,
-    Detector,
-    FuncTable,
     Identity,
-    Result,
-    UnreadableFile,
     identity_of,
 )
 from ..common import GONE, Cache, expected, meaning, once
+from . import _gops
 from ._inroot import open_in_root
-
-if TYPE_CHECKING:
-    from . import Agent, Process
+from ._model import Agent, Process
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +38,6 @@ _COMM_MAX = 15  # TASK_COMM_LEN - 1: a comm of this length may be truncated
 _CMDLINE_MAX = 8192  # argv[0] only; PATH_MAX is 4096
 _ENVIRON_MAX = 256 * 1024
 _PASSWD_MAX = 1 << 20
-_PIDFILE_MAX = 16
 _NET_TCP_MAX = 4 << 20  # LISTEN sockets come first in /proc/net/tcp*, so a bound never hides them early
 _FD_MAX = 1 << 16
 _CACHE_MAX = 4096
@@ -105,77 +96,75 @@ def _given(pids: Iterable[int]) -> Iterator[int]:
             yield pid
 
 
+def candidates(pids: Iterable[int] | None) -> Iterator[int]:
+    """Every pid (thread group leaders), or the valid ones of ``pids`` without walking /proc."""
+    return _given(pids) if pids is not None else _pids()
+
+
 def _opener(pid: int) -> Callable[[], int]:
     """Open the executable through the magic link: right for deleted, memfd and other-namespace
     binaries (the detector checks that what was opened is the file it was asked about)."""
     return partial(os.open, f"/proc/{pid}/exe", os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
 
 
-def scan(
-    pids: Iterable[int] | None,
-    detector: Detector | None = None,
-    go_only: bool = False,
-    uid: bool = True,
-    path: bool = True,
-) -> Iterator[tuple[Process, Result | None]]:
-    """Processes with the detector's answer for each; with ``go_only`` a process whose answer is
-    not BuildInfo is dropped before anything more is read about it. A process that cannot be read
-    is left out (an unexpected error is logged once, at debug level); nothing is raised.
-    ``uid=False`` skips /proc/<pid>/status (the dearest read here: the kernel formats some forty
-    lines) and ``path=False`` the exe readlink; those fields are then unknown (-1, "" and -1)."""
-    from . import Process
+def exe_opener(pid: int, handle: object) -> Callable[[], int]:
+    """How to open ``pid``'s executable as the process sees it, during a scan."""
+    return _opener(pid)
 
-    constrained = pids is not None
-    memo: dict[Identity, Result] = {}  # many processes share a binary: skip the detector's lock
-    for pid in _given(pids) if pids is not None else _pids():
-        base = f"/proc/{pid}"
-        try:
-            st = os.stat(base + "/exe")
-            identity: Identity | None = identity_of(st)
-        except OSError as e:
-            if meaning(e) == GONE:
-                continue  # kernel thread, zombie, exited, or no such pid
-            st, identity = None, None  # the process exists, its binary is unknown (denied)
-        result: Result | None = None
-        if detector is not None and identity is not None:
-            result = memo.get(identity)
-            if result is None:
-                result = detector.detect(identity, _opener(pid))
-                # An UnreadableFile is this process's (it exited or exec'd before the open), not
-                # the binary's: the next process on the same file must be read for itself.
-                if len(memo) < _CACHE_MAX and not isinstance(result, UnreadableFile):
-                    memo[identity] = result
-        if go_only and not isinstance(result, BuildInfo):
-            continue
-        try:
-            data = _read_once(base + "/stat")
-            lp, rp = data.find(b"("), data.rfind(b")")
-            comm = data[lp + 1 : rp]
-            fields = data[rp + 2 :].split(None, 36)
-            state, ppid, flags, start_time = fields[0], int(fields[1]), int(fields[6]), int(fields[19])
-            if state in (b"Z", b"X", b"x") or flags & _PF_KTHREAD or lp < 0:
-                continue
-            # /proc/<tid> exists for every thread, though /proc lists leaders only. The kernel sets
-            # exit_signal to -1 for exactly the threads that do not lead their group (copy_process
-            # with CLONE_THREAD; de_thread gives a new leader SIGCHLD).
-            if constrained and fields[35] == b"-1":
-                continue
-            if st is None or not path:
-                exe_path, on_disk = "", -1
-            else:
-                exe_path, on_disk = _path(base, st)
-            # The real uid, as osquery reads it: the owner of /proc/<pid> is the effective uid.
-            ruid = _real_uid(base) if uid else -1
-            name = _name(pid, start_time, identity, comm)
-            if identity is not None and identity_of(os.stat(base + "/exe")) != identity:
-                continue  # exec'd or replaced while we read it: this row would mix two programs
-        except (ValueError, IndexError):
-            continue
-        except OSError as e:
-            if not expected(e):
-                once(log, ("scan", pid, e.errno), "pid %d left out: %s", pid, e)
-            continue
-        yield Process(pid, ppid, name, exe_path, on_disk, ruid, start_time, identity), result
+
+def process_opener(proc: Process) -> Callable[[], int]:
+    """How to open ``proc``'s executable as the process sees it."""
+    return _opener(proc.pid)
+
+
+def exe(pid: int) -> tuple[Identity | None, os.stat_result | None] | None:
+    """(identity, stat) of the file ``pid`` runs: one stat of /proc/<pid>/exe, which also drops
+    kernel threads and zombies (None: they have no executable, as an exited pid has none);
+    (None, None) when the process exists but its executable cannot be stat'ed (denied)."""
+    try:
+        st = os.stat(f"/proc/{pid}/exe")
+    except OSError as e:
+        return None if meaning(e) == GONE else (None, None)
+    return identity_of(st), st
+
+
+def read(pid: int, identity: Identity | None, st: os.stat_result | None, uid: bool, path: bool,
+         constrained: bool) -> Process | None:
+    """The Process for ``pid`` (whose executable :func:`exe` found), reading /proc/<pid>/stat
+    and, only when asked, ``status`` (``uid``: the dearest read here, the kernel formats some
+    forty lines) and the exe link (``path``); None for a zombie, a kernel thread, a thread id
+    given as a pid (``constrained``), a process that exec'd meanwhile or one that cannot be read
+    (an unexpected error is logged once, at debug level)."""
+    base = f"/proc/{pid}"
+    try:
+        data = _read_once(base + "/stat")
+        lp, rp = data.find(b"("), data.rfind(b")")
+        comm = data[lp + 1 : rp]
+        fields = data[rp + 2 :].split(None, 36)
+        state, ppid, flags, start_time = fields[0], int(fields[1]), int(fields[6]), int(fields[19])
+        if state in (b"Z", b"X", b"x") or flags & _PF_KTHREAD or lp < 0:
+            return None
+        # /proc/<tid> exists for every thread, though /proc lists leaders only. The kernel sets
+        # exit_signal to -1 for exactly the threads that do not lead their group (copy_process
+        # with CLONE_THREAD; de_thread gives a new leader SIGCHLD).
+        if constrained and fields[35] == b"-1":
+            return None
+        if st is None or not path:
+            exe_path, on_disk = "", -1
+        else:
+            exe_path, on_disk = _path(base, st)
+        # The real uid, as osquery reads it: the owner of /proc/<pid> is the effective uid.
+        ruid = _real_uid(base) if uid else -1
+        name = _name(pid, start_time, identity, comm)
+        if identity is not None and identity_of(os.stat(base + "/exe")) != identity:
+            return None  # exec'd or replaced while we read it: this row would mix two programs
+    except (ValueError, IndexError):
+        return None
+    except OSError as e:
+        if not expected(e):
+            once(log, ("scan", pid, e.errno), "pid %d left out: %s", pid, e)
+        return None
+    return Process(pid, ppid, name, exe_path, on_disk, ruid, start_time, identity)
 
 
 def _real_uid(base: str) -> int:
@@ -229,29 +218,10 @@ def _name(pid: int, start_time: int, identity: Identity | None, comm: bytes) -> 
     return name
 
 
-def processes(pids: Iterable[int] | None = None) -> Iterator[Process]:
-    for proc, _ in scan(pids):
-        yield proc
-
-
-def executable(proc: Process, detector: Detector) -> Result | None:
-    if proc.exe_identity is None:
-        return None
-    return detector.detect(proc.exe_identity, _opener(proc.pid))
-
-
-def executable_functions(proc: Process, detector: Detector) -> FuncTable | BuildInfoError | None:
-    if proc.exe_identity is None:
-        return None
-    return detector.functions(proc.exe_identity, _opener(proc.pid))
-
-
 # --- gops agent ------------------------------------------------------------------------------
 
 
 def gops_agent(proc: Process) -> Agent | None:
-    from . import Agent
-
     pid = proc.pid
     try:
         where = _pidfile(proc)
@@ -269,10 +239,10 @@ def gops_agent(proc: Process) -> Agent | None:
         # Only the process's own users (or root) may speak for it: in a shared directory such
         # as /tmp another user could plant <pid> naming a port the process serves, or a link.
         owners = _uids(pid) | {0}
-        content = _read_in_root(pid, start, parts, _PIDFILE_MAX, owners)
+        content = _read_in_root(pid, start, parts, _gops.PIDFILE_MAX, owners)
         if content is None:
             return None
-        port = _port(content)
+        port = _gops.port(content)
         if port is None:
             return None
         address = _listening_address(pid, port)
@@ -318,14 +288,6 @@ def _shares_our_root(pid: int) -> bool:
     except OSError:
         return False
     return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
-
-
-def _port(content: bytes) -> int | None:
-    text = content.strip()
-    if not text.isdigit() or len(text) > 5:
-        return None
-    port = int(text)
-    return port if 0 < port < 65536 else None
 
 
 def _uids(pid: int) -> set[int]:
@@ -379,34 +341,29 @@ def _read_in_root(pid: int, start: str, parts: tuple[str, ...], limit: int, owne
             os.close(start_fd)
 
 
-def _config_dir(env: dict[bytes, bytes], proc: Process) -> str:
-    """The TARGET's gops config dir, as gops's agent computes it (internal.ConfigDir):
-    $GOPS_CONFIG_DIR, else $XDG_CONFIG_HOME/gops, else $HOME/.config/gops, else the user's home
+def _config_dir(env: dict[str, str], proc: Process) -> str:
+    """The TARGET's gops config dir (``_gops.config_dir``), else .config/gops in the user's home
     from the passwd file inside its own root."""
-    if env.get(b"GOPS_CONFIG_DIR"):
-        return os.fsdecode(env[b"GOPS_CONFIG_DIR"])
-    if env.get(b"XDG_CONFIG_HOME"):
-        return posixpath.join(os.fsdecode(env[b"XDG_CONFIG_HOME"]), "gops")
-    if env.get(b"HOME"):
-        return posixpath.join(os.fsdecode(env[b"HOME"]), ".config", "gops")
+    found = _gops.config_dir(env, "linux")
+    if found:
+        return found
     # The scan may have left the uid unread (the query did not ask for it); this runs once per
     # process instance, and only for an environment without HOME.
     uid = proc.uid if proc.uid >= 0 else _real_uid(f"/proc/{proc.pid}")
-    home = _home_of(proc.pid, uid)
-    return posixpath.join(home, ".config", "gops") if home else ""
+    return _gops.home_config_dir(_home_of(proc.pid, uid))
 
 
-_WANTED = (b"GOPS_CONFIG_DIR", b"XDG_CONFIG_HOME", b"HOME")
+_WANTED = tuple(os.fsencode(k) for k in _gops.WANTED if k != "APPDATA")
 
 
-def _environ(pid: int) -> dict[bytes, bytes] | None:
+def _environ(pid: int) -> dict[str, str] | None:
     try:
         data = _read(f"/proc/{pid}/environ", _ENVIRON_MAX, complete=True)
     except OSError:
         return None
-    # Three searches instead of splitting every entry (an environment can be 256 KB). An entry
+    # A few searches instead of splitting every entry (an environment can be 256 KB). An entry
     # starts the data or follows a NUL; Go's getenv takes the first occurrence, as find does.
-    env: dict[bytes, bytes] = {}
+    env: dict[str, str] = {}
     for key in _WANTED:
         head = key + b"="
         if data.startswith(head):
@@ -417,7 +374,7 @@ def _environ(pid: int) -> dict[bytes, bytes] | None:
                 continue
             start = at + 1 + len(head)
         end = data.find(b"\0", start)
-        env[key] = data[start:] if end < 0 else data[start:end]
+        env[os.fsdecode(key)] = os.fsdecode(data[start:] if end < 0 else data[start:end])
     return env
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..buildinfo import BuildInfo, Module
-from ..procs import go_executables
+from ..procs import running_go
 from ._api import Column, ColumnOptions, ColumnType, QueryContext, Row, Table
 from ._shared import DETECTOR
 
@@ -47,7 +47,7 @@ def stdlib_version(go_version: str) -> str:
 def generate(ctx: QueryContext) -> Iterator[Row]:
     pids = ctx.equals_int("pid")
     modules = ctx.equals("module")
-    for proc, result in go_executables(DETECTOR, pids):
+    for proc, result in running_go(DETECTOR, pids, path=ctx.uses("path")):
         for module, main in _modules(result):
             if modules is not None and module.path not in modules:
                 continue

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..procs import go_executables, gops_agent, placement
+from ..procs import gops_agent, placement, running_go
 from . import _executable as executable
 from ._api import Column, QueryContext, Row, Table
 from ._api import ColumnOptions as Opt
@@ -68,7 +68,7 @@ def generate(context: QueryContext) -> Iterator[Row]:
     with_ns = context.uses(*_NAMESPACE_COLUMNS)
     with_uid = context.uses("uid")
     with_path = context.uses("path", "on_disk")
-    for proc, info in go_executables(DETECTOR, pids, uid=with_uid, path=with_path):
+    for proc, info in running_go(DETECTOR, pids, uid=with_uid, path=with_path):
         agent = gops_agent(proc) if with_agent else None
         listening = agent is not None and agent.listening
         row: dict[str, object] = {

@@ -21,7 +21,7 @@ from functools import partial
 from .. import vulndb
 from ..buildinfo import BuildInfo, BuildInfoError, FuncTable, Identity, UnreadableFile, identity_of
 from ..common import Cache
-from ..procs import executable_functions, go_executables
+from ..procs import executable_functions, running_go
 from . import _walk
 from ._api import Column, QueryContext, Row, Table
 from ._api import ColumnOptions as Opt
@@ -81,7 +81,7 @@ def generate(ctx: QueryContext) -> Iterator[Row]:
     pids = ctx.equals_int("pid")
     if pids is not None and not pids:
         return
-    for proc, info in go_executables(DETECTOR, pids, uid=False):
+    for proc, info in running_go(DETECTOR, pids, path=paths is not None or ctx.uses("path")):
         if proc.exe_identity is None or (paths is not None and proc.path not in paths):
             continue
         findings = _cached(proc.exe_identity, db, with_symbols)

@@ -38,9 +38,9 @@ from go_processes.procs import (  # noqa: E402
     Process,
     executable,
     executables,
-    go_executables,
     gops_agent,
     processes,
+    running_go,
 )
 
 AGENT_BUILD = Build(program=Program(module="example.com/agent", files=(("main.go", AGENT),)), name="agent")
@@ -247,12 +247,12 @@ def test_executable_matches_go_toolchain(zoo: dict[str, Started], oracle: dict[s
         assert result.main.version == want["Main"]["Version"], kind
 
 
-def test_go_executables_keeps_only_go(zoo: dict[str, Started]) -> None:
+def test_running_go_keeps_only_go(zoo: dict[str, Started]) -> None:
     ours = {s.pid: s for s in zoo.values()}
     want = {pid for pid, s in ours.items() if s.go}
-    got = {p.pid: bi for p, bi in go_executables(Detector()) if p.pid in ours}
+    got = {p.pid: bi for p, bi in running_go(Detector()) if p.pid in ours}
     assert got.keys() == want and all(isinstance(bi, BuildInfo) for bi in got.values())
-    assert {p.pid for p, _ in go_executables(Detector(), list(ours))} == want
+    assert {p.pid for p, _ in running_go(Detector(), list(ours))} == want
     # executables() keeps every identified process, with the reason a non-Go one is not Go.
     every = {p.pid: r for p, r in executables(Detector(), list(ours))}
     assert every.keys() == ours.keys()
@@ -377,24 +377,25 @@ def test_kernel_threads_are_absent() -> None:
 
 def test_psutil_backend_on_linux(zoo: dict[str, Started]) -> None:
     """The non-Linux module, forced here: same answers for our processes."""
-    from go_processes.procs import _psutil
+    from go_processes.procs import Reader, _psutil
 
+    reader = Reader(_psutil)
     # psutil gives a path only, which does not reach into another mount namespace.
     ours = {s.pid: s for s in zoo.values() if s.kind != "mntns"}
-    found = {p.pid: p for p in _psutil.processes(list(ours))}
+    found = {p.pid: p for p in reader.processes(list(ours))}
     assert found.keys() == ours.keys()
     detector = Detector()
     for pid, s in ours.items():
         p = found[pid]
         assert p.ppid == os.getpid() and p.path == s.path and p.on_disk == s.on_disk, s.kind
-        result = _psutil.executable(p, detector)
+        result = reader.executable(p, detector)
         if s.kind == "deleted":
             assert result is None  # psutil can only open the (gone) path
         else:
             assert isinstance(result, BuildInfo) == s.go, s.kind
     tid = next(int(t) for t in os.listdir(f"/proc/{zoo['default'].pid}/task") if int(t) != zoo["default"].pid)
-    assert list(_psutil.processes([tid])) == []
-    assert any(p.pid in ours for p in _psutil.processes())
+    assert list(reader.processes([tid])) == []
+    assert any(p.pid in ours for p in reader.processes())
 
 
 # --- gops agent ----------------------------------------------------------------------------------
