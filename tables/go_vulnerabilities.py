@@ -21,11 +21,12 @@ from functools import partial
 from .. import vulndb
 from ..buildinfo import BuildInfo, BuildInfoError, FuncTable, Identity, UnreadableFile, identity_of
 from ..common import Cache
-from ..procs import executable_functions, running_go
+from ..procs import Process, executable_functions
 from . import _walk
 from ._api import Column, QueryContext, Row, Table
 from ._api import ColumnOptions as Opt
 from ._api import ColumnType as T
+from ._per_process import attach, child_rows, wanted_values
 from ._shared import DETECTOR
 
 _SYMBOL_COLUMNS = ("level", "packages", "symbols")
@@ -68,7 +69,6 @@ def generate(ctx: QueryContext) -> Iterator[Row]:
         ctx.notice(f"no rows: {status.error}")
         return
     with_symbols = ctx.uses(*_SYMBOL_COLUMNS)
-    modules = ctx.equals("module")
     paths = ctx.equals("path")
     # File rows have pid NULL, which no pid constraint lets through: with one, path only narrows
     # the process rows (a join ON v.pid = p.pid AND v.path = p.path sends both).
@@ -76,19 +76,19 @@ def generate(ctx: QueryContext) -> Iterator[Row]:
         for path in sorted(paths):
             found = _file(path, db, with_symbols)
             if found is not None:
-                yield from _rows(None, path, found, modules)
+                yield from attach(None, path, found, wanted_values(ctx, ("module",)))
         return
-    pids = ctx.equals_int("pid")
-    if pids is not None and not pids:
-        return
-    for proc, info in running_go(DETECTOR, pids, path=paths is not None or ctx.uses("path")):
-        if proc.exe_identity is None or (paths is not None and proc.path not in paths):
-            continue
-        findings = _cached(proc.exe_identity, db, with_symbols)
-        if findings is None:
+
+    def findings(proc: Process, info: BuildInfo) -> Rows:
+        if proc.exe_identity is None:
+            return []
+        found = _cached(proc.exe_identity, db, with_symbols)
+        if found is None:
             functions = executable_functions(proc, DETECTOR) if with_symbols else None
-            findings = _store(proc.exe_identity, db, with_symbols, info, functions)
-        yield from _rows(proc.pid, proc.path, findings, modules)
+            found = _store(proc.exe_identity, db, with_symbols, info, functions)
+        return found
+
+    yield from child_rows(ctx, findings, narrow=("module",))
 
 
 def _file(path: str, db: vulndb.Database, with_symbols: bool) -> Rows | None:
@@ -161,12 +161,6 @@ def _template(f: vulndb.Finding, db: vulndb.Database) -> dict[str, object]:
         "withdrawn": e.withdrawn,
         "db_modified": db.modified,
     }
-
-
-def _rows(pid: int | None, path: str, templates: Rows, modules: frozenset[str] | None) -> Iterator[Row]:
-    for t in templates:
-        if modules is None or t["module"] in modules:
-            yield {"pid": pid, "path": path, **t}
 
 
 TABLE = Table(
