@@ -15,14 +15,15 @@ import sys
 from collections.abc import Iterable, Sequence
 
 from .common import configure
-from .tables import ColumnOptions, Constraint, Operator, QueryContext, Row, Table, all_tables, run
+from .tables import ColumnOptions, Constraint, Operator, QueryContext, Row, Table, all_tables, run, serving
 
 
 def _rows(table: Table, pids: Sequence[int]) -> tuple[list[Row], tuple[str, ...]]:
     constraints = {}
     if pids:
         constraints["pid"] = tuple(Constraint(Operator.EQUALS, str(p)) for p in pids)
-    return run(table, QueryContext(constraints))
+    with serving([table]):
+        return run(table, QueryContext(constraints))
 
 
 def _print_gops_style(rows: Sequence[Row]) -> None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from ..tables import ContextError, QueryContext, Table, run
+from ..tables import ContextError, QueryContext, Table, run, serving
 from . import _wire
 from ._values import routes, row_converter
 
@@ -190,6 +190,7 @@ class Extension:
 
     def __init__(self, options: Options, tables: Sequence[Table]) -> None:
         self.options = options
+        self.tables = tuple(tables)
         self.log = _Log(options.verbose)
         self.handler = Handler(tables, self.log)
         self.path = ""
@@ -412,8 +413,9 @@ class Extension:
         threading.Thread(target=self._accept_loop, name="ext-accept", daemon=True).start()
         threading.Thread(target=self._watch, name="ext-watch", daemon=True).start()
         try:
-            while not self._stopped.wait(1.0):
-                pass
+            with serving(self.tables):  # their start hooks, once we listen; stop hooks on the way out
+                while not self._stopped.wait(1.0):
+                    pass
         finally:
             self._remove_socket()
         if self._signalled:  # stopped by the host, not by the manager: withdraw the tables now

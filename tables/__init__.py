@@ -19,6 +19,7 @@ from ._api import (
     Row,
     Table,
     run,
+    serving,
 )
 
 
@@ -46,4 +47,5 @@ __all__ = [
     "Table",
     "all_tables",
     "run",
+    "serving",
 ]
