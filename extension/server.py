@@ -23,11 +23,12 @@ import socket
 import stat
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from ..common import once
 from ..tables import ContextError, QueryContext, Table, run, serving
 from . import _wire
 from ._values import routes, row_converter
@@ -60,12 +61,16 @@ class _Log:
     """The extension's messages, through the project's one logger (configured by the entry point
     from --verbose): problems always, the trace of calls only when verbose."""
 
-    def __init__(self, verbose: bool) -> None:
-        self.verbose = verbose
+    def __init__(self) -> None:
         self._logger = logging.getLogger(__name__)
 
     def __call__(self, message: str) -> None:
         self._logger.warning(message)
+
+    def once(self, key: Hashable, message: str) -> None:
+        """A warning the first time ``key`` is seen: a condition every query meets again (no
+        vulnerability database) is worth one line, while each call's status message still says it."""
+        once(self._logger, key, "%s", message, level=logging.WARNING)
 
     def debug(self, message: str) -> None:
         self._logger.debug(message)
@@ -180,7 +185,7 @@ class Handler:
             f"{table.name}: generate {len(rows)} rows in {(time.monotonic() - started) * 1000:.1f} ms"
         )
         for notice in notices:
-            self._log(f"{table.name}: {notice}")
+            self._log.once(("notice", table.name, notice), f"{table.name}: {notice}")
         message = "; ".join(notices) or "OK"
         return _wire.ttypes.ExtensionResponse(status=self._status(0, message), response=rows)
 
@@ -191,7 +196,7 @@ class Extension:
     def __init__(self, options: Options, tables: Sequence[Table]) -> None:
         self.options = options
         self.tables = tuple(tables)
-        self.log = _Log(options.verbose)
+        self.log = _Log()
         self.handler = Handler(tables, self.log)
         self.path = ""
         self._listener: socket.socket | None = None

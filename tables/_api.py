@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum, IntFlag
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 _PLAIN_INT = re.compile(r"-?[0-9]{1,20}")
 log = logging.getLogger("go_processes.tables")
@@ -187,8 +187,15 @@ class Table:
         raise KeyError(name)
 
 
+@overload
+def run(table: Table, context: QueryContext) -> tuple[list[Row], tuple[str, ...]]: ...
+@overload
 def run(table: Table, context: QueryContext,
-        collect: Callable[[Iterable[Row]], R] = list) -> tuple[R, tuple[str, ...]]:  # type: ignore[assignment]
+        collect: Callable[[Iterable[Row]], R]) -> tuple[R, tuple[str, ...]]: ...
+
+
+def run(table: Table, context: QueryContext,
+        collect: Callable[[Iterable[Row]], Any] = list) -> tuple[Any, tuple[str, ...]]:
     """Run ``table`` for ``context``: its rows, gathered by ``collect`` (the extension converts
     them to osquery's strings as they come), and the notices the table left for whoever asked
     (why an answer is empty: "no vulnerability database"). The one path for the extension and

@@ -219,3 +219,13 @@ def test_table_command_without_a_database_says_why_and_fails(tmp_path):
     vulns = subprocess.run([sys.executable, "-m", "go_processes", "vulns"],
                            capture_output=True, text=True, timeout=300, env=env)
     assert vulns.returncode == 1 and "no vulnerability database" in vulns.stderr  # as vulns says it
+
+
+def test_extension_says_why_in_every_answer_and_logs_it_once(tmp_path):
+    with osqueryd.OsqueryD(env={**_env(), vulndb.ENV_LOCATION: str(tmp_path / "none")}) as osq:
+        osq.wait_ready()
+        for _ in range(3):
+            r = osq.client().call("table", "go_vulnerabilities", {"action": "generate"})
+            assert r.status.code == 0 and r.response == []
+            assert f"no vulnerability database at {tmp_path / 'none'}" in r.status.message
+        assert osq.stderr().count("no vulnerability database") == 1
