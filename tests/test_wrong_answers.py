@@ -28,21 +28,12 @@ import pytest
 from fixtures import build_fixture
 from go_processes import vulndb
 from gobuild import Build, build
-from test_procs import AGENT_BUILD, Spawner, agent_user, start_agent
+from test_procs import AGENT_BUILD, agent_user, spawner, start_agent
 from vulndb_util import snapshot_db
 
-__all__ = ["agent_user", "snapshot_db"]
+__all__ = ["agent_user", "snapshot_db", "spawner"]
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="real Linux processes")
-
-
-@pytest.fixture
-def spawner() -> Iterator[Spawner]:
-    s = Spawner()
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def _env(db: Path | None = None) -> dict[str, str]:
