@@ -33,6 +33,7 @@ from ._model import (
     UnsupportedFormat,
     function_package,
 )
+from ._modinfo import needs_quote
 from ._read import read_build_info, read_functions
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "UnsupportedFormat",
     "function_package",
     "identity_of",
+    "needs_quote",
     "read_build_info",
     "read_functions",
 ]

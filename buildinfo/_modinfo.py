@@ -132,15 +132,19 @@ def _unquote(s: bytes) -> bytes:
     return value
 
 
-_QUOTE_KEY = re.compile(rb'[= \t\r\n"`]')
-_QUOTE_VALUE = re.compile(rb'[ \t\r\n"`]')
+_QUOTE_VALUE = ' \t\r\n"`'
+_QUOTE_KEY = "=" + _QUOTE_VALUE
+_QUOTE_BYTES = {True: re.compile(f"[{_QUOTE_KEY}]".encode()), False: re.compile(f"[{_QUOTE_VALUE}]".encode())}
+_QUOTE_TEXT = {True: re.compile(f"[{_QUOTE_KEY}]"), False: re.compile(f"[{_QUOTE_VALUE}]")}
 
 
-def _needs_quote(b: bytes, key: bool) -> bool:
-    """runtime/debug quoteKey / quoteValue."""
-    if key:
-        return not b or _QUOTE_KEY.search(b) is not None
-    return _QUOTE_VALUE.search(b) is not None
+def needs_quote(s: bytes | str, key: bool) -> bool:
+    """runtime/debug quoteKey / quoteValue: whether a build setting's key or value is written
+    quoted (in the build-info block we parse, and in the `go version -m` lines we print)."""
+    if key and not s:
+        return True
+    pattern = _QUOTE_BYTES[key] if isinstance(s, bytes) else _QUOTE_TEXT[key]
+    return pattern.search(s) is not None  # type: ignore[arg-type]
 
 
 def _module(elem: list[bytes], line: int) -> Module:
@@ -291,7 +295,7 @@ def _setting(kv: bytes, num: int) -> tuple[str, str]:
         key, sep, raw = kv.partition(b"=")
         if not sep:
             raise bad("build line missing '=' after key")
-        if _needs_quote(key, key=True):
+        if needs_quote(key, key=True):
             raise bad("unquoted key must be quoted")
     value = raw
     if raw and raw[0] in (0x22, 0x60):
@@ -299,6 +303,6 @@ def _setting(kv: bytes, num: int) -> tuple[str, str]:
             value = _unquote(raw)
         except ValueError:
             raise bad("invalid quoted value in build line") from None
-    elif _needs_quote(raw, key=False):
+    elif needs_quote(raw, key=False):
         raise bad("unquoted value must be quoted")
     return go_string(key), go_string(value)

@@ -25,8 +25,6 @@ def child_rows(ctx: QueryContext, children: Children, narrow: tuple[str, ...] = 
     """``children(proc, info)`` for every running Go process the constraints allow, each child row
     with ``pid`` and ``path`` in front."""
     pids = ctx.equals_int("pid")
-    if pids is not None and not pids:
-        return
     paths = ctx.equals("path")
     wanted = wanted_values(ctx, narrow)
     for proc, info in running_go(DETECTOR, pids, path=paths is not None or ctx.uses("path")):

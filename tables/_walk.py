@@ -222,12 +222,6 @@ def open_dir(path: str, root: int | None = None) -> int:
         os.close(root_fd)
 
 
-def split_path(path: str) -> tuple[str, str]:
-    """(directory, filename) as osquery's file table reports them for an exact path."""
-    head, tail = os.path.split(path)
-    return head, tail
-
-
 # --- pattern handling -------------------------------------------------------------------------
 
 
@@ -390,7 +384,7 @@ def _walk_glob(glob: str, recursive: bool, dirs: bool, budget: Budget, root: int
     try:
         out: _Out = []
         stack[0].pending = _plan(stack[0], comps, recursive, dirs, budget, out)
-        yield from _emit(out, stack[0], dirs, glob, trailing_slash)
+        yield from _emit(out, stack[0], dirs, trailing_slash)
         while stack and not budget.exhausted:
             node = stack[-1]
             if not node.pending:
@@ -404,7 +398,7 @@ def _walk_glob(glob: str, recursive: bool, dirs: bool, budget: Budget, root: int
             stack.append(child)
             out = []
             child.pending = _plan(child, comps, recursive, dirs, budget, out)
-            yield from _emit(out, child, dirs, glob, trailing_slash)
+            yield from _emit(out, child, dirs, trailing_slash)
     finally:
         for node in stack:
             os.close(node.fd)
@@ -502,7 +496,7 @@ def _scan(fd: int, budget: Budget, need_stat: Callable[[str], bool]) -> Iterator
         yield name, st
 
 
-def _emit(out: _Out, node: _Node, dirs: bool, glob: str, trailing_slash: bool) -> Iterator[Found]:
+def _emit(out: _Out, node: _Node, dirs: bool, trailing_slash: bool) -> Iterator[Found]:
     if not out:
         return
     if dirs:

@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from functools import partial
 
 from ..buildinfo import BuildInfo, Identity, identity_of
-from . import _executable as executable
+from . import _build_columns as build_columns
 from . import _walk
 from ._api import Column, ColumnOptions, ColumnType, ContextError, Operator, QueryContext, Row, Table
 from ._shared import DETECTOR
@@ -54,7 +54,7 @@ COLUMNS = (
     Column("path", TEXT, "Absolute path of the executable", Opt.REQUIRED | Opt.INDEX),
     Column("directory", TEXT, "Directory of the executable (as the constraint spells it)", Opt.REQUIRED),
     Column("filename", TEXT, "Name portion of the path"),
-    *executable.COLUMNS,
+    *build_columns.COLUMNS,
     Column("size", BIG, "Size of the file in bytes"),
     Column("mtime", BIG, "Last modification time (seconds since the epoch)"),
     Column("pid_with_namespace", INT,
@@ -109,7 +109,7 @@ def _row(f: _walk.Found, identity: Identity, bi: BuildInfo, root: int | None) ->
         "path": f.path,
         "directory": f.directory,
         "filename": f.name,
-        **executable.values(bi, identity),
+        **build_columns.values(bi, identity),
         "size": identity[2],
         "mtime": identity[3] // 1_000_000_000,
         "pid_with_namespace": root or 0,

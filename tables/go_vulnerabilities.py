@@ -80,12 +80,12 @@ def generate(ctx: QueryContext) -> Iterator[Row]:
         return
 
     def findings(proc: Process, info: BuildInfo) -> Rows:
-        if proc.exe_identity is None:
-            return []
-        found = _cached(proc.exe_identity, db, with_symbols)
+        identity = proc.exe_identity
+        assert identity is not None  # its build info was read by this identity
+        found = _cached(identity, db, with_symbols)
         if found is None:
             functions = executable_functions(proc, DETECTOR) if with_symbols else None
-            found = _store(proc.exe_identity, db, with_symbols, info, functions)
+            found = _store(identity, db, with_symbols, info, functions)
         return found
 
     yield from child_rows(ctx, findings, narrow=("module",))

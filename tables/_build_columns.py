@@ -1,7 +1,8 @@
-"""What a table says about a Go executable: the shared columns and their values, in one place.
+"""The build-info columns: what a table says about a Go binary's build, defined once.
 
 ``go_processes`` (per running process) and ``go_executables`` (per file on disk) describe the same
-thing, so they share these definitions, the same names and the same meanings.
+thing, and so will the tables of Go libraries a process maps: they share these definitions, the
+same names and the same meanings.
 """
 
 from __future__ import annotations
