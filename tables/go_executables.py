@@ -109,7 +109,7 @@ def _row(f: _walk.Found, identity: Identity, bi: BuildInfo, root: int | None) ->
         "path": f.path,
         "directory": f.directory,
         "filename": f.name,
-        **build_columns.values(bi, identity),
+        **build_columns.values(bi),
         "size": identity[2],
         "mtime": identity[3] // 1_000_000_000,
         "pid_with_namespace": root or 0,

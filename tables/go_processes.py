@@ -90,7 +90,7 @@ def generate(context: QueryContext) -> Iterator[Row]:
             row["cgroup_path"] = where.cgroup_path
             row["pid_namespace"] = where.pid_namespace
             row["mnt_namespace"] = where.mnt_namespace
-        row.update(build_columns.values(info, proc.exe_identity))
+        row.update(build_columns.values(info))
         yield row
 
 
