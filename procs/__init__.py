@@ -14,7 +14,7 @@ What a scan reads follows from the caller's flags, and every flag defaults to ch
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from types import ModuleType
 
 from ..buildinfo import BuildInfo, BuildInfoError, Detector, FuncTable, Identity, Result, UnreadableFile
@@ -88,6 +88,9 @@ class Reader:
     def gops_agent(self, proc: Process) -> Agent | None:
         return self._p.gops_agent(proc)
 
+    def open_file(self, pid: int, path: str, owners: Collection[int] | None = None) -> int:
+        return self._p.open_file(pid, path, owners)
+
 
 READER = Reader(_platform)
 
@@ -133,6 +136,13 @@ def running_go(detector: Detector, pids: Iterable[int] | None = None, *, uid: bo
             yield proc, result
 
 
+def open_file(pid: int, path: str, owners: Collection[int] | None = None) -> int:
+    """A read-only descriptor of the regular file ``path`` as process ``pid`` sees it (on Linux
+    resolved inside its root: a container's own files, never the host's), following only links
+    that ``owners`` own when given; never a FIFO or device. Raises OSError. Close it."""
+    return READER.open_file(pid, path, owners)
+
+
 def gops_agent(proc: Process) -> Agent | None:
     """The gops agent of ``proc`` if its pidfile exists in the target's own config dir, else None."""
     return READER.gops_agent(proc)
@@ -161,4 +171,4 @@ def placement(
 
 
 __all__ = ["READER", "Agent", "Placement", "Process", "Reader", "executable", "executable_functions",
-           "executables", "gops_agent", "placement", "processes", "running_go"]
+           "executables", "gops_agent", "open_file", "placement", "processes", "running_go"]

@@ -12,13 +12,14 @@ the initial environment) is cached per (pid, start time, executable identity).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import posixpath
 import socket
 import stat
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from functools import partial
 
 from ..buildinfo import (
@@ -298,47 +299,60 @@ def _uids(pid: int) -> set[int]:
     return set()
 
 
-def _read_in_root(pid: int, start: str, parts: tuple[str, ...], limit: int, owners: set[int],
-                  file_owned: bool = True) -> bytes | None:
-    """At most ``limit`` bytes of the regular file ``parts`` names, resolved inside process
-    ``pid``'s root from its root or its cwd (``start``), following only links ``owners`` own;
-    ``file_owned``: the file too must be theirs. Opened by O_PATH first, so a FIFO or device is
-    never opened for reading."""
-    try:
-        root_fd = os.open(f"/proc/{pid}/root", _O_DIR)
-    except OSError:
-        return None
+def open_file(pid: int, path: str, owners: Collection[int] | None = None,
+              file_owners: Collection[int] | None = None) -> int:
+    """A read-only descriptor of the regular file ``path`` names as process ``pid`` sees it: an
+    absolute path inside its root (its container's files, never the host's), a relative one from
+    its cwd; symlinks followed inside that root, only those ``owners`` own when given; the file
+    owned by one of ``file_owners`` when given. Opened by O_PATH first, so a FIFO or device is
+    never opened for reading. Raises OSError (ELOOP: a link the policy refuses; EINVAL: not a
+    regular file; EACCES: not owned as required)."""
+    root_fd = os.open(f"/proc/{pid}/root", _O_DIR)
     start_fd = -1
     try:
-        if start == "cwd":
+        if not path.startswith("/"):
             start_fd = os.open(f"/proc/{pid}/cwd", _O_DIR)
-        pfd = open_in_root(root_fd, parts, start_fd=start_fd if start_fd >= 0 else None, owners=owners,
-                           directory=False)
-        try:
-            st = os.fstat(pfd)
-            if not stat.S_ISREG(st.st_mode) or (file_owned and st.st_uid not in owners):
-                return None
-            # Re-open the very inode checked above (an O_PATH fd cannot be read).
-            fd = os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-        finally:
-            os.close(pfd)
-        try:
-            chunks, left = [], limit
-            while left > 0:
-                chunk = os.read(fd, left)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                left -= len(chunk)
-            return b"".join(chunks)
-        finally:
-            os.close(fd)
-    except OSError:
-        return None
+        pfd = open_in_root(root_fd, path.split("/"), start_fd=start_fd if start_fd >= 0 else None,
+                           owners=owners, directory=False)
     finally:
         os.close(root_fd)
         if start_fd >= 0:
             os.close(start_fd)
+    try:
+        st = os.fstat(pfd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        if file_owners is not None and st.st_uid not in file_owners:
+            raise OSError(errno.EACCES, f"owned by uid {st.st_uid}", path)
+        # Re-open the very inode checked above (an O_PATH fd cannot be read).
+        return os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    finally:
+        os.close(pfd)
+
+
+def _read_in_root(pid: int, start: str, parts: tuple[str, ...], limit: int, owners: set[int],
+                  file_owned: bool = True) -> bytes | None:
+    """At most ``limit`` bytes of the file ``parts`` names from ``pid``'s root or cwd
+    (``start``), opened by :func:`open_file` with ``owners`` for the links and, with
+    ``file_owned``, for the file; None when it cannot be."""
+    path = "/".join(parts)
+    try:
+        fd = open_file(pid, "/" + path if start == "root" else path, owners, owners if file_owned else None)
+    except OSError:
+        return None
+    try:
+        chunks, left = [], limit
+        while left > 0:
+            chunk = os.read(fd, left)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _config_dir(env: dict[str, str], proc: Process) -> str:

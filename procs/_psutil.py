@@ -9,12 +9,13 @@ config dir follows gops's rules per OS: $GOPS_CONFIG_DIR, else os.UserConfigDir(
 
 from __future__ import annotations
 
+import errno
 import ntpath
 import os
 import posixpath
 import stat
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from functools import partial
 from typing import NamedTuple
 
@@ -98,6 +99,26 @@ def exe_opener(pid: int, seen: _Seen) -> Callable[[], int]:
 
 def process_opener(proc: Process) -> Callable[[], int]:
     return _opener(proc.path)
+
+
+def open_file(pid: int, path: str, owners: Collection[int] | None = None,
+              file_owners: Collection[int] | None = None) -> int:
+    """``path`` by name (psutil cannot reach into another process's view of the file system): a
+    regular file only, never a FIFO or device opened for reading, owned by one of
+    ``file_owners`` when given; ``owners`` is the Linux backend's link policy and only matters
+    there. Raises OSError."""
+    del pid, owners
+    fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_BINARY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        if file_owners is not None and st.st_uid not in file_owners:
+            raise OSError(errno.EACCES, f"owned by uid {st.st_uid}", path)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _given(pids: Iterable[int]) -> Iterator[int]:
