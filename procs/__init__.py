@@ -149,14 +149,14 @@ def gops_agent(proc: Process) -> Agent | None:
 
 
 def placement(
-    pid: int, cgroup: bool = True, namespaces: bool = True, start_time: int | None = None
+    pid: int, cgroup: bool = False, namespaces: bool = False, start_time: int | None = None
 ) -> Placement:
     """Where ``pid`` runs, from /proc/<pid>/cgroup and /proc/<pid>/ns/* only (no runtime is asked;
-    the cgroup layouts understood are listed in ``procs/_cgroup.py``). ``cgroup=False`` or
-    ``namespaces=False`` skip those reads (their fields stay ""), so callers pay only for what
-    they show. ``start_time`` (``Process.start_time``) names the process instance, whose pid
-    namespace is then read once: a task never leaves its pid namespace. Linux only: empty
-    elsewhere."""
+    the cgroup layouts understood are listed in ``procs/_cgroup.py``). Only what the caller asks
+    is read: ``cgroup=True`` the cgroup fields, ``namespaces=True`` the namespace ones (the others
+    stay ""), so callers pay only for what they show. ``start_time`` (``Process.start_time``) names
+    the process instance, whose pid namespace is then read once: a task never leaves its pid
+    namespace. Linux only: empty elsewhere."""
     if _cgroup is None:  # pragma: no cover - not Linux
         return Placement("", "", "", "", "", "")
     path = cid = runtime = pod = pid_ns = mnt_ns = ""
