@@ -58,7 +58,10 @@ class Reader:
             if detector is not None and identity is not None:
                 result = memo.get(identity)
                 if result is None:
-                    result = detector.detect(identity, opener(pid, handle))
+                    # A warm scan finds the answer cached: no opener is built for it.
+                    result = detector.cached(identity)
+                    if result is None:
+                        result = detector.detect(identity, opener(pid, handle))
                     # An UnreadableFile is this process's (it exited or exec'd before the open),
                     # not the binary's: the next process on the same file is read for itself.
                     if len(memo) < _MEMO_MAX and not isinstance(result, UnreadableFile):

@@ -99,20 +99,19 @@ def candidates(pids: Iterable[int] | None) -> Iterator[int]:
     return _given(pids) if pids is not None else _pids()
 
 
-def _opener(pid: int) -> Callable[[], int]:
-    """Open the executable through the magic link: right for deleted, memfd and other-namespace
-    binaries (the detector checks that what was opened is the file it was asked about)."""
-    return partial(os.open, f"/proc/{pid}/exe", os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+_O_EXE = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
 
 
-def exe_opener(pid: int, handle: object) -> Callable[[], int]:
-    """How to open ``pid``'s executable as the process sees it, during a scan."""
-    return _opener(pid)
+def exe_opener(pid: int, handle: object = None) -> Callable[[], int]:
+    """How to open ``pid``'s executable as the process sees it: through the magic link, right for
+    deleted, memfd and other-namespace binaries (the detector checks that what was opened is the
+    file it was asked about)."""
+    return partial(os.open, f"/proc/{pid}/exe", _O_EXE)
 
 
 def process_opener(proc: Process) -> Callable[[], int]:
     """How to open ``proc``'s executable as the process sees it."""
-    return _opener(proc.pid)
+    return exe_opener(proc.pid)
 
 
 def exe(pid: int) -> tuple[Identity | None, os.stat_result | None] | None:
