@@ -8,10 +8,11 @@ This layer knows executable formats and nothing else: no osquery, no processes. 
   including inline-only ones), raising the same errors;
 - :class:`Detector` wraps it in a bounded, thread-safe cache keyed by a file's identity and returns
   errors as values, so that callers scanning a whole host read each distinct binary once;
-- :class:`Cache` is that cache type, the one every layer uses.
+- :class:`Cache` (from ``common``) is that cache type, the one every layer uses.
 """
 
-from ._cache import Cache, Detector, Identity, Result, identity_of
+from ..common import Cache
+from ._cache import Detector, Identity, Result, identity_of
 from ._model import (
     DETECTION_BUILDID,
     DETECTION_BUILDINFO,
@@ -32,6 +33,7 @@ from ._model import (
     UnsupportedFormat,
     function_package,
 )
+from ._modinfo import needs_quote
 from ._read import read_build_info, read_functions
 
 __all__ = [
@@ -58,6 +60,7 @@ __all__ = [
     "UnsupportedFormat",
     "function_package",
     "identity_of",
+    "needs_quote",
     "read_build_info",
     "read_functions",
 ]

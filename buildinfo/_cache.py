@@ -1,13 +1,12 @@
-"""The project's one cache type, and the detector built on it: results keyed by file identity."""
+"""The detector: build-info results keyed by file identity, in the project's one cache type."""
 
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
+from ..common import Cache
 from ._model import BuildInfo, BuildInfoError, FuncTable, UnreadableFile
 from ._read import read_build_info, read_functions
 
@@ -18,51 +17,12 @@ Identity = tuple[int, int, int, int, int]
 Result = BuildInfo | BuildInfoError
 Functions = FuncTable | BuildInfoError
 
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
 T = TypeVar("T")
 
 
 def identity_of(st: os.stat_result) -> Identity:
     """The cache key of the file ``st`` describes."""
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-class Cache(Generic[K, V]):
-    """A bounded, thread-safe map that evicts the least recently used entry: the one cache type
-    every layer uses (the extension serves queries from several threads)."""
-
-    __slots__ = ("_data", "_lock", "_max")
-
-    def __init__(self, max_entries: int) -> None:
-        self._max = max_entries
-        self._lock = threading.Lock()
-        self._data: OrderedDict[K, V] = OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        """The value stored under ``key`` (now the most recently used), or None."""
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
-
-    def put(self, key: K, value: V) -> None:
-        """Store ``value``, evicting the least recently used entries beyond the bound."""
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self._max:
-                self._data.popitem(last=False)
-
-    def clear(self) -> None:
-        """Forget every entry."""
-        with self._lock:
-            self._data.clear()
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._data)
 
 
 class Detector:

@@ -40,8 +40,27 @@ ByteOrder = Literal["little", "big"]
 
 
 def cstr(b: bytes) -> bytes:
+    """``b`` up to its first NUL (a C string in a fixed-size field or a string table)."""
     i = b.find(b"\0")
     return b if i < 0 else b[:i]
+
+
+def read_go_string(img: Image, addr: int, limit: int, ptr_size: int | None = None,
+                   order: ByteOrder | None = None) -> bytes | None:
+    """The Go string whose header (pointer, length) is at virtual address ``addr``; None if it is
+    unreadable or longer than ``limit``. The pointer size and byte order are the image's unless the
+    caller knows better (a build-info header names its own)."""
+    ptr_size = ptr_size or img.ptr_size
+    order = order or img.byte_order
+    hdr = img.read_data(addr, 2 * ptr_size)
+    if len(hdr) < 2 * ptr_size:
+        return None
+    data_addr = int.from_bytes(hdr[:ptr_size], order)
+    length = int.from_bytes(hdr[ptr_size:], order)
+    if length > limit:
+        return None
+    data = img.read_data(data_addr, length)
+    return data if len(data) == length else None
 
 
 class SymbolTable:

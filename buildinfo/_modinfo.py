@@ -132,15 +132,19 @@ def _unquote(s: bytes) -> bytes:
     return value
 
 
-_QUOTE_KEY = re.compile(rb'[= \t\r\n"`]')
-_QUOTE_VALUE = re.compile(rb'[ \t\r\n"`]')
+_QUOTE_VALUE = ' \t\r\n"`'
+_QUOTE_KEY = "=" + _QUOTE_VALUE
+_QUOTE_BYTES = {True: re.compile(f"[{_QUOTE_KEY}]".encode()), False: re.compile(f"[{_QUOTE_VALUE}]".encode())}
+_QUOTE_TEXT = {True: re.compile(f"[{_QUOTE_KEY}]"), False: re.compile(f"[{_QUOTE_VALUE}]")}
 
 
-def _needs_quote(b: bytes, key: bool) -> bool:
-    """runtime/debug quoteKey / quoteValue."""
-    if key:
-        return not b or _QUOTE_KEY.search(b) is not None
-    return _QUOTE_VALUE.search(b) is not None
+def needs_quote(s: bytes | str, key: bool) -> bool:
+    """runtime/debug quoteKey / quoteValue: whether a build setting's key or value is written
+    quoted (in the build-info block we parse, and in the `go version -m` lines we print)."""
+    if key and not s:
+        return True
+    pattern = _QUOTE_BYTES[key] if isinstance(s, bytes) else _QUOTE_TEXT[key]
+    return pattern.search(s) is not None  # type: ignore[arg-type]
 
 
 def _module(elem: list[bytes], line: int) -> Module:
@@ -219,16 +223,25 @@ def _parse_plain(data: bytes) -> ParsedInfo | None:
             elem = rest.split("\t")
             if len(elem) != 3:
                 return None
-            rep = Module(elem[0], elem[1], elem[2])
-            if last == "main" and main is not None:
-                main = Module(main.path, main.version, main.sum, rep)
-            elif isinstance(last, int):
-                d = deps[last]
-                deps[last] = Module(d.path, d.version, d.sum, rep)
-            else:
+            found, main = _replace(main, deps, last, Module(elem[0], elem[1], elem[2]))
+            if not found:
                 return None
             last = None
     return path, main, tuple(deps), tuple(settings)
+
+
+def _replace(main: Module | None, deps: list[Module], last: str | int | None,
+             rep: Module) -> tuple[bool, Module | None]:
+    """Give the module an ``=>`` line follows (``last``: "main" or an index into ``deps``, which is
+    updated in place) its replacement ``rep``: (whether there was one, the main module now). The
+    one rule of both parsers."""
+    if last == "main" and main is not None:
+        return True, Module(main.path, main.version, main.sum, rep)
+    if isinstance(last, int):
+        d = deps[last]
+        deps[last] = Module(d.path, d.version, d.sum, rep)
+        return True, main
+    return False, main
 
 
 def _parse_strict(data: bytes) -> ParsedInfo:
@@ -258,12 +271,8 @@ def _parse_strict(data: bytes) -> ParsedInfo:
             if len(elem) != 3:
                 raise MalformedExecutable(f"module info line {num}: expected 3 columns for replacement")
             rep = Module(go_string(elem[0]), go_string(elem[1]), go_string(elem[2]))
-            if last == "main" and main is not None:
-                main = Module(main.path, main.version, main.sum, rep)
-            elif isinstance(last, int):
-                d = deps[last]
-                deps[last] = Module(d.path, d.version, d.sum, rep)
-            else:
+            found, main = _replace(main, deps, last, rep)
+            if not found:
                 raise MalformedExecutable(f"module info line {num}: replacement with no module above it")
             last = None
         elif line.startswith(b"build\t"):
@@ -291,7 +300,7 @@ def _setting(kv: bytes, num: int) -> tuple[str, str]:
         key, sep, raw = kv.partition(b"=")
         if not sep:
             raise bad("build line missing '=' after key")
-        if _needs_quote(key, key=True):
+        if needs_quote(key, key=True):
             raise bad("unquoted key must be quoted")
     value = raw
     if raw and raw[0] in (0x22, 0x60):
@@ -299,6 +308,6 @@ def _setting(kv: bytes, num: int) -> tuple[str, str]:
             value = _unquote(raw)
         except ValueError:
             raise bad("invalid quoted value in build line") from None
-    elif _needs_quote(raw, key=False):
+    elif needs_quote(raw, key=False):
         raise bad("unquoted value must be quoted")
     return go_string(key), go_string(value)

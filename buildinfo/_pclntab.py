@@ -36,7 +36,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ._image import Image
+from ._image import Image, cstr
 from ._io import MAX_READ
 from ._model import FuncTable, MalformedExecutable, NotGoExecutable
 
@@ -306,16 +306,11 @@ def text_functions(img: Image) -> list[str]:
         raw = img.read_data(h.addr + _func_base(h) + functab[2 * i + 1], head.size)
         _entry, nameoff = head.unpack(raw)
         if h.format == "1.2":
-            name = _cstring(img.read_data(h.addr + nameoff, MAX_NAME))
+            name = cstr(img.read_data(h.addr + nameoff, MAX_NAME))
         else:
-            name = _cstring(names[nameoff : nameoff + MAX_NAME])
+            name = cstr(names[nameoff : nameoff + MAX_NAME])
         out.append(name.decode("utf-8", "replace"))
     return out
-
-
-def _cstring(b: bytes) -> bytes:
-    i = b.find(b"\0")
-    return b if i < 0 else b[:i]
 
 
 def _names_12(img: Image, h: Header, functab: array.array[int]) -> set[str]:

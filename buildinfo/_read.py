@@ -47,7 +47,7 @@ from typing import TypeVar
 
 from . import _pclntab
 from ._elf import ElfImage
-from ._image import ByteOrder, Image
+from ._image import ByteOrder, Image, read_go_string
 from ._io import Reader
 from ._macho import MAGICS as MACHO_MAGICS
 from ._macho import MachOImage, fat_arches
@@ -142,25 +142,32 @@ def _read_fd(fd: int, fn: Callable[[Reader], T]) -> T:
         del error
 
 
-def _images(r: Reader) -> list[Image]:
-    """The file's image, or a universal file's slices (the host's first)."""
+def _sniff(r: Reader) -> tuple[list[Image], bool]:
+    """The file's image, or a universal file's slices in file order; and whether it is universal.
+    The one place that tells the formats apart."""
     if r.size == 0:
         raise UnsupportedFormat("empty file")
     ident = r.read_upto(0, 16)
     if ident.startswith(b"\x7fELF"):
-        return [ElfImage(r)]
+        return [ElfImage(r)], False
     if ident.startswith(b"MZ"):
-        return [PeImage(r)]
+        return [PeImage(r)], False
     if ident[:4] in MACHO_MAGICS:
-        return [MachOImage(r)]
+        return [MachOImage(r)], False
     if ident[:4] in (b"\xca\xfe\xba\xbe", b"\xca\xfe\xba\xbf"):
-        slices = [MachOImage(r.view(arch.offset, arch.size)) for arch in fat_arches(r)]
-        host = _host_goarch()
-        return sorted(slices, key=lambda img: img.arch != host)
+        return [MachOImage(r.view(arch.offset, arch.size)) for arch in fat_arches(r)], True
     raise UnsupportedFormat("not an ELF, PE or Mach-O file")
 
 
+def _images(r: Reader) -> list[Image]:
+    """The file's image, or a universal file's slices, the host's first."""
+    images, _ = _sniff(r)
+    host = _host_goarch()
+    return sorted(images, key=lambda img: img.arch != host)
+
+
 def _functions(r: Reader) -> FuncTable:
+    """The host's slice first: a universal file's function tables differ per architecture."""
     first_error: BuildInfoError | None = None
     for img in _images(r):
         try:
@@ -172,27 +179,17 @@ def _functions(r: Reader) -> FuncTable:
 
 
 def _read(r: Reader) -> BuildInfo:
-    if r.size == 0:
-        raise UnsupportedFormat("empty file")
-    ident = r.read_upto(0, 16)
-    if ident.startswith(b"\x7fELF"):
-        return _read_image(ElfImage(r))
-    if ident.startswith(b"MZ"):
-        return _read_image(PeImage(r))
-    if ident[:4] in MACHO_MAGICS:
-        return _read_image(MachOImage(r))
-    if ident[:4] in (b"\xca\xfe\xba\xbe", b"\xca\xfe\xba\xbf"):
-        return _read_fat(r)
-    raise UnsupportedFormat("not an ELF, PE or Mach-O file")
+    images, universal = _sniff(r)
+    return _read_fat(images) if universal else _read_image(images[0])
 
 
-def _read_fat(r: Reader) -> BuildInfo:
+def _read_fat(slices: list[Image]) -> BuildInfo:
     """Every slice of a universal file; the file-level answer is the host's slice, else the first."""
     found: list[BuildInfo] = []
     first_error: BuildInfoError | None = None
-    for arch in fat_arches(r):
+    for img in slices:
         try:
-            found.append(_read_image(MachOImage(r.view(arch.offset, arch.size))))
+            found.append(_read_image(img))
         except BuildInfoError as e:
             first_error = first_error or e
     if not found:
@@ -281,19 +278,6 @@ def _inline_string(w: _Window, addr: int) -> tuple[bytes, int]:
     return data, addr + used + length
 
 
-def _go_string(img: Image, addr: int, ptr_size: int, order: ByteOrder, limit: int) -> bytes | None:
-    """The Go string whose header (pointer, length) is at ``addr``; None if unreadable."""
-    hdr = img.read_data(addr, 2 * ptr_size)
-    if len(hdr) < 2 * ptr_size:
-        return None
-    data_addr = int.from_bytes(hdr[:ptr_size], order)
-    length = int.from_bytes(hdr[ptr_size:], order)
-    if length > limit:
-        return None
-    data = img.read_data(data_addr, length)
-    return data if len(data) == length else None
-
-
 def _read_block(w: _Window) -> tuple[bytes, bytes] | None:
     """(version, framed module info) from the block, or None when it records no version."""
     hdr = w.read(w.addr, HEADER_SIZE)
@@ -310,8 +294,8 @@ def _read_block(w: _Window) -> tuple[bytes, bytes] | None:
         order: ByteOrder = "big" if flags & 0x1 else "little"
         vers_ptr = int.from_bytes(hdr[16 : 16 + ptr_size], order)
         mod_ptr = int.from_bytes(hdr[16 + ptr_size : 16 + 2 * ptr_size], order)
-        vers = _go_string(w.img, vers_ptr, ptr_size, order, MAX_STRING) or b""
-        mod = _go_string(w.img, mod_ptr, ptr_size, order, MAX_STRING) or b""
+        vers = read_go_string(w.img, vers_ptr, MAX_STRING, ptr_size, order) or b""
+        mod = read_go_string(w.img, mod_ptr, MAX_STRING, ptr_size, order) or b""
     if not vers:
         return None  # as Go: a block without a version is no evidence
     return vers, mod
@@ -375,13 +359,13 @@ def _without_block(img: Image) -> BuildInfo:
     modinfo = b""
     addr = img.lookup("runtime.buildVersion")
     if addr is not None:
-        raw = _go_string(img, addr, img.ptr_size, img.byte_order, MAX_VERSION)
+        raw = read_go_string(img, addr, MAX_VERSION)
         if raw and all(0x20 <= c < 0x7F for c in raw):
             version = raw.decode("ascii")
             source = SOURCE_SYMBOL
             mod_addr = img.lookup("runtime.modinfo")
             if mod_addr is not None:
-                modinfo = _go_string(img, mod_addr, img.ptr_size, img.byte_order, MAX_STRING) or b""
+                modinfo = read_go_string(img, mod_addr, MAX_STRING) or b""
     if version:
         detection = DETECTION_SYMBOLS
     elif img.has_gccgo_markers():

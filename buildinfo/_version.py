@@ -17,7 +17,7 @@ import re
 import shlex
 import struct
 
-from ._image import ByteOrder, Image
+from ._image import ByteOrder, Image, read_go_string
 from ._pclntab import version_admitted
 
 VERSION = re.compile(rb"go1\.\d{1,4}(?:\.\d{1,4})?(?:(?:rc|beta)\d{1,3})?(?: X:[a-z0-9,]{1,200})?")
@@ -146,8 +146,6 @@ def symbol_version(img: Image, packages: tuple[str, ...]) -> str:
     """A version variable of package main or the main module, read through the symbol table."""
     if not img.symbols():
         return ""
-    order = img.byte_order
-    ptr = img.ptr_size
     wanted = tuple(f"{pkg}.{name}" for pkg in packages if pkg for name in _SYMBOL_VARS)
     # Three searches of the string table rule out the names that are not there (usually all).
     candidates: set[str] = set()
@@ -158,15 +156,8 @@ def symbol_version(img: Image, packages: tuple[str, ...]) -> str:
             addr = img.lookup(full)
             if addr is None:
                 continue
-            hdr = img.read_data(addr, 2 * ptr)
-            if len(hdr) < 2 * ptr:
-                continue
-            data_addr = int.from_bytes(hdr[:ptr], order)
-            length = int.from_bytes(hdr[ptr:], order)
-            if not 0 < length <= MAX_VERSION_LEN:
-                continue
-            raw = img.read_data(data_addr, length)
-            if len(raw) != length:
+            raw = read_go_string(img, addr, MAX_VERSION_LEN)
+            if not raw:
                 continue
             try:
                 value = raw.decode("ascii")

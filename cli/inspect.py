@@ -35,6 +35,7 @@ from .buildinfo import (
     FuncTable,
     Module,
     NotGoExecutable,
+    needs_quote,
     read_build_info,
     read_functions,
 )
@@ -135,10 +136,6 @@ def _report_error(path: str, what: str, as_json: bool, reason: str | None = None
         print(f"{path}: {what}", file=sys.stderr)
 
 
-def _quote_needed(s: str, key: bool) -> bool:
-    return (key and (not s or "=" in s)) or any(c in s for c in ' \t\r\n"`')
-
-
 def go_quote(s: str) -> str:
     """strconv.Quote for text (printable runes kept, the rest escaped), for `go version -m` output."""
     out = ['"']
@@ -184,8 +181,8 @@ def format_text(path: str, main: Module | None, deps: tuple[Module, ...],
     for d in deps:
         mod("dep", d)
     for k, v in settings:
-        key = go_quote(k) if _quote_needed(k, key=True) else k
-        value = go_quote(v) if _quote_needed(v, key=False) else v
+        key = go_quote(k) if needs_quote(k, key=True) else k
+        value = go_quote(v) if needs_quote(v, key=False) else v
         buf.append(f"build\t{key}={value}\n")
     return "".join(buf)
 

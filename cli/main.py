@@ -2,8 +2,9 @@
 
 ``go-processes`` lists Go processes as gops does (``*`` marks a listening gops agent);
 ``--json`` prints the same rows for machines; ``--table`` prints another table that needs no
-constraint; ``go-processes inspect FILE|DIR ...`` reads executables like ``go version -m``;
-``go-processes vulns`` and ``go-processes vulndb`` are in ``vulns.py``.
+constraint (a table that cannot answer, go_vulnerabilities without a database, says why on stderr
+and exits 1, as ``vulns`` does); ``go-processes inspect FILE|DIR ...`` reads executables like
+``go version -m``; ``go-processes vulns`` and ``go-processes vulndb`` are in ``vulns.py``.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 
-from ._log import configure
-from .tables import ColumnOptions, Constraint, Operator, QueryContext, Row, Table, all_tables
+from .common import configure
+from .tables import ColumnOptions, Constraint, Operator, QueryContext, Row, Table, all_tables, run, serving
 
 
-def _rows(table: Table, pids: Sequence[int]) -> list[Row]:
+def _rows(table: Table, pids: Sequence[int]) -> tuple[list[Row], tuple[str, ...]]:
     constraints = {}
     if pids:
         constraints["pid"] = tuple(Constraint(Operator.EQUALS, str(p)) for p in pids)
-    return list(table.generate(QueryContext(constraints)))
+    with serving([table]):
+        return run(table, QueryContext(constraints))
 
 
 def _print_gops_style(rows: Sequence[Row]) -> None:
@@ -84,9 +86,11 @@ def _main(argv: Sequence[str] | None) -> int:
         return 0
     table = tables[ns.table]
     try:
-        rows = _rows(table, ns.pid)
+        rows, notices = _rows(table, ns.pid)
     except KeyboardInterrupt:
         return 130
+    for notice in notices:
+        print(f"go-processes: {table.name}: {notice}", file=sys.stderr)
     if ns.json:
         json.dump([dict(r) for r in rows], sys.stdout, indent=1, default=str)
         print()
@@ -97,7 +101,9 @@ def _main(argv: Sequence[str] | None) -> int:
         print("\t".join(names))
         for r in rows:
             print("\t".join("" if r.get(n) is None else str(r.get(n)) for n in names))
-    return 0
+    # A notice with no rows is a table that could not answer (no vulnerability database): as
+    # `go-processes vulns`, say why (above) and fail, so a script does not take it for "none".
+    return 1 if notices and not rows else 0
 
 
 def schema_markdown(tables: Iterable[Table]) -> str:

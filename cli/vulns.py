@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Sequence
 
 from . import vulndb
-from .tables import Constraint, Operator, QueryContext, Row
+from .tables import Constraint, Operator, QueryContext, Row, run
 
 
 def vulns_main(argv: Sequence[str]) -> int:
@@ -42,8 +42,9 @@ def vulns_main(argv: Sequence[str]) -> int:
     rows: list[Row] = []
     notices: list[str] = []
     for ctx in contexts:
-        rows.extend(TABLE.generate(ctx))
-        notices.extend(n for n in ctx.notices if n not in notices)
+        found, said = run(TABLE, ctx)
+        rows.extend(found)
+        notices.extend(n for n in said if n not in notices)
     for n in notices:
         print(f"go-processes vulns: {shown(n)}", file=sys.stderr)
     if ns.json:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection, Iterable
 
-from ..buildinfo import Cache
+from ..common import Cache
 from ..tables import ColumnType, Row, Table
 
 _PLANS_MAX = 256  # distinct colsUsed sets remembered per table

@@ -61,7 +61,7 @@ def run(argv: Sequence[str] | None = None, tables: Sequence[Table] | None = None
 
         return (vulndb_main if argv[0] == "vulndb" else vulns_main)(argv[1:])
     args, unknown = _parser().parse_known_args(argv)
-    from .._log import LOG, configure
+    from ..common import LOG, configure
 
     configure(args.verbose, prog="go_processes.ext")
     if unknown:

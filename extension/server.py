@@ -23,12 +23,13 @@ import socket
 import stat
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from ..tables import ContextError, QueryContext, Table
+from ..common import once
+from ..tables import ContextError, QueryContext, Table, run, serving
 from . import _wire
 from ._values import routes, row_converter
 
@@ -60,12 +61,16 @@ class _Log:
     """The extension's messages, through the project's one logger (configured by the entry point
     from --verbose): problems always, the trace of calls only when verbose."""
 
-    def __init__(self, verbose: bool) -> None:
-        self.verbose = verbose
+    def __init__(self) -> None:
         self._logger = logging.getLogger(__name__)
 
     def __call__(self, message: str) -> None:
         self._logger.warning(message)
+
+    def once(self, key: Hashable, message: str) -> None:
+        """A warning the first time ``key`` is seen: a condition every query meets again (no
+        vulnerability database) is worth one line, while each call's status message still says it."""
+        once(self._logger, key, "%s", message, level=logging.WARNING)
 
     def debug(self, message: str) -> None:
         self._logger.debug(message)
@@ -168,7 +173,8 @@ class Handler:
         started = time.monotonic()
         try:
             context = QueryContext.parse(raw_context)
-            rows = self._convert[table.name](table.generate(context), context.cols_used)
+            convert = self._convert[table.name]
+            rows, notices = run(table, context, lambda found: convert(found, context.cols_used))
         except ContextError as e:
             self._log(f"{table.name}: bad query context: {_one_line(e)}")
             return self._fail(f"bad query context: {_one_line(e)}")
@@ -178,9 +184,9 @@ class Handler:
         self._log.debug(
             f"{table.name}: generate {len(rows)} rows in {(time.monotonic() - started) * 1000:.1f} ms"
         )
-        for notice in context.notices:
-            self._log(f"{table.name}: {notice}")
-        message = "; ".join(context.notices) or "OK"
+        for notice in notices:
+            self._log.once(("notice", table.name, notice), f"{table.name}: {notice}")
+        message = "; ".join(notices) or "OK"
         return _wire.ttypes.ExtensionResponse(status=self._status(0, message), response=rows)
 
 
@@ -189,7 +195,8 @@ class Extension:
 
     def __init__(self, options: Options, tables: Sequence[Table]) -> None:
         self.options = options
-        self.log = _Log(options.verbose)
+        self.tables = tuple(tables)
+        self.log = _Log()
         self.handler = Handler(tables, self.log)
         self.path = ""
         self._listener: socket.socket | None = None
@@ -411,8 +418,9 @@ class Extension:
         threading.Thread(target=self._accept_loop, name="ext-accept", daemon=True).start()
         threading.Thread(target=self._watch, name="ext-watch", daemon=True).start()
         try:
-            while not self._stopped.wait(1.0):
-                pass
+            with serving(self.tables):  # their start hooks, once we listen; stop hooks on the way out
+                while not self._stopped.wait(1.0):
+                    pass
         finally:
             self._remove_socket()
         if self._signalled:  # stopped by the host, not by the manager: withdraw the tables now

@@ -1,55 +1,24 @@
 """The process side: which processes run, what executable each one runs, and whether a gops agent
-listens inside it. One public API; the platform module is chosen once, at import (as psutil does):
-``_linux`` walks /proc directly, ``_psutil`` serves every other platform.
+listens inside it.
 
-Nothing here parses executables: callers hand :func:`executable` a ``buildinfo.Detector``.
+One process reader (:class:`Reader`) above the platform modules, which give primitives only:
+list pids, stat one pid's executable, read one pid for the fields asked, open its executable as
+that process sees it, and the gops agent check. Detection (through a ``buildinfo.Detector``),
+the per-scan memo and the Go filter are here, once. The platform module is chosen at import (as
+psutil does): ``_linux`` walks /proc directly, ``_psutil`` serves every other platform.
+
+What a scan reads follows from the caller's flags, and every flag defaults to cheap: ``uid`` and
+``path`` are read only when asked.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Iterator
+from types import ModuleType
 
-from ..buildinfo import BuildInfo, BuildInfoError, Detector, FuncTable, Identity, Result
-
-
-@dataclass(frozen=True, slots=True)
-class Process:
-    """One live, non-zombie, user-space process (a thread group leader, never a thread)."""
-
-    pid: int
-    ppid: int
-    name: str  # as gops shows it: comm, or argv[0]'s base name when comm is truncated
-    path: str  # the executable's path as the process sees it, without " (deleted)"; "" unknown
-    on_disk: int  # 1 the executable is present on disk, 0 deleted, -1 unknown (as osquery's processes)
-    uid: int  # real uid; -1 unknown
-    start_time: int  # platform start-time stamp: with pid it names one process instance
-    exe_identity: Identity | None  # (dev, ino, size, mtime_ns, ctime_ns) of the executable itself
-
-
-@dataclass(frozen=True, slots=True)
-class Agent:
-    """What was found of a gops agent for one process."""
-
-    pidfile: str  # the <config dir>/<pid> path, as the target process sees it
-    port: int  # the port number the pidfile holds
-    address: str  # the address the process listens on for that port; "" when not listening
-    listening: bool  # True only when the process itself has a TCP socket in LISTEN on ``port``
-
-
-@dataclass(frozen=True, slots=True)
-class Placement:
-    """Where a process runs: its cgroup, the container and pod that cgroup names, and its pid and
-    mount namespaces. Every field is "" when unknown or not applicable (a host process)."""
-
-    cgroup_path: str  # as osquery's processes.cgroup_path: the first line of /proc/<pid>/cgroup
-    container_id: str  # the runtime's full id (docker, containerd, cri-o, podman) or lxc/machine name
-    container_runtime: str  # docker, containerd, cri-o, podman, lxc, systemd-nspawn, or ""
-    pod_uid: str  # Kubernetes pod uid, dashes restored
-    pid_namespace: str  # namespace inodes as decimal text, as osquery's process_namespaces
-    mnt_namespace: str
-
+from ..buildinfo import BuildInfo, BuildInfoError, Detector, FuncTable, Identity, Result, UnreadableFile
+from ._model import Agent, Placement, Process
 
 if sys.platform.startswith("linux"):
     from . import _cgroup
@@ -59,64 +28,138 @@ else:  # pragma: no cover - exercised on macOS/Windows/BSD only
 
     _cgroup = None  # type: ignore[assignment]
 
+_MEMO_MAX = 4096
+
+
+class Reader:
+    """Processes and their executables, over one platform module's primitives."""
+
+    __slots__ = ("_p",)
+
+    def __init__(self, platform: ModuleType) -> None:
+        self._p = platform
+
+    def scan(self, pids: Iterable[int] | None, detector: Detector | None = None, go_only: bool = False,
+             uid: bool = False, path: bool = False) -> Iterator[tuple[Process, Result | None]]:
+        """Processes with the detector's answer for each; with ``go_only`` a process whose answer
+        is not BuildInfo is dropped before anything more is read about it. A process that cannot
+        be read is left out; nothing is raised. ``uid`` / ``path``: read ``Process.uid`` /
+        ``Process.path`` and ``on_disk``; otherwise they are unknown (-1, "", -1)."""
+        p = self._p
+        exe, read, opener = p.exe, p.read, p.exe_opener
+        constrained = pids is not None
+        memo: dict[Identity, Result] = {}  # many processes share a binary: skip the detector's lock
+        for pid in p.candidates(pids):
+            seen = exe(pid)
+            if seen is None:
+                continue  # gone, a kernel thread or a zombie
+            identity, handle = seen
+            result: Result | None = None
+            if detector is not None and identity is not None:
+                result = memo.get(identity)
+                if result is None:
+                    # A warm scan finds the answer cached: no opener is built for it.
+                    result = detector.cached(identity)
+                    if result is None:
+                        result = detector.detect(identity, opener(pid, handle))
+                    # An UnreadableFile is this process's (it exited or exec'd before the open),
+                    # not the binary's: the next process on the same file is read for itself.
+                    if len(memo) < _MEMO_MAX and not isinstance(result, UnreadableFile):
+                        memo[identity] = result
+            if go_only and not isinstance(result, BuildInfo):
+                continue
+            proc = read(pid, identity, handle, uid, path, constrained)
+            if proc is not None:
+                yield proc, result
+
+    def processes(self, pids: Iterable[int] | None = None) -> Iterator[Process]:
+        """Live processes with every field read; only ``pids`` when given (without walking every
+        process)."""
+        for proc, _ in self.scan(pids, uid=True, path=True):
+            yield proc
+
+    def executable(self, proc: Process, detector: Detector) -> Result | None:
+        if proc.exe_identity is None:
+            return None
+        return detector.detect(proc.exe_identity, self._p.process_opener(proc))
+
+    def executable_functions(self, proc: Process, detector: Detector) -> FuncTable | BuildInfoError | None:
+        if proc.exe_identity is None:
+            return None
+        return detector.functions(proc.exe_identity, self._p.process_opener(proc))
+
+    def gops_agent(self, proc: Process) -> Agent | None:
+        return self._p.gops_agent(proc)
+
+    def open_file(self, pid: int, path: str, owners: Collection[int] | None = None) -> int:
+        return self._p.open_file(pid, path, owners)
+
+
+READER = Reader(_platform)
+
 
 def processes(pids: Iterable[int] | None = None) -> Iterator[Process]:
-    """Live processes; only ``pids`` when given (without walking every process).
+    """Live processes, every field read; only ``pids`` when given (without walking every process).
 
     A process that exits mid-scan or cannot be read is left out; nothing is raised for it.
     """
-    return _platform.processes(pids)
+    return READER.processes(pids)
 
 
 def executable_functions(proc: Process, detector: Detector) -> FuncTable | BuildInfoError | None:
     """The function table (``buildinfo.FuncTable``, or the ``BuildInfoError`` that prevented it)
     of the file ``proc`` runs, opened as :func:`executable` opens it and cached by the detector
     under the same identity; None when the executable cannot be identified."""
-    return _platform.executable_functions(proc, detector)
+    return READER.executable_functions(proc, detector)
 
 
 def executable(proc: Process, detector: Detector) -> Result | None:
     """The detector's answer for the file ``proc`` runs (read through the process itself, e.g.
     /proc/<pid>/exe, so deleted and other-namespace executables are read correctly); None when the
     executable cannot be identified (kernel threads, permission denied, the process exited)."""
-    return _platform.executable(proc, detector)
+    return READER.executable(proc, detector)
 
 
 def executables(detector: Detector, pids: Iterable[int] | None = None) -> Iterator[tuple[Process, Result]]:
     """:func:`processes` paired with :func:`executable`'s answer (a BuildInfo or the error that
     says why there is none). Processes whose executable cannot be identified are left out."""
-    for proc, result in _platform.scan(pids, detector):
+    for proc, result in READER.scan(pids, detector, uid=True, path=True):
         if result is not None:
             yield proc, result
 
 
-def go_executables(
-    detector: Detector, pids: Iterable[int] | None = None, uid: bool = True, path: bool = True
-) -> Iterator[tuple[Process, BuildInfo]]:
-    """The Go processes only, with their build info. The answer comes first (from the detector's
-    cache, by the executable's identity), so a process that is not Go costs one stat: a full scan
-    of a host where few processes are Go stays cheap. ``uid=False`` / ``path=False``: the caller
-    does not need ``Process.uid`` / ``Process.path`` and ``on_disk``, which are then left unknown
-    (-1, "", -1) and not read."""
-    for proc, result in _platform.scan(pids, detector, go_only=True, uid=uid, path=path):
+def running_go(detector: Detector, pids: Iterable[int] | None = None, *, uid: bool = False,
+               path: bool = False) -> Iterator[tuple[Process, BuildInfo]]:
+    """The running Go processes only, with their build info. The answer comes first (from the
+    detector's cache, by the executable's identity), so a process that is not Go costs one stat:
+    a full scan of a host where few processes are Go stays cheap. ``Process.uid`` is read only
+    with ``uid=True``, ``Process.path`` and ``on_disk`` only with ``path=True`` (else -1, "", -1)."""
+    for proc, result in READER.scan(pids, detector, go_only=True, uid=uid, path=path):
         if isinstance(result, BuildInfo):
             yield proc, result
 
 
+def open_file(pid: int, path: str, owners: Collection[int] | None = None) -> int:
+    """A read-only descriptor of the regular file ``path`` as process ``pid`` sees it (on Linux
+    resolved inside its root: a container's own files, never the host's), following only links
+    that ``owners`` own when given; never a FIFO or device. Raises OSError. Close it."""
+    return READER.open_file(pid, path, owners)
+
+
 def gops_agent(proc: Process) -> Agent | None:
     """The gops agent of ``proc`` if its pidfile exists in the target's own config dir, else None."""
-    return _platform.gops_agent(proc)
+    return READER.gops_agent(proc)
 
 
 def placement(
-    pid: int, cgroup: bool = True, namespaces: bool = True, start_time: int | None = None
+    pid: int, cgroup: bool = False, namespaces: bool = False, start_time: int | None = None
 ) -> Placement:
     """Where ``pid`` runs, from /proc/<pid>/cgroup and /proc/<pid>/ns/* only (no runtime is asked;
-    the cgroup layouts understood are listed in ``procs/_cgroup.py``). ``cgroup=False`` or
-    ``namespaces=False`` skip those reads (their fields stay ""), so callers pay only for what
-    they show. ``start_time`` (``Process.start_time``) names the process instance, whose pid
-    namespace is then read once: a task never leaves its pid namespace. Linux only: empty
-    elsewhere."""
+    the cgroup layouts understood are listed in ``procs/_cgroup.py``). Only what the caller asks
+    is read: ``cgroup=True`` the cgroup fields, ``namespaces=True`` the namespace ones (the others
+    stay ""), so callers pay only for what they show. ``start_time`` (``Process.start_time``) names
+    the process instance, whose pid namespace is then read once: a task never leaves its pid
+    namespace. Linux only: empty elsewhere."""
     if _cgroup is None:  # pragma: no cover - not Linux
         return Placement("", "", "", "", "", "")
     path = cid = runtime = pod = pid_ns = mnt_ns = ""
@@ -130,5 +173,5 @@ def placement(
     return Placement(path, cid, runtime, pod, pid_ns, mnt_ns)
 
 
-__all__ = ["Agent", "Placement", "Process", "executable", "executable_functions", "executables",
-           "go_executables", "gops_agent", "placement", "processes"]
+__all__ = ["READER", "Agent", "Placement", "Process", "Reader", "executable", "executable_functions",
+           "executables", "gops_agent", "open_file", "placement", "processes", "running_go"]

@@ -43,11 +43,14 @@ name a cgroup like any runtime's; the columns say what the path claims, nothing 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
 
-from ..buildinfo import Cache
+from ..common import Cache, expected, once
+
+log = logging.getLogger(__name__)
 
 _CGROUP_MAX = 64 * 1024  # 13 v1 hierarchies plus v2, each path at most PATH_MAX
 _MEMO_MAX = 4096
@@ -176,14 +179,14 @@ def cgroups(pid: int) -> Cgroups:
     cgroup support)."""
     try:
         fd = os.open(f"/proc/{pid}/cgroup", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
+        try:
+            data = os.read(fd, _CGROUP_MAX)  # a seq_file: one read returns it whole up to the bound
+        finally:
+            os.close(fd)
+    except OSError as e:
+        if not expected(e):
+            once(log, ("cgroup", pid, e.errno), "pid %d: no cgroup columns: %s", pid, e)
         return _EMPTY
-    try:
-        data = os.read(fd, _CGROUP_MAX)  # a seq_file: one read returns it whole up to the bound
-    except OSError:
-        return _EMPTY
-    finally:
-        os.close(fd)
     return parse(data)
 
 

@@ -1,4 +1,6 @@
-"""Linux: walk /proc directly.
+"""Linux primitives for the process reader (``procs.Reader``): list pids, stat one pid's
+executable, read one pid for the fields asked, open its executable or any file as it sees it
+(inside its root), and the gops agent check.
 
 Cost model (a host has hundreds of processes, few of them Go): per pid a full scan pays one
 ``stat`` of ``/proc/<pid>/exe`` (which also drops kernel threads and zombies: they have no
@@ -12,22 +14,19 @@ the initial environment) is cached per (pid, start time, executable identity).
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import posixpath
 import socket
-import stat
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING
 
-from .._log import once
-from ..buildinfo import BuildInfo, BuildInfoError, Cache, Detector, FuncTable, Identity, Result, identity_of
-
-if TYPE_CHECKING:
-    from . import Agent, Process
+from ..buildinfo import Identity, identity_of
+from ..common import GONE, Cache, expected, meaning, once
+from . import _gops
+from ._inroot import open_in_root, require_file
+from ._model import Agent, Process
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +36,11 @@ _COMM_MAX = 15  # TASK_COMM_LEN - 1: a comm of this length may be truncated
 _CMDLINE_MAX = 8192  # argv[0] only; PATH_MAX is 4096
 _ENVIRON_MAX = 256 * 1024
 _PASSWD_MAX = 1 << 20
-_PIDFILE_MAX = 16
 _NET_TCP_MAX = 4 << 20  # LISTEN sockets come first in /proc/net/tcp*, so a bound never hides them early
 _FD_MAX = 1 << 16
 _CACHE_MAX = 4096
-# The process is gone or not ours to read: expected during any scan, never logged.
-_GONE = (errno.ESRCH, errno.ENOENT, errno.EACCES, errno.EPERM)
 
 _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
-_O_PATH = getattr(os, "O_PATH", 0)
 
 # Keys are (pid, start_time, exe identity): one exec'd process instance.
 _names: Cache[tuple[int, int, Identity | None], str] = Cache(_CACHE_MAX)
@@ -99,75 +94,74 @@ def _given(pids: Iterable[int]) -> Iterator[int]:
             yield pid
 
 
-def _opener(pid: int) -> Callable[[], int]:
-    """Open the executable through the magic link: right for deleted, memfd and other-namespace
-    binaries (the detector checks that what was opened is the file it was asked about)."""
-    return partial(os.open, f"/proc/{pid}/exe", os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+def candidates(pids: Iterable[int] | None) -> Iterator[int]:
+    """Every pid (thread group leaders), or the valid ones of ``pids`` without walking /proc."""
+    return _given(pids) if pids is not None else _pids()
 
 
-def scan(
-    pids: Iterable[int] | None,
-    detector: Detector | None = None,
-    go_only: bool = False,
-    uid: bool = True,
-    path: bool = True,
-) -> Iterator[tuple[Process, Result | None]]:
-    """Processes with the detector's answer for each; with ``go_only`` a process whose answer is
-    not BuildInfo is dropped before anything more is read about it. A process that cannot be read
-    is left out (an unexpected error is logged once, at debug level); nothing is raised.
-    ``uid=False`` skips /proc/<pid>/status (the dearest read here: the kernel formats some forty
-    lines) and ``path=False`` the exe readlink; those fields are then unknown (-1, "" and -1)."""
-    from . import Process
+_O_EXE = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
 
-    constrained = pids is not None
-    memo: dict[Identity, Result] = {}  # many processes share a binary: skip the detector's lock
-    for pid in _given(pids) if pids is not None else _pids():
-        base = f"/proc/{pid}"
-        try:
-            st = os.stat(base + "/exe")
-            identity: Identity | None = identity_of(st)
-        except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
-            continue  # kernel thread, zombie, exited, or no such pid
-        except OSError:
-            st, identity = None, None  # permission denied: the process exists, its binary is unknown
-        result: Result | None = None
-        if detector is not None and identity is not None:
-            result = memo.get(identity)
-            if result is None:
-                result = detector.detect(identity, _opener(pid))
-                if len(memo) < _CACHE_MAX:
-                    memo[identity] = result
-        if go_only and not isinstance(result, BuildInfo):
-            continue
-        try:
-            data = _read_once(base + "/stat")
-            lp, rp = data.find(b"("), data.rfind(b")")
-            comm = data[lp + 1 : rp]
-            fields = data[rp + 2 :].split(None, 36)
-            state, ppid, flags, start_time = fields[0], int(fields[1]), int(fields[6]), int(fields[19])
-            if state in (b"Z", b"X", b"x") or flags & _PF_KTHREAD or lp < 0:
-                continue
-            # /proc/<tid> exists for every thread, though /proc lists leaders only. The kernel sets
-            # exit_signal to -1 for exactly the threads that do not lead their group (copy_process
-            # with CLONE_THREAD; de_thread gives a new leader SIGCHLD).
-            if constrained and fields[35] == b"-1":
-                continue
-            if st is None or not path:
-                exe_path, on_disk = "", -1
-            else:
-                exe_path, on_disk = _path(base, st)
-            # The real uid, as osquery reads it: the owner of /proc/<pid> is the effective uid.
-            ruid = _real_uid(base) if uid else -1
-            name = _name(pid, start_time, identity, comm)
-            if identity is not None and identity_of(os.stat(base + "/exe")) != identity:
-                continue  # exec'd or replaced while we read it: this row would mix two programs
-        except (FileNotFoundError, ProcessLookupError, PermissionError, ValueError, IndexError):
-            continue
-        except OSError as e:
-            if e.errno not in _GONE:
-                once(log, ("scan", pid, e.errno), "pid %d left out: %s", pid, e)
-            continue
-        yield Process(pid, ppid, name, exe_path, on_disk, ruid, start_time, identity), result
+
+def exe_opener(pid: int, handle: object = None) -> Callable[[], int]:
+    """How to open ``pid``'s executable as the process sees it: through the magic link, right for
+    deleted, memfd and other-namespace binaries (the detector checks that what was opened is the
+    file it was asked about)."""
+    return partial(os.open, f"/proc/{pid}/exe", _O_EXE)
+
+
+def process_opener(proc: Process) -> Callable[[], int]:
+    """How to open ``proc``'s executable as the process sees it."""
+    return exe_opener(proc.pid)
+
+
+def exe(pid: int) -> tuple[Identity | None, os.stat_result | None] | None:
+    """(identity, stat) of the file ``pid`` runs: one stat of /proc/<pid>/exe, which also drops
+    kernel threads and zombies (None: they have no executable, as an exited pid has none);
+    (None, None) when the process exists but its executable cannot be stat'ed (denied)."""
+    try:
+        st = os.stat(f"/proc/{pid}/exe")
+    except OSError as e:
+        return None if meaning(e) == GONE else (None, None)
+    return identity_of(st), st
+
+
+def read(pid: int, identity: Identity | None, st: os.stat_result | None, uid: bool, path: bool,
+         constrained: bool) -> Process | None:
+    """The Process for ``pid`` (whose executable :func:`exe` found), reading /proc/<pid>/stat
+    and, only when asked, ``status`` (``uid``: the dearest read here, the kernel formats some
+    forty lines) and the exe link (``path``); None for a zombie, a kernel thread, a thread id
+    given as a pid (``constrained``), a process that exec'd meanwhile or one that cannot be read
+    (an unexpected error is logged once, at debug level)."""
+    base = f"/proc/{pid}"
+    try:
+        data = _read_once(base + "/stat")
+        lp, rp = data.find(b"("), data.rfind(b")")
+        comm = data[lp + 1 : rp]
+        fields = data[rp + 2 :].split(None, 36)
+        state, ppid, flags, start_time = fields[0], int(fields[1]), int(fields[6]), int(fields[19])
+        if state in (b"Z", b"X", b"x") or flags & _PF_KTHREAD or lp < 0:
+            return None
+        # /proc/<tid> exists for every thread, though /proc lists leaders only. The kernel sets
+        # exit_signal to -1 for exactly the threads that do not lead their group (copy_process
+        # with CLONE_THREAD; de_thread gives a new leader SIGCHLD).
+        if constrained and fields[35] == b"-1":
+            return None
+        if st is None or not path:
+            exe_path, on_disk = "", -1
+        else:
+            exe_path, on_disk = _path(base, st)
+        # The real uid, as osquery reads it: the owner of /proc/<pid> is the effective uid.
+        ruid = _real_uid(base) if uid else -1
+        name = _name(pid, start_time, identity, comm)
+        if identity is not None and identity_of(os.stat(base + "/exe")) != identity:
+            return None  # exec'd or replaced while we read it: this row would mix two programs
+    except (ValueError, IndexError):
+        return None
+    except OSError as e:
+        if not expected(e):
+            once(log, ("scan", pid, e.errno), "pid %d left out: %s", pid, e)
+        return None
+    return Process(pid, ppid, name, exe_path, on_disk, ruid, start_time, identity)
 
 
 def _real_uid(base: str) -> int:
@@ -221,63 +215,46 @@ def _name(pid: int, start_time: int, identity: Identity | None, comm: bytes) -> 
     return name
 
 
-def processes(pids: Iterable[int] | None = None) -> Iterator[Process]:
-    for proc, _ in scan(pids):
-        yield proc
-
-
-def executable(proc: Process, detector: Detector) -> Result | None:
-    if proc.exe_identity is None:
-        return None
-    return detector.detect(proc.exe_identity, _opener(proc.pid))
-
-
-def executable_functions(proc: Process, detector: Detector) -> FuncTable | BuildInfoError | None:
-    if proc.exe_identity is None:
-        return None
-    return detector.functions(proc.exe_identity, _opener(proc.pid))
-
-
 # --- gops agent ------------------------------------------------------------------------------
 
 
 def gops_agent(proc: Process) -> Agent | None:
-    from . import Agent
-
     pid = proc.pid
     try:
         where = _pidfile(proc)
         if where is None:
             return None
         pidfile, start, parts, probe = where
-        # Fast negative: no file on the plain path means none on the symlink-free path either
-        # (the safe walk below refuses every symlink), and that is the common case.
-        try:
-            os.lstat(probe)
-        except OSError:
-            return None
+        # Fast negative: the kernel follows every link, so no file on the plain path means none on
+        # the policed one either; that is the common case. Only where the process shares our root:
+        # through /proc/<pid>/root the kernel resolves an absolute link against ours, not its.
+        if probe:
+            try:
+                os.lstat(probe)
+            except OSError:
+                return None
         # Only the process's own users (or root) may speak for it: in a shared directory such
-        # as /tmp another user could plant <pid> naming a port the process serves.
-        content = _read_safely(start, parts, _PIDFILE_MAX, owners=_uids(pid) | {0})
+        # as /tmp another user could plant <pid> naming a port the process serves, or a link.
+        owners = _uids(pid) | {0}
+        content = _read_in_root(pid, start, parts, _gops.PIDFILE_MAX, owners)
         if content is None:
             return None
-        port = _port(content)
+        port = _gops.port(content)
         if port is None:
             return None
         address = _listening_address(pid, port)
-    except (ProcessLookupError, FileNotFoundError, PermissionError):
-        return None
     except (OSError, ValueError) as e:
-        if not isinstance(e, OSError) or e.errno not in (*_GONE, errno.ELOOP, errno.ENOTDIR):
+        if not isinstance(e, OSError) or not expected(e):
             once(log, ("agent", pid, getattr(e, "errno", None)), "pid %d: no agent columns: %s", pid, e)
         return None
     return Agent(pidfile, port, address or "", address is not None)
 
 
 def _pidfile(proc: Process) -> tuple[str, str, tuple[str, ...], str] | None:
-    """(pidfile as the target sees it, where to resolve it from, its components, a plain path for
-    a quick existence probe): resolved in the target's own view, its root for an absolute path
-    and its cwd otherwise. Derived from the initial environment, so cached per instance."""
+    """(pidfile as the target sees it, "root" or "cwd": where to resolve it from, its components,
+    a plain path for a quick existence probe, "" when the process's root is not ours): in the
+    target's own view, its root for an absolute path and its cwd otherwise. Derived from the
+    initial environment, so cached per instance."""
     key = (proc.pid, proc.start_time, proc.exe_identity)
     cached = _pidfiles.get(key)
     if cached is not None:
@@ -289,24 +266,25 @@ def _pidfile(proc: Process) -> tuple[str, str, tuple[str, ...], str] | None:
     found: tuple[str, str, tuple[str, ...], str] | tuple[()] = ()
     if config_dir:
         pidfile = posixpath.join(config_dir, str(proc.pid))
-        start = f"/proc/{proc.pid}/root" if pidfile.startswith("/") else f"/proc/{proc.pid}/cwd"
+        start = "root" if pidfile.startswith("/") else "cwd"
         names = pidfile.split("/")
         if "." in names or ".." in names:
             names = posixpath.normpath(pidfile).split("/")
         # Without "." or ".." components normpath only drops empty ones, as this filter does.
         parts = tuple(p for p in names if p not in ("", "."))
         if parts and ".." not in parts:
-            found = (pidfile, start, parts, start + "/" + "/".join(parts))
+            probe = f"/proc/{proc.pid}/{start}/" + "/".join(parts) if _shares_our_root(proc.pid) else ""
+            found = (pidfile, start, parts, probe)
     _pidfiles.put(key, found)
     return found or None
 
 
-def _port(content: bytes) -> int | None:
-    text = content.strip()
-    if not text.isdigit() or len(text) > 5:
-        return None
-    port = int(text)
-    return port if 0 < port < 65536 else None
+def _shares_our_root(pid: int) -> bool:
+    try:
+        mine, theirs = os.stat("/"), os.stat(f"/proc/{pid}/root")
+    except OSError:
+        return False
+    return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
 
 
 def _uids(pid: int) -> set[int]:
@@ -317,81 +295,81 @@ def _uids(pid: int) -> set[int]:
     return set()
 
 
-def _read_safely(
-    start: str, parts: tuple[str, ...], limit: int, owners: set[int] | None = None
-) -> bytes | None:
-    """Read ``start``/``parts`` component by component: no symlink followed, no ``..``, a regular
-    file only (opened by O_PATH first, so a FIFO or device is never opened for reading), and
-    owned by one of ``owners`` when given."""
+def open_file(pid: int, path: str, owners: Collection[int] | None = None,
+              file_owners: Collection[int] | None = None) -> int:
+    """A read-only descriptor of the regular file ``path`` names as process ``pid`` sees it: an
+    absolute path inside its root (its container's files, never the host's), a relative one from
+    its cwd; symlinks followed inside that root, only those ``owners`` own when given; the file
+    owned by one of ``file_owners`` when given. Opened by O_PATH first, so a FIFO or device is
+    never opened for reading. Raises OSError (ELOOP: a link the policy refuses; EINVAL: not a
+    regular file; EACCES: not owned as required)."""
+    root_fd = os.open(f"/proc/{pid}/root", _O_DIR)
+    start_fd = -1
     try:
-        dfd = os.open(start, _O_DIR)
+        if not path.startswith("/"):
+            start_fd = os.open(f"/proc/{pid}/cwd", _O_DIR)
+        pfd = open_in_root(root_fd, path.split("/"), start_fd=start_fd if start_fd >= 0 else None,
+                           owners=owners, directory=False)
+    finally:
+        os.close(root_fd)
+        if start_fd >= 0:
+            os.close(start_fd)
+    try:
+        require_file(os.fstat(pfd), path, file_owners)
+        # Re-open the very inode checked above (an O_PATH fd cannot be read).
+        return os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    finally:
+        os.close(pfd)
+
+
+def _read_in_root(pid: int, start: str, parts: tuple[str, ...], limit: int, owners: set[int],
+                  file_owned: bool = True) -> bytes | None:
+    """At most ``limit`` bytes of the file ``parts`` names from ``pid``'s root or cwd
+    (``start``), opened by :func:`open_file` with ``owners`` for the links and, with
+    ``file_owned``, for the file; None when it cannot be."""
+    path = "/".join(parts)
+    try:
+        fd = open_file(pid, "/" + path if start == "root" else path, owners, owners if file_owned else None)
     except OSError:
         return None
     try:
-        for name in parts[:-1]:
-            try:
-                nfd = os.open(name, _O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
-            except OSError:
-                return None
-            os.close(dfd)
-            dfd = nfd
-        try:
-            pfd = os.open(parts[-1], _O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dfd)
-        except OSError:
-            return None
-        try:
-            st = os.fstat(pfd)
-            if not stat.S_ISREG(st.st_mode) or (owners is not None and st.st_uid not in owners):
-                return None
-            # Re-open the very inode checked above (an O_PATH fd cannot be read).
-            fd = os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-        finally:
-            os.close(pfd)
-        try:
-            chunks, left = [], limit
-            while left > 0:
-                chunk = os.read(fd, left)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                left -= len(chunk)
-            return b"".join(chunks)
-        finally:
-            os.close(fd)
+        chunks, left = [], limit
+        while left > 0:
+            chunk = os.read(fd, left)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
     except OSError:
         return None
     finally:
-        os.close(dfd)
+        os.close(fd)
 
 
-def _config_dir(env: dict[bytes, bytes], proc: Process) -> str:
-    """The TARGET's gops config dir, as gops's agent computes it (internal.ConfigDir):
-    $GOPS_CONFIG_DIR, else $XDG_CONFIG_HOME/gops, else $HOME/.config/gops, else the user's home
+def _config_dir(env: dict[str, str], proc: Process) -> str:
+    """The TARGET's gops config dir (``_gops.config_dir``), else .config/gops in the user's home
     from the passwd file inside its own root."""
-    if env.get(b"GOPS_CONFIG_DIR"):
-        return os.fsdecode(env[b"GOPS_CONFIG_DIR"])
-    if env.get(b"XDG_CONFIG_HOME"):
-        return posixpath.join(os.fsdecode(env[b"XDG_CONFIG_HOME"]), "gops")
-    if env.get(b"HOME"):
-        return posixpath.join(os.fsdecode(env[b"HOME"]), ".config", "gops")
+    found = _gops.config_dir(env, "linux")
+    if found:
+        return found
     # The scan may have left the uid unread (the query did not ask for it); this runs once per
     # process instance, and only for an environment without HOME.
     uid = proc.uid if proc.uid >= 0 else _real_uid(f"/proc/{proc.pid}")
-    home = _home_of(proc.pid, uid)
-    return posixpath.join(home, ".config", "gops") if home else ""
+    return _gops.home_config_dir(_home_of(proc.pid, uid))
 
 
-_WANTED = (b"GOPS_CONFIG_DIR", b"XDG_CONFIG_HOME", b"HOME")
+_WANTED = tuple(os.fsencode(k) for k in _gops.WANTED if k != "APPDATA")
 
 
-def _environ(pid: int) -> dict[bytes, bytes] | None:
+def _environ(pid: int) -> dict[str, str] | None:
     try:
         data = _read(f"/proc/{pid}/environ", _ENVIRON_MAX, complete=True)
     except OSError:
         return None
-    # Three searches instead of splitting every entry (an environment can be 256 KB). An entry
+    # A few searches instead of splitting every entry (an environment can be 256 KB). An entry
     # starts the data or follows a NUL; Go's getenv takes the first occurrence, as find does.
-    env: dict[bytes, bytes] = {}
+    env: dict[str, str] = {}
     for key in _WANTED:
         head = key + b"="
         if data.startswith(head):
@@ -402,14 +380,14 @@ def _environ(pid: int) -> dict[bytes, bytes] | None:
                 continue
             start = at + 1 + len(head)
         end = data.find(b"\0", start)
-        env[key] = data[start:] if end < 0 else data[start:end]
+        env[os.fsdecode(key)] = os.fsdecode(data[start:] if end < 0 else data[start:end])
     return env
 
 
 def _home_of(pid: int, uid: int) -> str:
     if uid < 0:
         return ""
-    data = _read_safely(f"/proc/{pid}/root", ("etc", "passwd"), _PASSWD_MAX)
+    data = _read_in_root(pid, "root", ("etc", "passwd"), _PASSWD_MAX, {0, uid}, file_owned=False)
     if data is None:
         # No readable passwd file inside its root: our own user database is right only when the
         # process shares our root.

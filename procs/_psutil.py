@@ -14,18 +14,17 @@ import os
 import posixpath
 import stat
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import NamedTuple
 
 import psutil
 
-from ..buildinfo import BuildInfo, BuildInfoError, Detector, FuncTable, Identity, Result, identity_of
+from ..buildinfo import Identity, identity_of
+from . import _gops
+from ._inroot import require_file
+from ._model import Agent, Process
 
-if TYPE_CHECKING:
-    from . import Agent, Process
-
-_PIDFILE_MAX = 16
 _GONE = (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied, ProcessLookupError,
          FileNotFoundError)
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
@@ -37,74 +36,94 @@ def _opener(path: str) -> Callable[[], int]:
     return partial(os.open, path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | _O_NONBLOCK | _O_BINARY)
 
 
-def _one(p: psutil.Process) -> tuple[Process, str] | None:
-    from . import Process
+class _Seen(NamedTuple):
+    process: psutil.Process
+    path: str
+    on_disk: int
 
+
+def candidates(pids: Iterable[int] | None) -> Iterator[int]:
+    """Every pid, or the valid ones of ``pids`` (thread group leaders only)."""
+    return iter(psutil.pids()) if pids is None else _given(pids)
+
+
+def exe(pid: int) -> tuple[Identity | None, _Seen] | None:
+    """(identity, what :func:`read` and :func:`exe_opener` need) of the file ``pid`` runs, by the
+    path psutil gives (opened by name: psutil cannot reach through the process); None when the
+    process is gone, a zombie or has no executable (kernel threads)."""
     try:
-        with p.oneshot():
-            if p.status() in (psutil.STATUS_ZOMBIE, getattr(psutil, "STATUS_DEAD", "dead")):
-                return None
-            try:
-                path = p.exe()
-            except psutil.AccessDenied:
-                path = ""
-            if not path:
-                return None  # kernel threads and the like
-            ppid = p.ppid()
-            name = p.name()
-            try:
-                uid = p.uids().real
-            except (AttributeError, psutil.AccessDenied):
-                uid = -1
-            start = int(p.create_time() * 1000)
+        p = psutil.Process(pid)
+        if p.status() in (psutil.STATUS_ZOMBIE, getattr(psutil, "STATUS_DEAD", "dead")):
+            return None
+        try:
+            path = p.exe()
+        except psutil.AccessDenied:
+            path = ""
     except _GONE:
         return None
+    if not path:
+        return None  # kernel threads and the like
     identity: Identity | None
     try:
-        st = os.stat(path)
-        identity, on_disk = identity_of(st), 1
+        identity, on_disk = identity_of(os.stat(path)), 1
     except FileNotFoundError:
         identity, on_disk = None, 0
     except OSError:
         identity, on_disk = None, -1
-    return Process(p.pid, ppid, name, path, on_disk, uid, start, identity), path
+    return identity, _Seen(p, path, on_disk)
 
 
-def scan(
-    pids: Iterable[int] | None,
-    detector: Detector | None = None,
-    go_only: bool = False,
-    uid: bool = True,
-    path: bool = True,
-) -> Iterator[tuple[Process, Result | None]]:
-    del uid, path  # psutil reads these with everything else (the same signature on every platform)
-    if pids is None:
-        candidates: Iterable[psutil.Process] = psutil.process_iter()
-    else:
-        candidates = _given(pids)
-    for p in candidates:
-        found = _one(p)
-        if found is None:
-            continue
-        proc, exe_path = found
-        result: Result | None = None
-        if detector is not None and proc.exe_identity is not None:
-            result = detector.detect(proc.exe_identity, _opener(exe_path))
-        if go_only and not isinstance(result, BuildInfo):
-            continue
-        yield proc, result
+def read(pid: int, identity: Identity | None, seen: _Seen, uid: bool, path: bool,
+         constrained: bool) -> Process | None:
+    """The Process for ``pid``; psutil reads uid and path with everything else, so the flags
+    change nothing here."""
+    del uid, path, constrained  # the thread check is in candidates(); the rest comes in one go
+    p = seen.process
+    try:
+        with p.oneshot():
+            ppid = p.ppid()
+            name = p.name()
+            try:
+                ruid = p.uids().real
+            except (AttributeError, psutil.AccessDenied):
+                ruid = -1
+            start = int(p.create_time() * 1000)
+    except _GONE:
+        return None
+    return Process(pid, ppid, name, seen.path, seen.on_disk, ruid, start, identity)
 
 
-def _given(pids: Iterable[int]) -> Iterator[psutil.Process]:
+def exe_opener(pid: int, seen: _Seen) -> Callable[[], int]:
+    return _opener(seen.path)
+
+
+def process_opener(proc: Process) -> Callable[[], int]:
+    return _opener(proc.path)
+
+
+def open_file(pid: int, path: str, owners: Collection[int] | None = None,
+              file_owners: Collection[int] | None = None) -> int:
+    """``path`` by name (psutil cannot reach into another process's view of the file system): a
+    regular file only, never a FIFO or device opened for reading, owned by one of
+    ``file_owners`` when given; ``owners`` is the Linux backend's link policy and only matters
+    there. Raises OSError."""
+    del pid, owners
+    require_file(os.lstat(path), path, None)  # never open a FIFO or a device, even to look
+    fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_BINARY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        require_file(os.fstat(fd), path, file_owners)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _given(pids: Iterable[int]) -> Iterator[int]:
     seen = set()
     for pid in pids:
         if pid in seen or not 0 < pid < 1 << 31:
             continue
         seen.add(pid)
-        try:
-            p = psutil.Process(pid)
-        except _GONE:
-            continue
         if sys.platform.startswith("linux"):
             # psutil.Process accepts a thread id on Linux; only thread group leaders are processes.
             try:
@@ -112,7 +131,7 @@ def _given(pids: Iterable[int]) -> Iterator[psutil.Process]:
                     continue
             except (OSError, ValueError):
                 continue
-        yield p
+        yield pid
 
 
 def _tgid(pid: int) -> int:
@@ -123,51 +142,16 @@ def _tgid(pid: int) -> int:
     return -1
 
 
-def processes(pids: Iterable[int] | None = None) -> Iterator[Process]:
-    for proc, _ in scan(pids):
-        yield proc
-
-
-def executable(proc: Process, detector: Detector) -> Result | None:
-    if proc.exe_identity is None:
-        return None
-    return detector.detect(proc.exe_identity, _opener(proc.path))
-
-
-def executable_functions(proc: Process, detector: Detector) -> FuncTable | BuildInfoError | None:
-    if proc.exe_identity is None:
-        return None
-    return detector.functions(proc.exe_identity, _opener(proc.path))
-
-
-def _config_dir(env: dict[str, str], platform: str) -> str:
-    path = ntpath if platform == "win32" else posixpath
-    if env.get("GOPS_CONFIG_DIR"):
-        return env["GOPS_CONFIG_DIR"]
-    if platform == "win32":
-        return path.join(env["APPDATA"], "gops") if env.get("APPDATA") else ""
-    if platform == "darwin":
-        home = env.get("HOME", "")
-        return path.join(home, "Library", "Application Support", "gops") if home else ""
-    if env.get("XDG_CONFIG_HOME"):
-        return path.join(env["XDG_CONFIG_HOME"], "gops")
-    if env.get("HOME"):
-        return path.join(env["HOME"], ".config", "gops")
-    return ""
-
-
 def gops_agent(proc: Process) -> Agent | None:
-    from . import Agent
-
     try:
         p = psutil.Process(proc.pid)
         env = p.environ()
-        config_dir = _config_dir(env, sys.platform)
+        config_dir = _gops.config_dir(env, sys.platform)
         if not config_dir:
             try:
                 import pwd
 
-                config_dir = posixpath.join(pwd.getpwuid(proc.uid).pw_dir, ".config", "gops")
+                config_dir = _gops.home_config_dir(pwd.getpwuid(proc.uid).pw_dir)
             except (ImportError, KeyError):
                 return None
         pidfile = (ntpath if sys.platform == "win32" else posixpath).join(config_dir, str(proc.pid))
@@ -176,10 +160,9 @@ def gops_agent(proc: Process) -> Agent | None:
         content = _read_no_links(pidfile, owners)
         if content is None:
             return None
-        text = content.strip()
-        if not text.isdigit() or len(text) > 5 or not 0 < int(text) < 65536:
+        port = _gops.port(content)
+        if port is None:
             return None
-        port = int(text)
         address = ""
         connections = getattr(p, "net_connections", None) or p.connections  # psutil < 6
         for c in connections(kind="tcp"):
@@ -194,12 +177,14 @@ def gops_agent(proc: Process) -> Agent | None:
 
 
 def _read_no_links(path: str, owners: set[int] | None = None) -> bytes | None:
-    """A few bytes of ``path`` if no component of it is a symlink and it is a regular file owned
-    by one of ``owners`` (when given)."""
+    """A few bytes of ``path`` if it is a regular file owned by one of ``owners`` (when given)
+    and no component of it is a symlink another user owns (macOS's root-owned /var -> private/var
+    is followed, as on Linux; without ``owners`` no link is)."""
     parent = path
     while True:
         try:
-            if stat.S_ISLNK(os.lstat(parent).st_mode):
+            st = os.lstat(parent)
+            if stat.S_ISLNK(st.st_mode) and (owners is None or st.st_uid not in owners):
                 return None
         except OSError:
             return None
@@ -207,18 +192,11 @@ def _read_no_links(path: str, owners: set[int] | None = None) -> bytes | None:
         if up == parent:
             break
         parent = up
-    flags = os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_BINARY
     try:
-        st = os.lstat(path)
-        if not stat.S_ISREG(st.st_mode):
-            return None  # never open a FIFO or a device
-        fd = os.open(path, flags)
+        fd = open_file(0, path, file_owners=owners)
     except OSError:
         return None
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or (owners is not None and st.st_uid not in owners):
-            return None
-        return os.read(fd, _PIDFILE_MAX)
+        return os.read(fd, _gops.PIDFILE_MAX)
     finally:
         os.close(fd)

@@ -18,6 +18,8 @@ from ._api import (
     QueryContext,
     Row,
     Table,
+    run,
+    serving,
 )
 
 
@@ -44,4 +46,6 @@ __all__ = [
     "Row",
     "Table",
     "all_tables",
+    "run",
+    "serving",
 ]

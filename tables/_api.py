@@ -8,13 +8,16 @@ yields into osquery's string rules; table modules only describe columns and prod
 from __future__ import annotations
 
 import json
+import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum, IntFlag
-from typing import Any
+from typing import Any, TypeVar, overload
 
 _PLAIN_INT = re.compile(r"-?[0-9]{1,20}")
+log = logging.getLogger("go_processes.tables")
 
 
 class ColumnType(str, Enum):
@@ -159,17 +162,68 @@ class QueryContext:
 Row = Mapping[str, object]
 """A row: column name to str, int, float, bool or None (None is osquery's NULL / unknown)."""
 
+R = TypeVar("R")
+
 
 @dataclass(frozen=True)
 class Table:
+    """A table: its columns and ``generate``; optionally ``start`` and ``stop``, called once each
+    by whoever serves it (the extension once it listens and before it exits, the command around
+    its one query), for a table that keeps a reader thread or a kernel subscription between
+    queries. Importing a table module must not start anything: that is what ``start`` is for."""
+
     name: str
     description: str
     columns: tuple[Column, ...]
     generate: Callable[[QueryContext], Iterable[Row]]
     examples: tuple[str, ...] = ()
+    start: Callable[[], None] | None = None
+    stop: Callable[[], None] | None = None
 
     def column(self, name: str) -> Column:
         for c in self.columns:
             if c.name == name:
                 return c
         raise KeyError(name)
+
+
+@overload
+def run(table: Table, context: QueryContext) -> tuple[list[Row], tuple[str, ...]]: ...
+@overload
+def run(table: Table, context: QueryContext,
+        collect: Callable[[Iterable[Row]], R]) -> tuple[R, tuple[str, ...]]: ...
+
+
+def run(table: Table, context: QueryContext,
+        collect: Callable[[Iterable[Row]], Any] = list) -> tuple[Any, tuple[str, ...]]:
+    """Run ``table`` for ``context``: its rows, gathered by ``collect`` (the extension converts
+    them to osquery's strings as they come), and the notices the table left for whoever asked
+    (why an answer is empty: "no vulnerability database"). The one path for the extension and
+    the command, so neither drops them."""
+    rows = collect(table.generate(context))
+    return rows, tuple(context.notices)
+
+
+@contextmanager
+def serving(tables: Iterable[Table]) -> Iterator[None]:
+    """Start every table that has a ``start`` hook, and stop them (in reverse order) when the
+    block ends, however it ends. A hook that fails is logged and leaves its table serving what it
+    can (an events table without privilege answers with a notice); it never stops the others."""
+    started: list[Table] = []
+    try:
+        for t in tables:
+            if t.start is not None:
+                try:
+                    t.start()
+                except Exception as e:
+                    log.warning("%s: start failed: %s", t.name, e)
+                    continue
+            started.append(t)
+        yield
+    finally:
+        for t in reversed(started):
+            if t.stop is not None:
+                try:
+                    t.stop()
+                except Exception as e:
+                    log.warning("%s: stop failed: %s", t.name, e)

@@ -54,6 +54,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fnmatch import translate
 
+from ..procs._inroot import open_in_root
+
 log = logging.getLogger("go_processes.tables.walk")
 
 MAX_DEPTH = 64  # directory levels below the query's literal prefix (osquery: 63 glob levels)
@@ -76,7 +78,6 @@ _O_DIR |= getattr(os, "O_NONBLOCK", 0)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _WILD = re.compile(r"[*?\[\\]")
 _PROC_ROOT = re.compile(r"/proc/([1-9][0-9]{0,9})/root(?=/|$)")
-MAX_SYMLINKS = 40  # per resolution, as the kernel's MAXSYMLINKS
 
 
 @dataclass
@@ -216,49 +217,9 @@ def open_dir(path: str, root: int | None = None) -> int:
         return os.open(path, _O_DIR)
     root_fd = os.open(f"/proc/{root}/root", _O_DIR)
     try:
-        return _resolve_in_root(root_fd, path.split("/"))
+        return open_in_root(root_fd, path.split("/"))
     finally:
         os.close(root_fd)
-
-
-def _resolve_in_root(root_fd: int, parts: list[str]) -> int:
-    """Walk ``parts`` from ``root_fd`` one directory at a time, without letting the kernel follow
-    any symlink: a symlink's target is read and walked here, an absolute one from ``root_fd``."""
-    todo = [p for p in reversed(parts) if p not in ("", ".")]
-    stack = [os.dup(root_fd)]  # the directories from the root down to where we are
-    links = 0
-    try:
-        while todo:
-            name = todo.pop()
-            if name == "..":
-                if len(stack) > 1:
-                    os.close(stack.pop())
-                continue
-            try:
-                fd = os.open(name, _O_DIR | _O_NOFOLLOW, dir_fd=stack[-1])
-            except OSError as e:
-                if e.errno not in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
-                    raise
-                target = os.readlink(name, dir_fd=stack[-1])  # EINVAL: not a symlink (a file)
-                links += 1
-                if links > MAX_SYMLINKS:
-                    raise OSError(errno.ELOOP, "too many symlinks inside the root") from None
-                if target.startswith("/"):
-                    while len(stack) > 1:
-                        os.close(stack.pop())
-                todo.extend(p for p in reversed(target.split("/")) if p not in ("", "."))
-                continue
-            stack.append(fd)
-        return stack.pop()
-    finally:
-        for fd in stack:
-            os.close(fd)
-
-
-def split_path(path: str) -> tuple[str, str]:
-    """(directory, filename) as osquery's file table reports them for an exact path."""
-    head, tail = os.path.split(path)
-    return head, tail
 
 
 # --- pattern handling -------------------------------------------------------------------------
@@ -423,7 +384,7 @@ def _walk_glob(glob: str, recursive: bool, dirs: bool, budget: Budget, root: int
     try:
         out: _Out = []
         stack[0].pending = _plan(stack[0], comps, recursive, dirs, budget, out)
-        yield from _emit(out, stack[0], dirs, glob, trailing_slash)
+        yield from _emit(out, stack[0], dirs, trailing_slash)
         while stack and not budget.exhausted:
             node = stack[-1]
             if not node.pending:
@@ -437,7 +398,7 @@ def _walk_glob(glob: str, recursive: bool, dirs: bool, budget: Budget, root: int
             stack.append(child)
             out = []
             child.pending = _plan(child, comps, recursive, dirs, budget, out)
-            yield from _emit(out, child, dirs, glob, trailing_slash)
+            yield from _emit(out, child, dirs, trailing_slash)
     finally:
         for node in stack:
             os.close(node.fd)
@@ -535,7 +496,7 @@ def _scan(fd: int, budget: Budget, need_stat: Callable[[str], bool]) -> Iterator
         yield name, st
 
 
-def _emit(out: _Out, node: _Node, dirs: bool, glob: str, trailing_slash: bool) -> Iterator[Found]:
+def _emit(out: _Out, node: _Node, dirs: bool, trailing_slash: bool) -> Iterator[Found]:
     if not out:
         return
     if dirs:

@@ -18,9 +18,10 @@ process <pid> sees it (its mount namespace and root), e.g. ``path LIKE '/proc/42
 rows keep that spelling. The hidden column ``pid_with_namespace`` does the same as osquery's package
 tables (deb_packages, python_packages...): ``WHERE pid_with_namespace = N`` runs the path and
 directory constraints inside process N's root and spells the rows as N sees them, with
-``pid_with_namespace`` = N (0 on rows from our own root). Either way the prefix is resolved inside
-that root: a symlink in the image (``/usr/bin -> /opt/x/bin``, even absolute) stays inside it and
-never reaches the host's files. One query lists the Go executables of every running container::
+``pid_with_namespace`` = N (0 on rows from our own root, which ``= 0`` selects). Either way the
+prefix is resolved inside that root: a symlink in the image (``/usr/bin -> /opt/x/bin``, even
+absolute) stays inside it and never reaches the host's files. One query lists the Go executables
+of every running container::
 
     SELECT p.container_id, e.path, e.version FROM go_processes p
       JOIN go_executables e ON e.pid_with_namespace = p.pid
@@ -36,7 +37,7 @@ from collections.abc import Iterator
 from functools import partial
 
 from ..buildinfo import BuildInfo, Identity, identity_of
-from . import _executable as executable
+from . import _build_columns as build_columns
 from . import _walk
 from ._api import Column, ColumnOptions, ColumnType, ContextError, Operator, QueryContext, Row, Table
 from ._shared import DETECTOR
@@ -53,7 +54,7 @@ COLUMNS = (
     Column("path", TEXT, "Absolute path of the executable", Opt.REQUIRED | Opt.INDEX),
     Column("directory", TEXT, "Directory of the executable (as the constraint spells it)", Opt.REQUIRED),
     Column("filename", TEXT, "Name portion of the path"),
-    *executable.COLUMNS,
+    *build_columns.COLUMNS,
     Column("size", BIG, "Size of the file in bytes"),
     Column("mtime", BIG, "Last modification time (seconds since the epoch)"),
     Column("pid_with_namespace", INT,
@@ -73,7 +74,9 @@ def generate(ctx: QueryContext) -> Iterator[Row]:
     wanted = ctx.equals_int("pid_with_namespace")
     roots: list[int | None] = [None]
     if wanted is not None:
-        roots = [p for p in sorted(wanted) if 0 < p < 1 << 31]
+        # 0 is what host rows carry in this column: = 0 asks for them, as no constraint does.
+        roots = [None] if 0 in wanted else []
+        roots += [p for p in sorted(wanted) if 0 < p < 1 << 31]
     seen: set[tuple[str, str, int | None]] = set()
 
     def rows(found: Iterator[_walk.Found], root: int | None) -> Iterator[Row]:
@@ -106,7 +109,7 @@ def _row(f: _walk.Found, identity: Identity, bi: BuildInfo, root: int | None) ->
         "path": f.path,
         "directory": f.directory,
         "filename": f.name,
-        **executable.values(bi, identity),
+        **build_columns.values(bi),
         "size": identity[2],
         "mtime": identity[3] // 1_000_000_000,
         "pid_with_namespace": root or 0,

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..buildinfo import BuildInfo, Module
-from ..procs import go_executables
+from ..procs import Process
 from ._api import Column, ColumnOptions, ColumnType, QueryContext, Row, Table
-from ._shared import DETECTOR
+from ._per_process import child_rows
 
 TEXT, INT, BIG = ColumnType.TEXT, ColumnType.INTEGER, ColumnType.BIGINT
 Opt = ColumnOptions
@@ -45,24 +45,21 @@ def stdlib_version(go_version: str) -> str:
 
 
 def generate(ctx: QueryContext) -> Iterator[Row]:
-    pids = ctx.equals_int("pid")
-    modules = ctx.equals("module")
-    for proc, result in go_executables(DETECTOR, pids):
-        for module, main in _modules(result):
-            if modules is not None and module.path not in modules:
-                continue
-            rep = module.replace
-            yield {
-                "pid": proc.pid,
-                "path": proc.path,
-                "module": module.path,
-                "version": module.version,
-                "sum": module.sum,
-                "replace_module": rep.path if rep else "",
-                "replace_version": rep.version if rep else "",
-                "replace_sum": rep.sum if rep else "",
-                "main": main,
-            }
+    return child_rows(ctx, _children, narrow=("module",))
+
+
+def _children(proc: Process, info: BuildInfo) -> Iterator[dict[str, object]]:
+    for module, main in _modules(info):
+        rep = module.replace
+        yield {
+            "module": module.path,
+            "version": module.version,
+            "sum": module.sum,
+            "replace_module": rep.path if rep else "",
+            "replace_version": rep.version if rep else "",
+            "replace_sum": rep.sum if rep else "",
+            "main": main,
+        }
 
 
 def _modules(bi: BuildInfo) -> Iterator[tuple[Module, int]]:

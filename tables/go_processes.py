@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..procs import go_executables, gops_agent, placement
-from . import _executable as executable
+from ..procs import gops_agent, placement, running_go
+from . import _build_columns as build_columns
 from ._api import Column, QueryContext, Row, Table
 from ._api import ColumnOptions as Opt
 from ._api import ColumnType as T
@@ -32,7 +32,7 @@ COLUMNS = (
            "Process name as gops shows it: comm, or argv[0]'s base name when comm is truncated"),
     Column("path", T.TEXT,
            "Path to the executable as the process sees it, without the ' (deleted)' suffix"),
-    executable.column("version"),
+    build_columns.column("version"),
     Column("agent", T.INTEGER,
            "1 when a gops agent is really listening: the process's own pidfile names a port on which the "
            "process itself holds a TCP socket in LISTEN; else 0"),
@@ -57,7 +57,7 @@ COLUMNS = (
            "/proc/<pid>/cgroup)"),
     Column("pid_namespace", T.TEXT, "pid namespace inode, as in osquery's process_namespaces"),
     Column("mnt_namespace", T.TEXT, "mnt namespace inode, as in osquery's process_namespaces"),
-    *executable.columns_except("version"),
+    *build_columns.columns_except("version"),
 )
 
 
@@ -68,7 +68,7 @@ def generate(context: QueryContext) -> Iterator[Row]:
     with_ns = context.uses(*_NAMESPACE_COLUMNS)
     with_uid = context.uses("uid")
     with_path = context.uses("path", "on_disk")
-    for proc, info in go_executables(DETECTOR, pids, uid=with_uid, path=with_path):
+    for proc, info in running_go(DETECTOR, pids, uid=with_uid, path=with_path):
         agent = gops_agent(proc) if with_agent else None
         listening = agent is not None and agent.listening
         row: dict[str, object] = {
@@ -90,7 +90,7 @@ def generate(context: QueryContext) -> Iterator[Row]:
             row["cgroup_path"] = where.cgroup_path
             row["pid_namespace"] = where.pid_namespace
             row["mnt_namespace"] = where.mnt_namespace
-        row.update(executable.values(info, proc.exe_identity))
+        row.update(build_columns.values(info))
         yield row
 
 

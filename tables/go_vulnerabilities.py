@@ -6,9 +6,10 @@ from the pclntab (which stripping keeps), says whether a vulnerable function is 
 (``level`` = symbol), only its package (package), or neither (module).
 
 Running processes by default (``pid =``/``IN`` reads only those, as ``go_processes``); with
-``path =`` the named files instead, so the table joins ``go_executables`` by path. The function
-list is read only when the query uses ``level``, ``packages`` or ``symbols``; findings are kept
-per (executable, database), so a warm query costs a stat per process. Without a database the
+``path =`` and no constraint on ``pid`` the named files instead, so the table joins
+``go_executables`` by path. Every other constraint only narrows what the table returns without it.
+The function list is read only when the query uses ``level``, ``packages`` or ``symbols``;
+findings are kept per (executable, database), so a warm query costs a stat per process. Without a database the
 query answers no rows and says why in the call's status message (and ``go_vulndb.error``).
 """
 
@@ -18,12 +19,14 @@ from collections.abc import Iterator
 from functools import partial
 
 from .. import vulndb
-from ..buildinfo import BuildInfo, BuildInfoError, Cache, FuncTable, Identity, UnreadableFile, identity_of
-from ..procs import executable_functions, go_executables
+from ..buildinfo import BuildInfo, BuildInfoError, FuncTable, Identity, UnreadableFile, identity_of
+from ..common import Cache
+from ..procs import Process, executable_functions
 from . import _walk
 from ._api import Column, QueryContext, Row, Table
 from ._api import ColumnOptions as Opt
 from ._api import ColumnType as T
+from ._per_process import attach, child_rows, wanted_values
 from ._shared import DETECTOR
 
 _SYMBOL_COLUMNS = ("level", "packages", "symbols")
@@ -66,25 +69,26 @@ def generate(ctx: QueryContext) -> Iterator[Row]:
         ctx.notice(f"no rows: {status.error}")
         return
     with_symbols = ctx.uses(*_SYMBOL_COLUMNS)
-    modules = ctx.equals("module")
     paths = ctx.equals("path")
-    if paths is not None:
+    # File rows have pid NULL, which no pid constraint lets through: with one, path only narrows
+    # the process rows (a join ON v.pid = p.pid AND v.path = p.path sends both).
+    if paths is not None and not ctx.constraints_on("pid"):
         for path in sorted(paths):
             found = _file(path, db, with_symbols)
             if found is not None:
-                yield from _rows(None, path, found, modules)
+                yield from attach(None, path, found, wanted_values(ctx, ("module",)))
         return
-    pids = ctx.equals_int("pid")
-    if pids is not None and not pids:
-        return
-    for proc, info in go_executables(DETECTOR, pids, uid=False):
-        if proc.exe_identity is None:
-            continue
-        findings = _cached(proc.exe_identity, db, with_symbols)
-        if findings is None:
+
+    def findings(proc: Process, info: BuildInfo) -> Rows:
+        identity = proc.exe_identity
+        assert identity is not None  # its build info was read by this identity
+        found = _cached(identity, db, with_symbols)
+        if found is None:
             functions = executable_functions(proc, DETECTOR) if with_symbols else None
-            findings = _store(proc.exe_identity, db, with_symbols, info, functions)
-        yield from _rows(proc.pid, proc.path, findings, modules)
+            found = _store(identity, db, with_symbols, info, functions)
+        return found
+
+    yield from child_rows(ctx, findings, narrow=("module",))
 
 
 def _file(path: str, db: vulndb.Database, with_symbols: bool) -> Rows | None:
@@ -157,12 +161,6 @@ def _template(f: vulndb.Finding, db: vulndb.Database) -> dict[str, object]:
         "withdrawn": e.withdrawn,
         "db_modified": db.modified,
     }
-
-
-def _rows(pid: int | None, path: str, templates: Rows, modules: frozenset[str] | None) -> Iterator[Row]:
-    for t in templates:
-        if modules is None or t["module"] in modules:
-            yield {"pid": pid, "path": path, **t}
 
 
 TABLE = Table(

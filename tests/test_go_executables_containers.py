@@ -176,3 +176,33 @@ def test_pid_with_namespace_of_several_and_of_none(container: Container) -> None
     # come back marked 0, which SQLite's re-check of "pid_with_namespace = 'x'" then drops
     rows = generate(directory=[(EQ, hd)], pid_with_namespace=[(EQ, "x")])
     assert {(r["pid_with_namespace"], r["filename"]) for r in rows} == {(0, "host-only")}
+
+
+def test_procs_opens_a_file_as_the_process_sees_it(container: Container) -> None:
+    """procs.open_file, the resolver the walk uses, for one file (what a table of mapped libraries
+    needs): inside the root whatever the links say, and only through the links the policy allows."""
+    import errno
+
+    from go_processes.procs import open_file
+
+    def opened(path: str, **kw: object) -> os.stat_result:
+        fd = open_file(container.pid, path, **kw)  # type: ignore[arg-type]
+        try:
+            return os.fstat(fd)
+        finally:
+            os.close(fd)
+
+    inside = os.stat(f"{container.root}{container.host_dir}/inside-only")
+    app = os.stat(f"{container.root}/opt/app/bin/app")
+    assert os.path.samestat(opened("/srv/inside-only"), inside)  # /srv -> the host's path, read inside
+    assert os.path.samestat(opened("/escape/opt/app/bin/app"), app)  # ../../.. stops at the root
+    assert os.path.samestat(opened("opt/app/bin/app"), app)  # relative: from its cwd, its root here
+    assert os.path.samestat(opened("/usr/local/bin/app", owners={0}), app)  # root's link
+    with pytest.raises(FileNotFoundError):
+        opened("/srv/host-only")  # exists on the host only
+    with pytest.raises(OSError) as e:
+        opened("/usr/local/bin/app", owners={65534})  # a link nobody of these owns is not followed
+    assert e.value.errno == errno.ELOOP
+    with pytest.raises(OSError) as e:
+        opened("/opt/app/bin")  # a directory is no file
+    assert e.value.errno == errno.EINVAL

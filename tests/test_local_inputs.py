@@ -9,7 +9,9 @@ What a user controls, and where each is covered:
 - a huge pidfile (read only as far as a port can go): here;
 - a pidfile planted by another user for someone else's process, wherever GOPS_CONFIG_DIR,
   XDG_CONFIG_HOME or HOME puts it: here;
-- GOPS_CONFIG_DIR through a symlink: tests/test_procs.py (test_symlinked_config_dir_is_refused);
+- GOPS_CONFIG_DIR through a symlink another user owns: tests/test_procs.py
+  (test_symlinked_config_dir_is_refused); through root's or the agent's own link (followed, inside
+  its root): here, and tests/test_wrong_answers.py (a HOME behind /home -> var/home);
 - GOPS_CONFIG_DIR leading out of the process's own root (``..``, host paths): here;
 - /proc/<pid>/root contents (etc/passwd as a symlink, a FIFO, a huge file): here;
 - executables (FIFO, symlink, device, unreadable, malformed ELF/PE/Mach-O):
@@ -241,6 +243,29 @@ def test_real_agent_pidfile_in_a_shared_directory_is_believed(backend: str, star
     assert os.stat(shared_dir / str(p.pid)).st_uid == NOBODY  # written by the agent itself
     agent = gops_agent(_one(p.pid))
     assert agent is not None and (agent.port, agent.listening) == (port, True)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_link_in_the_config_dir_path_counts_only_when_root_or_the_agent_owns_it(
+        backend: str, started: Started, shared_dir: Path, public_dir: Path) -> None:
+    """A real agent (nobody) whose GOPS_CONFIG_DIR runs through a symlink in the shared directory:
+    believed when root made the link (Fedora Atomic's /home -> var/home) or its own user did,
+    not when another user did, who could point it at any file with a port in it."""
+    gops_agent = BACKENDS[backend]
+    real = shared_dir / "real"
+    real.mkdir()
+    os.chown(real, NOBODY, NOBODY)
+    link = shared_dir / "link"
+    link.symlink_to("real")
+    exe = _world_copy(build(AGENT_BUILD), public_dir, "agent")
+    p, port = started.port_printer([str(exe)], env={"GOPS_CONFIG_DIR": str(link / "gops")},
+                                   user=NOBODY, group=NOBODY, extra_groups=[])
+    assert (real / "gops" / str(p.pid)).read_text() == str(port)  # written by the agent itself
+    proc = _one(p.pid)
+    for owner, believed in ((0, True), (DAEMON, False), (NOBODY, True)):
+        os.lchown(link, owner, -1)
+        agent = gops_agent(proc)
+        assert (agent is not None and agent.listening and agent.port == port) is believed, owner
 
 
 def test_huge_pidfile_is_read_only_as_far_as_a_port_can_go(started: Started, tmp_path: Path) -> None:

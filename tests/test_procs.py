@@ -16,6 +16,7 @@ import pwd
 import select
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -38,9 +39,9 @@ from go_processes.procs import (  # noqa: E402
     Process,
     executable,
     executables,
-    go_executables,
     gops_agent,
     processes,
+    running_go,
 )
 
 AGENT_BUILD = Build(program=Program(module="example.com/agent", files=(("main.go", AGENT),)), name="agent")
@@ -247,12 +248,12 @@ def test_executable_matches_go_toolchain(zoo: dict[str, Started], oracle: dict[s
         assert result.main.version == want["Main"]["Version"], kind
 
 
-def test_go_executables_keeps_only_go(zoo: dict[str, Started]) -> None:
+def test_running_go_keeps_only_go(zoo: dict[str, Started]) -> None:
     ours = {s.pid: s for s in zoo.values()}
     want = {pid for pid, s in ours.items() if s.go}
-    got = {p.pid: bi for p, bi in go_executables(Detector()) if p.pid in ours}
+    got = {p.pid: bi for p, bi in running_go(Detector()) if p.pid in ours}
     assert got.keys() == want and all(isinstance(bi, BuildInfo) for bi in got.values())
-    assert {p.pid for p, _ in go_executables(Detector(), list(ours))} == want
+    assert {p.pid for p, _ in running_go(Detector(), list(ours))} == want
     # executables() keeps every identified process, with the reason a non-Go one is not Go.
     every = {p.pid: r for p, r in executables(Detector(), list(ours))}
     assert every.keys() == ours.keys()
@@ -377,24 +378,25 @@ def test_kernel_threads_are_absent() -> None:
 
 def test_psutil_backend_on_linux(zoo: dict[str, Started]) -> None:
     """The non-Linux module, forced here: same answers for our processes."""
-    from go_processes.procs import _psutil
+    from go_processes.procs import Reader, _psutil
 
+    reader = Reader(_psutil)
     # psutil gives a path only, which does not reach into another mount namespace.
     ours = {s.pid: s for s in zoo.values() if s.kind != "mntns"}
-    found = {p.pid: p for p in _psutil.processes(list(ours))}
+    found = {p.pid: p for p in reader.processes(list(ours))}
     assert found.keys() == ours.keys()
     detector = Detector()
     for pid, s in ours.items():
         p = found[pid]
         assert p.ppid == os.getpid() and p.path == s.path and p.on_disk == s.on_disk, s.kind
-        result = _psutil.executable(p, detector)
+        result = reader.executable(p, detector)
         if s.kind == "deleted":
             assert result is None  # psutil can only open the (gone) path
         else:
             assert isinstance(result, BuildInfo) == s.go, s.kind
     tid = next(int(t) for t in os.listdir(f"/proc/{zoo['default'].pid}/task") if int(t) != zoo["default"].pid)
-    assert list(_psutil.processes([tid])) == []
-    assert any(p.pid in ours for p in _psutil.processes())
+    assert list(reader.processes([tid])) == []
+    assert any(p.pid in ours for p in reader.processes())
 
 
 # --- gops agent ----------------------------------------------------------------------------------
@@ -551,6 +553,13 @@ def test_fifo_pidfile_does_not_hang(plain_go: tuple[subprocess.Popen, Path]) -> 
     assert _bounded(lambda: gops_agent(proc)) is None
 
 
+def _nobody() -> int:
+    """A uid that is neither root nor the agent's: links it owns are another user's."""
+    if os.geteuid() != 0:
+        skips.skip(skips.NEEDS_ROOT, "to give a symlink to another user")
+    return pwd.getpwnam("nobody").pw_uid
+
+
 def test_symlinked_pidfile_is_refused(spawner: Spawner, agent_exe: str, tmp_path: Path) -> None:
     cfg = tmp_path / "cfg"
     p, port = start_agent(spawner, agent_exe, {"GOPS_CONFIG_DIR": str(cfg)})
@@ -559,6 +568,7 @@ def test_symlinked_pidfile_is_refused(spawner: Spawner, agent_exe: str, tmp_path
     real = tmp_path / "real-port-file"
     os.replace(cfg / str(p.pid), real)
     (cfg / str(p.pid)).symlink_to(real)
+    os.lchown(cfg / str(p.pid), _nobody(), -1)  # a link neither root nor the agent's user owns
     assert real.read_text() == str(port)
     assert _bounded(lambda: gops_agent(proc)) is None  # ... whose pidfile is now a symlink
 
@@ -566,6 +576,7 @@ def test_symlinked_pidfile_is_refused(spawner: Spawner, agent_exe: str, tmp_path
 def test_symlinked_config_dir_is_refused(spawner: Spawner, agent_exe: str, tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
+    os.lchown(tmp_path / "link", _nobody(), -1)  # a link neither root nor the agent's user owns
     p, _ = start_agent(spawner, agent_exe, {"GOPS_CONFIG_DIR": str(tmp_path / "link" / "gops")})
     assert (tmp_path / "real" / "gops" / str(p.pid)).is_file()
     assert gops_agent(one(p.pid)) is None
@@ -575,3 +586,44 @@ def test_no_pidfile_no_agent(zoo: dict[str, Started]) -> None:
     for s in zoo.values():
         [proc] = processes([s.pid])  # every zoo process runs until teardown
         assert gops_agent(proc) is None, s.kind
+
+
+def test_in_root_resolver_searches_directories_it_may_not_list(tmp_path: Path) -> None:
+    """Directories on the way are searched, not read (O_PATH): a user who may pass through a
+    0711 directory but not list it still reaches the file below it, as the kernel's own lookup
+    would, and a directory at the end is opened for listing."""
+    if os.geteuid() != 0:
+        skips.skip(skips.NEEDS_ROOT, "to run the resolver as another user")
+    base = tmp_path / "base"
+    (base / "searchonly" / "inner").mkdir(parents=True)
+    (base / "searchonly" / "inner" / "file").write_text("x")
+    os.chmod(tmp_path, 0o755)
+    os.chmod(base, 0o755)
+    os.chmod(base / "searchonly", 0o711)
+    os.chmod(base / "searchonly" / "inner", 0o755)
+    from go_processes.procs._inroot import open_in_root
+
+    nobody = pwd.getpwnam("nobody").pw_uid
+    root = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
+    rfd, wfd = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the forked child only
+        try:
+            os.setgroups([])
+            os.setgid(nobody)
+            os.setuid(nobody)
+            f = open_in_root(root, ["searchonly", "inner", "file"], directory=False)
+            d = open_in_root(root, ["searchonly", "inner"])
+            out = f"{stat.S_ISREG(os.fstat(f).st_mode)} {sorted(os.listdir(d))}"
+        except BaseException as e:
+            out = repr(e)
+        os.write(wfd, out.encode())
+        os._exit(0)
+    os.close(wfd)
+    try:
+        with os.fdopen(rfd, "rb") as r:
+            out = r.read().decode()
+    finally:
+        os.waitpid(child, 0)
+        os.close(root)
+    assert out == "True ['file']"

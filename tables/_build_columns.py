@@ -1,12 +1,14 @@
-"""What a table says about a Go executable: the shared columns and their values, in one place.
+"""The build-info columns: what a table says about a Go binary's build, defined once.
 
 ``go_processes`` (per running process) and ``go_executables`` (per file on disk) describe the same
-thing, so they share these definitions, the same names and the same meanings.
+thing, and so will the tables of Go libraries a process maps: they share these definitions, the
+same names and the same meanings.
 """
 
 from __future__ import annotations
 
-from ..buildinfo import BuildInfo, Cache, Identity
+from ..buildinfo import BuildInfo
+from ..common import Cache
 from ._api import Column
 from ._api import ColumnType as T
 
@@ -61,16 +63,18 @@ def columns_except(*names: str) -> tuple[Column, ...]:
     return tuple(c for c in COLUMNS if c.name not in names)
 
 
-_cache: Cache[Identity, dict[str, object]] = Cache(4096)
+# id(info) -> (info, its values). The detector hands out one BuildInfo per file identity, so every
+# process of a binary meets the same object; holding it here keeps its id from being reused.
+_cache: Cache[int, tuple[BuildInfo, dict[str, object]]] = Cache(4096)
 
 
-def values(info: BuildInfo, identity: Identity | None = None) -> dict[str, object]:
-    """The values of :data:`COLUMNS` for ``info``; memoised per file identity, because a warm scan
-    builds them for every Go process or file again (treat the result as read-only)."""
-    if identity is not None:
-        cached = _cache.get(identity)
-        if cached is not None:
-            return cached
+def values(info: BuildInfo) -> dict[str, object]:
+    """The values of :data:`COLUMNS` for ``info``, a pure function of it, memoised per BuildInfo
+    object because a warm scan builds them for every Go process or file again (treat the result
+    as read-only)."""
+    cached = _cache.get(id(info))
+    if cached is not None and cached[0] is info:
+        return cached[1]
     main = info.main
     out: dict[str, object] = {
         "version": info.go_version,
@@ -95,6 +99,5 @@ def values(info: BuildInfo, identity: Identity | None = None) -> dict[str, objec
         "arch": info.arch,
         "stripped": info.stripped,
     }
-    if identity is not None:
-        _cache.put(identity, out)
+    _cache.put(id(info), (info, out))
     return out

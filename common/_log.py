@@ -9,7 +9,7 @@ import sys
 from collections.abc import Hashable
 from typing import TextIO
 
-from .buildinfo import Cache
+from ._cache import Cache
 
 LOG = logging.getLogger("go_processes")
 _handler: logging.Handler | None = None
