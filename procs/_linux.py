@@ -396,6 +396,12 @@ def _environ(pid: int, keys: tuple[bytes, ...]) -> tuple[dict[str, str], bool] |
     reader of another process's environment: nothing but ``keys`` leaves it."""
     try:
         data = _read(f"/proc/{pid}/environ", _ENVIRON_MAX + 1, complete=True)
+        if not data:
+            # Empty: really so, or an exec that has not copied the new environment yet. Only once
+            # stat says it has (env_end set) does a second read tell which.
+            if not _environ_set_up(pid):
+                return None
+            data = _read(f"/proc/{pid}/environ", _ENVIRON_MAX + 1, complete=True)
     except OSError:
         return None
     whole = len(data) <= _ENVIRON_MAX
@@ -414,6 +420,18 @@ def _environ(pid: int, keys: tuple[bytes, ...]) -> tuple[dict[str, str], bool] |
         end = data.find(b"\0", start)
         env[os.fsdecode(key)] = os.fsdecode(data[start:] if end < 0 else data[start:end])
     return env, whole
+
+
+def _environ_set_up(pid: int) -> bool:
+    """Whether an empty /proc/<pid>/environ is an empty environment rather than an exec in
+    progress: execve switches /proc/<pid>/exe (and lets the parent's Popen return) before it
+    copies the new environment, and until then env_end (field 51 of stat) is 0."""
+    try:
+        data = _read_once(f"/proc/{pid}/stat")
+        fields = data[data.rfind(b")") + 2 :].split()
+        return len(fields) < 49 or fields[48] != b"0"
+    except (OSError, ValueError):
+        return False
 
 
 def _home_of(pid: int, uid: int) -> str:
