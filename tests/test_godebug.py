@@ -498,3 +498,37 @@ def test_insecure_list_has_one_line_each() -> None:
     assert {"tlsrsakex", "tls3des", "tls10server", "x509sha1"} <= set(INSECURE)
     for name, (values, why) in INSECURE.items():
         assert values and why.strip() and "\n" not in why, name
+
+
+# --- what an operator runs: the pack's report and the Fleet policy, over real rows --------------
+
+
+def test_pack_report_and_fleet_policy_over_real_rows(exes: dict[str, Path], procs: Procs) -> None:
+    import sqlite3
+
+    yaml = pytest.importorskip("yaml", reason="PyYAML reads the Fleet files (pip install pyyaml)")
+    pack = json.loads((ROOT / "packaging" / "osquery" / "go_processes.pack.conf").read_text())["queries"]
+    policies = yaml.safe_load((ROOT / "packaging" / "fleet" / "go_processes.policies.yml").read_text())
+    policy = next(p["query"] for p in policies if "insecure GODEBUG" in p["name"])
+    insecure, _ = procs.start(exes["clean"], env("tlssha1=1"))
+    fine, _ = procs.start(exes["fips"], env())
+    db = sqlite3.connect(":memory:")
+    names = [c.name for c in PROCESSES.columns]
+    db.execute(f"CREATE TABLE go_processes ({', '.join(names)})")
+
+    def load(pids: list[int]) -> None:
+        db.execute("DELETE FROM go_processes")
+        for pid in pids:
+            row = process_row(pid)
+            db.execute(f"INSERT INTO go_processes VALUES ({', '.join('?' * len(names))})",
+                       [row.get(n) for n in names])
+
+    load([insecure.pid, fine.pid])
+    found = db.execute(pack["go_insecure_godebug"]["query"]).fetchall()
+    assert [(r[0], r[6]) for r in found] == [(insecure.pid, "tlssha1=1")]
+    assert db.execute(policy).fetchall() == []  # fails: a program runs with tlssha1=1
+    status = {r[0]: (r[7], r[8]) for r in db.execute(pack["go_fips_status"]["query"])}
+    assert status[fine.pid] == (f"go-module:{recorded(exes['fips'], 'GOFIPS140')}", "on")
+    assert status[insecure.pid] == ("", "off")
+    load([fine.pid])
+    assert db.execute(policy).fetchall() == [(1,)]
