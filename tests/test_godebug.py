@@ -224,6 +224,26 @@ def test_boringcrypto_from_the_version_suffix_alone() -> None:
     assert godebug.fips(plain) == ""
 
 
+def test_program_newer_than_the_table_keeps_unknown_settings() -> None:
+    """No toolchain newer than the table's is installed: a crafted build info stands for one. It
+    keeps what the table does not know (marked ?), and still drops what was removed before it."""
+    from go_processes.buildinfo import BuildInfo, godebug
+    from go_processes.buildinfo._godebugs import GO_VERSION
+
+    minor = int(GO_VERSION.removeprefix("go1.").split(".")[0])
+
+    def info(version: str) -> BuildInfo:
+        return BuildInfo(format="elf", arch="amd64", byte_order="little", stripped=False,
+                         detection="buildinfo", go_version=version,
+                         settings=(("DefaultGODEBUG", "futuresetting=1"),))
+
+    newer = godebug.effective(info(f"go1.{minor + 1}.0"), "tlsrsakex=0,tlssha1=1")
+    assert godebug.render(newer) == "?futuresetting=1,tlssha1=1"
+    assert godebug.render(godebug.insecure(newer)) == "tlssha1=1"
+    same = godebug.effective(info(f"go1.{minor}.0"), "tlssha1=1")
+    assert godebug.render(same) == "tlssha1=1"
+
+
 def test_godebug_default_of_directives_and_godebug_block(exes: dict[str, Path]) -> None:
     assert recorded(exes["directives"], "DefaultGODEBUG") == "rsa1024min=0,tlssha1=1,x509negativeserial=1"
     row = file_row(exes["directives"])
