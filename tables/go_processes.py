@@ -5,7 +5,9 @@ processes are rows. ``pid =``/``IN`` constraints look up those pids without walk
 (a JOIN calls generate once per outer row). What costs a read per row is done only when the query
 reads a column that needs it (as osquery's processes.cpp does): the agent columns, uid
 (/proc/<pid>/status), path and on_disk (a readlink), the cgroup columns (/proc/<pid>/cgroup) and
-the namespace columns (two readlinks of /proc/<pid>/ns/*). The container columns say which
+the namespace columns (two readlinks of /proc/<pid>/ns/*), and fips_mode, godebug and
+godebug_insecure (the GODEBUG variable of /proc/<pid>/environ, nothing else of it, by the rules in
+``buildinfo/_godebug.py``). The container columns say which
 container and Kubernetes pod a process runs in, named to join osquery's tables:
 ``JOIN docker_containers ON id = container_id``, ``JOIN process_namespaces USING (pid)``.
 """
