@@ -12,6 +12,7 @@ This layer knows executable formats and nothing else: no osquery, no processes. 
 """
 
 from ..common import Cache
+from . import _godebug as godebug
 from ._cache import Detector, Identity, Result, identity_of
 from ._model import (
     DETECTION_BUILDID,
@@ -59,6 +60,7 @@ __all__ = [
     "UnreadableFile",
     "UnsupportedFormat",
     "function_package",
+    "godebug",
     "identity_of",
     "needs_quote",
     "read_build_info",

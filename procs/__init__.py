@@ -91,6 +91,9 @@ class Reader:
     def gops_agent(self, proc: Process) -> Agent | None:
         return self._p.gops_agent(proc)
 
+    def godebug(self, proc: Process) -> str | None:
+        return self._p.godebug(proc)
+
     def open_file(self, pid: int, path: str, owners: Collection[int] | None = None) -> int:
         return self._p.open_file(pid, path, owners)
 
@@ -146,6 +149,13 @@ def open_file(pid: int, path: str, owners: Collection[int] | None = None) -> int
     return READER.open_file(pid, path, owners)
 
 
+def godebug(proc: Process) -> str | None:
+    """The GODEBUG environment variable ``proc`` was started with ("" when it has none), read from
+    its environment (on Linux /proc/<pid>/environ, bounded); None when that cannot be read or is
+    over the bound. Nothing else of the environment is kept or returned."""
+    return READER.godebug(proc)
+
+
 def gops_agent(proc: Process) -> Agent | None:
     """The gops agent of ``proc`` if its pidfile exists in the target's own config dir, else None."""
     return READER.gops_agent(proc)
@@ -174,4 +184,4 @@ def placement(
 
 
 __all__ = ["READER", "Agent", "Placement", "Process", "Reader", "executable", "executable_functions",
-           "executables", "gops_agent", "open_file", "placement", "processes", "running_go"]
+           "executables", "godebug", "gops_agent", "open_file", "placement", "processes", "running_go"]

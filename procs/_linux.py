@@ -259,10 +259,10 @@ def _pidfile(proc: Process) -> tuple[str, str, tuple[str, ...], str] | None:
     cached = _pidfiles.get(key)
     if cached is not None:
         return cached or None
-    env = _environ(proc.pid)
-    if env is None:
+    read = _environ(proc.pid, _WANTED)
+    if read is None:
         return None  # unreadable now; not cached
-    config_dir = _config_dir(env, proc)
+    config_dir = _config_dir(read[0], proc)
     found: tuple[str, str, tuple[str, ...], str] | tuple[()] = ()
     if config_dir:
         pidfile = posixpath.join(config_dir, str(proc.pid))
@@ -360,17 +360,47 @@ def _config_dir(env: dict[str, str], proc: Process) -> str:
 
 
 _WANTED = tuple(os.fsencode(k) for k in _gops.WANTED if k != "APPDATA")
+_GODEBUG = (b"GODEBUG",)
+
+# (pid, start time, exe identity) -> the process's GODEBUG ("" when it has none): its initial
+# environment, fixed for the process instance.
+_godebugs: Cache[tuple[int, int, Identity | None], str] = Cache(_CACHE_MAX)
 
 
-def _environ(pid: int) -> dict[str, str] | None:
+def godebug(proc: Process) -> str | None:
+    """The GODEBUG variable ``proc`` was started with ("" without one); None when its environment
+    cannot be read or is larger than the bound (then nothing of it is looked at)."""
+    key = (proc.pid, proc.start_time, proc.exe_identity)
+    cached = _godebugs.get(key)
+    if cached is not None:
+        return cached
+    found = _environ(proc.pid, _GODEBUG)
+    if found is None or not found[1]:
+        return None
+    value = found[0].get("GODEBUG", "")
+    _godebugs.put(key, value)
+    return value
+
+
+def _environ(pid: int, keys: tuple[bytes, ...]) -> tuple[dict[str, str], bool] | None:
+    """The values of ``keys`` in /proc/<pid>/environ, and whether the environment was read whole
+    (False: over the bound, only its first part looked at); None when it cannot be read. The one
+    reader of another process's environment: nothing but ``keys`` leaves it."""
     try:
-        data = _read(f"/proc/{pid}/environ", _ENVIRON_MAX, complete=True)
+        data = _read(f"/proc/{pid}/environ", _ENVIRON_MAX + 1, complete=True)
+        if not data:
+            # Empty: really so, or an exec that has not copied the new environment yet. Only once
+            # stat says it has (env_end set) does a second read tell which.
+            if not _environ_set_up(pid):
+                return None
+            data = _read(f"/proc/{pid}/environ", _ENVIRON_MAX + 1, complete=True)
     except OSError:
         return None
+    whole = len(data) <= _ENVIRON_MAX
     # A few searches instead of splitting every entry (an environment can be 256 KB). An entry
     # starts the data or follows a NUL; Go's getenv takes the first occurrence, as find does.
     env: dict[str, str] = {}
-    for key in _WANTED:
+    for key in keys:
         head = key + b"="
         if data.startswith(head):
             start = len(head)
@@ -381,7 +411,19 @@ def _environ(pid: int) -> dict[str, str] | None:
             start = at + 1 + len(head)
         end = data.find(b"\0", start)
         env[os.fsdecode(key)] = os.fsdecode(data[start:] if end < 0 else data[start:end])
-    return env
+    return env, whole
+
+
+def _environ_set_up(pid: int) -> bool:
+    """Whether an empty /proc/<pid>/environ is an empty environment rather than an exec in
+    progress: execve switches /proc/<pid>/exe (and lets the parent's Popen return) before it
+    copies the new environment, and until then env_end (field 51 of stat) is 0."""
+    try:
+        data = _read_once(f"/proc/{pid}/stat")
+        fields = data[data.rfind(b")") + 2 :].split()
+        return len(fields) < 49 or fields[48] != b"0"
+    except (OSError, ValueError):
+        return False
 
 
 def _home_of(pid: int, uid: int) -> str:

@@ -142,6 +142,15 @@ def _tgid(pid: int) -> int:
     return -1
 
 
+def godebug(proc: Process) -> str | None:
+    """The GODEBUG variable ``proc`` was started with ("" without one); None when psutil cannot
+    read its environment. psutil reads the environment whole: only GODEBUG is kept."""
+    try:
+        return psutil.Process(proc.pid).environ().get("GODEBUG", "")
+    except (*_GONE, OSError):
+        return None
+
+
 def gops_agent(proc: Process) -> Agent | None:
     try:
         p = psutil.Process(proc.pid)

@@ -21,13 +21,15 @@ from ._shared import DETECTOR
 Children = Callable[[Process, BuildInfo], Iterable[Mapping[str, object]]]
 
 
-def child_rows(ctx: QueryContext, children: Children, narrow: tuple[str, ...] = ()) -> Iterator[Row]:
+def child_rows(ctx: QueryContext, children: Children, narrow: tuple[str, ...] = (),
+               path_for: tuple[str, ...] = ()) -> Iterator[Row]:
     """``children(proc, info)`` for every running Go process the constraints allow, each child row
-    with ``pid`` and ``path`` in front."""
+    with ``pid`` and ``path`` in front; the path is read when the query uses it or one of the
+    table's columns in ``path_for`` (derived from it)."""
     pids = ctx.equals_int("pid")
     paths = ctx.equals("path")
     wanted = wanted_values(ctx, narrow)
-    for proc, info in running_go(DETECTOR, pids, path=paths is not None or ctx.uses("path")):
+    for proc, info in running_go(DETECTOR, pids, path=paths is not None or ctx.uses("path", *path_for)):
         if paths is not None and proc.path not in paths:
             continue
         yield from attach(proc.pid, proc.path, children(proc, info), wanted)
