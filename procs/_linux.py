@@ -262,7 +262,7 @@ def mapped(pid: int, key: bytes, region: str, path: bytes) -> tuple[Identity, st
         if meaning(e) == GONE or path.endswith(_DELETED):
             return None
     try:
-        fd = open_file(pid, os.fsdecode(path))
+        fd = open_file(pid, os.fsdecode(_own_view(pid, path)))
     except OSError:
         return None
     try:
@@ -280,6 +280,7 @@ def library(pid: int, path: bytes, identity: Identity, where: str) -> Library:
     """The :class:`Library` for a file ``pid`` maps; on_disk as Process.on_disk: 0 when the
     kernel marks the mapping's path deleted and no file of that identity is at the path."""
     on_disk = 1
+    path = _own_view(pid, path)
     if path.endswith(_DELETED):
         try:
             other = os.lstat(f"/proc/{pid}/root".encode() + path)
@@ -289,6 +290,18 @@ def library(pid: int, path: bytes, identity: Identity, where: str) -> Library:
         if not same:
             path, on_disk = path[: -len(_DELETED)], 0
     return Library(path.decode("utf-8", "replace"), on_disk, identity, where)
+
+
+def _own_view(pid: int, path: bytes) -> bytes:
+    """``path`` as ``pid`` sees it: the kernel prints a mapping's path from the reader's root, so a
+    chrooted (container) process's files show under its root's path in ours; that prefix goes."""
+    try:
+        root = os.readlink(f"/proc/{pid}/root".encode())
+    except OSError:
+        return path
+    if root != b"/" and path.startswith(root + b"/"):
+        return path[len(root):]
+    return path
 
 
 def library_opener(pid: int, lib: Library) -> Callable[[], int]:
