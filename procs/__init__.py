@@ -103,8 +103,10 @@ class Reader:
                     if at is None:
                         continue  # not remembered: another process may map it readably
                     lib_identity, where = at
-                    opener = p.library_opener(pid, p.library(pid, mapped_path, lib_identity, where))
-                    result = detector.detect(lib_identity, opener)
+                    result = detector.cached(lib_identity)  # libc and co: a hit, no opener built
+                    if result is None:
+                        opener = p.library_opener(pid, p.library(pid, mapped_path, lib_identity, where))
+                        result = detector.detect(lib_identity, opener)
                     known = (lib_identity, result, bool(where))
                     if not isinstance(result, UnreadableFile) and len(seen) < _MEMO_MAX:
                         seen[key] = known
