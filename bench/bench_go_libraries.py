@@ -19,6 +19,7 @@ Run: python bench/bench_go_libraries.py [--runs 7]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -138,10 +139,8 @@ def _floor() -> None:
         for region, key in _X.findall(data):
             if key not in seen:
                 seen.add(key)
-                try:
+                with contextlib.suppress(OSError):
                     os.stat(f"{base}/map_files/{region.decode()}")
-                except OSError:
-                    pass
 
 
 def _timed(fn) -> float:
@@ -204,11 +203,12 @@ def main() -> None:
         list(PROCESSES.generate(every))
         gp = [_timed(lambda: list(PROCESSES.generate(every))) for _ in range(args.runs)]
         gp_pid = [_timed(lambda: list(PROCESSES.generate(pid_only))) for _ in range(args.runs)]
-        try:
+        import importlib.util
+
+        # The commit before go_libraries has no such table: go_processes' lines only.
+        if importlib.util.find_spec("go_processes.tables.go_libraries") is not None:
             from go_processes.tables.go_libraries import TABLE as LIBRARIES
-        except ImportError:
-            LIBRARIES = None  # noqa: N806 - the commit before go_libraries: go_processes only
-        if LIBRARIES is not None:
+
             start = time.perf_counter()
             rows = list(LIBRARIES.generate(every))
             cold = time.perf_counter() - start
@@ -222,7 +222,8 @@ def main() -> None:
             print(f"{'go_libraries first query (cold reads)':<40} {cold * 1000:9.2f} ms")
             print(f"{'floor made from Python':<40} {statistics.median(floor_py) * 1000:9.2f} ms "
                   f"(ours {w / statistics.median(floor_py):.2f}x)")
-            print(f"{'floor made by a compiled program':<40} {floor_go * 1000:9.2f} ms (ours {w / floor_go:.2f}x)")
+            print(f"{'floor made by a compiled program':<40} {floor_go * 1000:9.2f} ms "
+                  f"(ours {w / floor_go:.2f}x)")
         print(f"{'go_processes warm, every column':<40} {statistics.median(gp) * 1000:9.2f} ms")
         print(f"{'go_processes warm, pid only':<40} {statistics.median(gp_pid) * 1000:9.2f} ms")
     finally:
