@@ -562,3 +562,37 @@ def test_a_go_library_from_a_pypi_wheel_loaded_by_its_package(load, database):
     vulns = [dict(r) for r in VULNS.generate(_ctx((p.pid,)))]
     assert _strip(vulns) == _strip([dict(r) for r in VULNS.generate(_ctx(path=(path,)))])
     assert {r["path"] for r in vulns} <= {path}
+
+
+def test_a_pid_constraint_reads_only_those_processes_maps(load, libs, work, monkeypatch):
+    one = load([str(work / "loader"), str(libs["new-a"])])
+    two = load([str(work / "loader"), str(libs["new-b"])])
+    read: list[int] = []
+    real = _linux.mappings
+    monkeypatch.setattr(_linux, "mappings", lambda pid: read.append(pid) or real(pid))
+    rows = _libraries(one.pid)
+    assert [(r["pid"], r["path"]) for r in rows] == [(one.pid, str(libs["new-a"]))]
+    assert read == [one.pid]
+    read.clear()
+    rows = _libraries(one.pid, two.pid)  # an IN list arrives whole (OPTIMIZED)
+    assert sorted((r["pid"], r["path"]) for r in rows) == sorted(
+        [(one.pid, str(libs["new-a"])), (two.pid, str(libs["new-b"]))])
+    assert sorted(read) == sorted([one.pid, two.pid])
+    # path = narrows to that library's rows
+    assert [r["pid"] for r in LIBRARIES.generate(_ctx(path=(str(libs["new-b"]),)))] == [two.pid]
+
+
+def test_through_the_extension_socket(load, libs, work):
+    """As osqueryd asks: the table is registered, and the library rows come through the socket."""
+    from osqueryd import OsqueryD
+
+    p = load([str(work / "loader"), str(libs["new-a"])])
+    with OsqueryD() as osq:
+        osq.wait_ready()
+        client = osq.client(timeout=120)
+        rows = client.generate("go_libraries", osq.context("go_libraries", pid=[p.pid]))
+        modules = client.generate("go_modules", osq.context("go_modules", pid=[p.pid], library=[1]))
+    assert [(r["pid"], r["exe"], r["path"], r["build_mode"]) for r in rows] == [
+        (str(p.pid), "loader", str(libs["new-a"]), "c-shared")]
+    assert _as_modules(modules) == _toolchain_modules(libs["new-a"])
+    assert {(r["path"], r["library"]) for r in modules} == {(str(libs["new-a"]), "1")}
