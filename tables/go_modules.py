@@ -49,10 +49,14 @@ def stdlib_version(go_version: str) -> str:
 
 
 def generate(ctx: QueryContext) -> Iterator[Row]:
-    return child_rows(ctx, _children, narrow=("module",))
+    return child_rows(ctx, _children, narrow=("module",), library_children=_library_children)
 
 
-def _children(proc: Process, info: BuildInfo, lib: Library | None) -> Iterator[dict[str, object]]:
+def _library_children(proc: Process, info: BuildInfo, lib: Library) -> Iterator[dict[str, object]]:
+    return _children(proc, info)
+
+
+def _children(proc: Process, info: BuildInfo) -> Iterator[dict[str, object]]:
     for module, main in _modules(info):
         rep = module.replace
         yield {

@@ -79,10 +79,10 @@ def generate(ctx: QueryContext) -> Iterator[Row]:
         for path in sorted(paths):
             found = _file(path, db, with_symbols)
             if found is not None:
-                yield from attach(None, path, found, wanted_values(ctx, ("module",)))
+                yield from attach(None, path, found, wanted_values(ctx, ("module",)), 0)
         return
 
-    def findings(proc: Process, info: BuildInfo, lib: Library | None) -> Rows:
+    def findings(proc: Process, info: BuildInfo, lib: Library | None = None) -> Rows:
         identity = proc.exe_identity if lib is None else lib.identity
         assert identity is not None  # its build info was read by this identity
         found = _cached(identity, db, with_symbols)
@@ -94,7 +94,7 @@ def generate(ctx: QueryContext) -> Iterator[Row]:
             found = _store(identity, db, with_symbols, info, functions)
         return found
 
-    yield from child_rows(ctx, findings, narrow=("module",))
+    yield from child_rows(ctx, findings, narrow=("module",), library_children=findings)
 
 
 def _file(path: str, db: vulndb.Database, with_symbols: bool) -> Rows | None:
