@@ -19,6 +19,7 @@ import os
 import posixpath
 import re
 import socket
+import stat
 import sys
 from collections.abc import Callable, Collection, Iterable, Iterator
 from functools import partial
@@ -253,10 +254,13 @@ def mapped(pid: int, key: bytes, region: str, path: bytes) -> tuple[Identity, st
     path is opened inside the process's root and kept only when it is still the mapped inode
     (where = ""). None when neither works."""
     try:
-        return identity_of(os.stat(f"/proc/{pid}/map_files/{region}")), region
+        st = os.stat(f"/proc/{pid}/map_files/{region}")
     except OSError as e:
         if meaning(e) == GONE or path.endswith(_DELETED):
             return None
+    else:
+        # A device can be mapped executable too: opening one may act, reading one may not end.
+        return (identity_of(st), region) if stat.S_ISREG(st.st_mode) else None
     try:
         fd = open_file(pid, os.fsdecode(_own_view(pid, path)))
     except OSError:

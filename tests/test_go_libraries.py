@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -596,3 +597,35 @@ def test_through_the_extension_socket(load, libs, work):
         (str(p.pid), "loader", str(libs["new-a"]), "c-shared")]
     assert _as_modules(modules) == _toolchain_modules(libs["new-a"])
     assert {(r["path"], r["library"]) for r in modules} == {(str(libs["new-a"]), "1")}
+
+
+MAPS_A_DEVICE = """
+import mmap, os, sys
+fd = os.open("/dev/zero", os.O_RDONLY)
+m = mmap.mmap(fd, 4096, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_EXEC)
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_an_executable_mapping_of_a_device_is_never_opened(load, monkeypatch):
+    """A device mapped executable (here /dev/zero) is in maps like a file; opening a device can
+    act (a tty, hardware) and reading one may not end, so only regular files are read."""
+    p = load([sys.executable, "-c", MAPS_A_DEVICE])
+    assert any(line.endswith(" /dev/zero") and " r-x" in line
+               for line in Path(f"/proc/{p.pid}/maps").read_text().splitlines())
+    from go_processes.buildinfo import _cache
+
+    modes: list[int] = []
+    real = _cache.read_build_info
+    monkeypatch.setattr(_cache, "read_build_info", lambda fd: modes.append(os.fstat(fd).st_mode) or real(fd))
+    _cache_clear()
+    assert _libraries(p.pid) == []
+    assert modes and all(stat.S_ISREG(m) for m in modes), [oct(m) for m in modes]
+
+
+def _cache_clear() -> None:
+    """Forget what the shared detector knows, so this query reads every file it accepts."""
+    from go_processes.tables._shared import DETECTOR
+
+    DETECTOR._cache.clear()
