@@ -629,3 +629,38 @@ def _cache_clear() -> None:
     from go_processes.tables._shared import DETECTOR
 
     DETECTOR._cache.clear()
+
+
+HTTP_LIB = """package main
+
+import "C"
+
+import "net/http"
+
+//export Serve
+func Serve() C.int {
+\tif err := http.ListenAndServe("127.0.0.1:0", nil); err != nil {
+\t\treturn 1
+\t}
+\treturn 0
+}
+
+func main() {}
+"""
+
+
+def test_library_findings_reach_symbol_level_from_the_library_function_table(load, work, database):
+    """A Go 1.19 c-shared library that links net/http's server, loaded by C: its net/http
+    advisories are at symbol level, as `go tool nm` on the library shows the functions linked."""
+    from test_go_vulnerabilities import _nm_symbol_ids
+
+    lib = build(Build(program=Program(module="example.com/httplib", files=(("lib.go", HTTP_LIB),)),
+                      toolchain="old", flags=("-buildmode=c-shared",), env=(("CGO_ENABLED", "1"),),
+                      name="libhttp.so"))
+    p = load([str(work / "loader"), str(lib)])
+    rows = {r["osv_id"]: dict(r) for r in VULNS.generate(_ctx((p.pid,)))}
+    symbol = {i for i, r in rows.items() if r["level"] == "symbol"}
+    http = {i for i, r in rows.items() if "net/http" in r["packages"].split(",")}
+    assert http & symbol, "the library links net/http's vulnerable server code"
+    assert _nm_symbol_ids(database, lib, set(rows)) <= symbol
+    assert {(r["path"], r["library"]) for r in rows.values()} == {(str(lib), 1)}
