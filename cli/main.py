@@ -3,8 +3,9 @@
 ``go-processes`` lists Go processes as gops does (``*`` marks a listening gops agent; ``+`` marks a
 process that is not Go but hosts a Go library, shown with the library's Go version and path);
 ``--json`` prints the same rows for machines; ``--table`` prints another table that needs no
-constraint; ``go-processes inspect FILE|DIR ...`` reads executables like ``go version -m``;
-``go-processes vulns`` and ``go-processes vulndb`` are in ``vulns.py``.
+constraint (a table that cannot answer, go_vulnerabilities without a database, says why on stderr
+and exits 1, as ``vulns`` does); ``go-processes inspect FILE|DIR ...`` reads executables like
+``go version -m``; ``go-processes vulns`` and ``go-processes vulndb`` are in ``vulns.py``.
 """
 
 from __future__ import annotations
