@@ -30,7 +30,8 @@ LibraryChildren = Callable[[Process, BuildInfo, Library], Iterable[Mapping[str, 
 
 
 def child_rows(ctx: QueryContext, children: Children, narrow: tuple[str, ...] = (),
-               path_for: tuple[str, ...] = (), library_children: LibraryChildren | None = None) -> Iterator[Row]:
+               path_for: tuple[str, ...] = (),
+               library_children: LibraryChildren | None = None) -> Iterator[Row]:
     """``children(proc, info)`` for every running Go process the constraints allow, each child row
     with ``pid`` and ``path`` in front; the path is read when the query uses it or one of the
     table's columns in ``path_for`` (derived from it). With ``library_children`` (a table that has
