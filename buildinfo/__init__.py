@@ -36,6 +36,7 @@ from ._model import (
 )
 from ._modinfo import needs_quote
 from ._read import read_build_info, read_functions
+from ._version import go_release
 
 __all__ = [
     "DETECTION_BUILDID",
@@ -60,6 +61,7 @@ __all__ = [
     "UnreadableFile",
     "UnsupportedFormat",
     "function_package",
+    "go_release",
     "godebug",
     "identity_of",
     "needs_quote",

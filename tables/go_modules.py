@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..buildinfo import BuildInfo, Module
+from ..buildinfo import BuildInfo, Module, go_release
 from ..procs import Library, Process
 from ._api import Column, ColumnOptions, ColumnType, QueryContext, Row, Table
 from ._per_process import LIBRARY_DOC, child_rows
@@ -44,8 +44,9 @@ COLUMNS = (
 
 
 def stdlib_version(go_version: str) -> str:
-    """``go1.21.4 X:arenas`` -> ``go1.21.4``; other spellings (``devel ...``) are kept whole."""
-    return go_version.split(" X:", 1)[0].strip()
+    """``go1.21.4 X:arenas``, ``go1.27.3-X:boringcrypto`` -> ``go1.21.4``, ``go1.27.3``; other
+    spellings (``devel ...``) are kept whole."""
+    return go_release(go_version)
 
 
 def generate(ctx: QueryContext) -> Iterator[Row]:
