@@ -69,13 +69,15 @@ def test_stdlib_advisories_match_an_experiment_build(boring: tuple[int, Path, st
 
 
 def test_version_found_without_build_info(boring: tuple[int, Path, str], tmp_path: Path) -> None:
-    """With the build-info block gone, the version comes from runtime.buildVersion in data: the
-    dash spelling must be read whole there too (the toolchain no longer reads such a file)."""
+    """With the build-info block and the symbols gone, the version comes from runtime.buildVersion
+    found through data alone: the dash spelling must be read whole there too (the toolchain no
+    longer reads such a file)."""
     from go_processes.buildinfo import SOURCE_BUILDINFO, read_build_info
 
     _, exe, version = boring
     bare = tmp_path / "bare"
-    subprocess.run(["objcopy", "--remove-section", ".go.buildinfo", str(exe), str(bare)], check=True)
+    subprocess.run(["objcopy", "--strip-all", "--remove-section", ".go.buildinfo", str(exe), str(bare)],
+                   check=True)
     assert go_version_m(bare) is None  # the premise: Go itself no longer reads it
     info = read_build_info(str(bare))
     assert info.go_version == version and info.version_source != SOURCE_BUILDINFO
