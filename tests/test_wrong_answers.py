@@ -49,15 +49,25 @@ def _pids(rows: list[dict[str, str]]) -> set[int]:
 
 # The real extension, except that the first detector read of one of $VICTIMS's executables first
 # kills that process (SIGKILL, then waits until its exe link is gone): the exit between the
-# scan's stat and the detector's open that a busy host produces by chance, made certain.
+# scan's stat and the detector's open that a busy host produces by chance, made certain. The
+# victim is the process the opener names, else (an opener that names none) the first victim
+# whose executable has the identity being read.
 _KILL_INSIDE_DETECT = """
 import os, signal, time
+from go_processes.buildinfo import identity_of
 from go_processes.tables._shared import DETECTOR
 victims = {int(p) for p in os.environ["VICTIMS"].split(",")}
 real = DETECTOR.detect
+def _same_file(pid, identity):
+    try:
+        return identity_of(os.stat(f"/proc/{pid}/exe"))[:2] == tuple(identity)[:2]
+    except OSError:
+        return False
 def detect(identity, open_fd):
     pid = next((int(a.split("/")[2]) for a in getattr(open_fd, "args", ())
                 if isinstance(a, str) and a.startswith("/proc/")), None)
+    if pid is None:
+        pid = next((v for v in sorted(victims) if _same_file(v, identity)), None)
     if pid in victims:
         victims.clear()
         os.kill(pid, signal.SIGKILL)
