@@ -13,12 +13,15 @@ What a scan reads follows from the caller's flags, and every flag defaults to ch
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Collection, Iterable, Iterator
 from types import ModuleType
+from typing import Literal
 
 from ..buildinfo import BuildInfo, BuildInfoError, Detector, FuncTable, Identity, Result, UnreadableFile
-from ._model import Agent, Placement, Process
+from ..common import GONE, meaning
+from ._model import Agent, Exec, Placement, Process
 
 if sys.platform.startswith("linux"):
     from . import _cgroup
@@ -68,6 +71,45 @@ class Reader:
             proc = read(pid, identity, handle, uid, path, constrained)
             if proc is not None:
                 yield proc, result
+
+    def at_exec(self, pid: int, detector: Detector) -> Exec | Literal["gone"] | None:
+        """What ``pid`` runs right after an exec event: an :class:`Exec` for a Go program, None
+        for anything else (one stat and a cache hit once its executable is known), or ``"gone"``
+        (:data:`common.GONE`) when it exited or exec'd again before it could be read. A new
+        executable is opened at once and the process's details read before the (slower) detection,
+        so a program that exits a moment later, or whose file is deleted, is still read."""
+        p = self._p
+        seen = p.exe(pid)
+        if seen is None:
+            return GONE
+        identity, handle = seen
+        if identity is None:
+            return None  # not ours to read
+        result = detector.cached(identity)
+        if result is not None and not isinstance(result, BuildInfo):
+            return None
+        fd = -1
+        if result is None:
+            try:
+                fd = p.exe_opener(pid, handle)()
+            except OSError as e:
+                return GONE if meaning(e) == GONE else None
+        try:
+            proc = p.read(pid, identity, handle, True, True, True)
+            details = (p.cmdline(pid), placement(pid, start_time=proc.start_time)) if proc else None
+            if fd >= 0:
+                opened, fd = fd, -1
+                result = detector.detect(identity, lambda: opened)  # closes it
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        if isinstance(result, UnreadableFile):
+            return GONE  # exec'd again between the stat and the open
+        if not isinstance(result, BuildInfo):
+            return None
+        if proc is None or details is None:
+            return GONE
+        return Exec(proc, details[0], details[1], result)
 
     def processes(self, pids: Iterable[int] | None = None) -> Iterator[Process]:
         """Live processes with every field read; only ``pids`` when given (without walking every
@@ -170,5 +212,5 @@ def placement(
     return Placement(path, cid, runtime, pod, pid_ns, mnt_ns)
 
 
-__all__ = ["READER", "Agent", "Placement", "Process", "Reader", "executable", "executable_functions",
+__all__ = ["READER", "Agent", "Exec", "Placement", "Process", "Reader", "executable", "executable_functions",
            "executables", "gops_agent", "open_file", "placement", "processes", "running_go"]

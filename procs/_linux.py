@@ -168,6 +168,16 @@ def read(pid: int, identity: Identity | None, st: os.stat_result | None, uid: bo
     return Process(pid, ppid, name, exe_path, on_disk, ruid, start_time, identity)
 
 
+def cmdline(pid: int) -> str:
+    """argv joined by spaces, as osquery's process_events has it, from at most _CMDLINE_MAX bytes
+    of /proc/<pid>/cmdline; "" when it cannot be read."""
+    try:
+        data = _read(f"/proc/{pid}/cmdline", _CMDLINE_MAX, complete=True)
+    except OSError:
+        return ""
+    return data.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")
+
+
 def _real_uid(base: str) -> int:
     """The first field of the ``Uid:`` line of /proc/<pid>/status; -1 when there is none."""
     data = _read_once(base + "/status")

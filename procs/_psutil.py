@@ -93,6 +93,14 @@ def read(pid: int, identity: Identity | None, seen: _Seen, uid: bool, path: bool
     return Process(pid, ppid, name, seen.path, seen.on_disk, ruid, start, identity)
 
 
+def cmdline(pid: int) -> str:
+    """argv joined by spaces; "" when it cannot be read."""
+    try:
+        return " ".join(psutil.Process(pid).cmdline())[:8192]
+    except (psutil.Error, OSError):
+        return ""
+
+
 def exe_opener(pid: int, seen: _Seen) -> Callable[[], int]:
     return _opener(seen.path)
 
