@@ -19,7 +19,16 @@ from collections.abc import Collection, Iterable, Iterator
 from types import ModuleType
 from typing import Literal
 
-from ..buildinfo import BuildInfo, BuildInfoError, Detector, FuncTable, Identity, Result, UnreadableFile
+from ..buildinfo import (
+    BuildInfo,
+    BuildInfoError,
+    Detector,
+    FuncTable,
+    Identity,
+    Result,
+    UnreadableFile,
+    identity_of,
+)
 from ..common import GONE, meaning
 from ._model import Agent, Exec, Placement, Process
 
@@ -72,12 +81,13 @@ class Reader:
             if proc is not None:
                 yield proc, result
 
-    def at_exec(self, pid: int, detector: Detector) -> Exec | Literal["gone"] | None:
-        """What ``pid`` runs right after an exec event: an :class:`Exec` for a Go program, None
-        for anything else (one stat and a cache hit once its executable is known), or ``"gone"``
-        (:data:`common.GONE`) when it exited or exec'd again before it could be read. A new
-        executable is opened at once and the process's details read before the (slower) detection,
-        so a program that exits a moment later, or whose file is deleted, is still read."""
+    def at_exec(self, pid: int, detector: Detector) -> Exec | Opened | Literal["gone"] | None:
+        """What ``pid`` runs right after an exec event: an :class:`Exec` for a Go program whose
+        executable the detector knows, None when it knows it is not Go (one stat and a cache hit),
+        ``"gone"`` (:data:`common.GONE`) when the process exited or exec'd again before it could be
+        read, or, for an executable not seen before, an :class:`Opened`: the file opened through
+        /proc/<pid>/exe at once and the process's details read, so that the (slower) detection
+        can run later, even after the process exited or its file was deleted."""
         p = self._p
         seen = p.exe(pid)
         if seen is None:
@@ -96,20 +106,29 @@ class Reader:
                 return GONE if meaning(e) == GONE else None
         try:
             proc = p.read(pid, identity, handle, True, True, True)
-            details = (p.cmdline(pid), placement(pid, start_time=proc.start_time)) if proc else None
-            if fd >= 0:
-                opened, fd = fd, -1
-                result = detector.detect(identity, lambda: opened)  # closes it
+            if proc is None:
+                # Unlinking the file (or a chmod) right after the exec changes its ctime only: the
+                # same file (device, inode, size, mtime) is still this exec's, read it again.
+                again = p.exe(pid)
+                if again is not None and again[0] is not None and again[0][:4] == identity[:4]:
+                    proc = p.read(pid, again[0], again[1], True, True, True)
+            if proc is None:
+                if fd < 0:
+                    return GONE
+                # Gone before its details were read: the file still says whether that was a loss.
+                opened = Opened(fd, None, "", _NOWHERE)
+            else:
+                proc = p.as_seen(proc)
+                cmd, where = p.cmdline(pid), placement(pid, start_time=proc.start_time)
+                if fd < 0:
+                    assert isinstance(result, BuildInfo)
+                    return Exec(proc, cmd, where, result)
+                opened = Opened(fd, proc, cmd, where)
+            fd = -1
+            return opened
         finally:
             if fd >= 0:
                 os.close(fd)
-        if isinstance(result, UnreadableFile):
-            return GONE  # exec'd again between the stat and the open
-        if not isinstance(result, BuildInfo):
-            return None
-        if proc is None or details is None:
-            return GONE
-        return Exec(proc, details[0], details[1], result)
 
     def processes(self, pids: Iterable[int] | None = None) -> Iterator[Process]:
         """Live processes with every field read; only ``pids`` when given (without walking every
@@ -134,6 +153,43 @@ class Reader:
         return self._p.open_file(pid, path, owners)
 
 
+class Opened:
+    """A new executable opened at its exec, with the process's details (``process`` None: it was
+    gone before they could be read); :meth:`read` detects it and closes it, :meth:`close` only
+    closes it."""
+
+    __slots__ = ("cmdline", "fd", "placement", "process")
+
+    def __init__(self, fd: int, process: Process | None, cmdline: str, where: Placement) -> None:
+        self.fd, self.process, self.cmdline, self.placement = fd, process, cmdline, where
+
+    def read(self, detector: Detector) -> Exec | Literal["gone"] | None:
+        """An :class:`Exec` when it is Go, None when not, ``"gone"`` when it was Go but the
+        process went before its details were read, or the file could not be read."""
+        fd, self.fd = self.fd, -1
+        if fd < 0:
+            return None
+        try:  # the file as it is now (an unlink since the exec changed its ctime, not its content)
+            identity = identity_of(os.fstat(fd))
+        except OSError:
+            os.close(fd)
+            return GONE
+        result = detector.detect(identity, lambda: fd)  # closes it
+        if isinstance(result, UnreadableFile):
+            return GONE
+        if not isinstance(result, BuildInfo):
+            return None
+        if self.process is None:
+            return GONE
+        return Exec(self.process, self.cmdline, self.placement, result)
+
+    def close(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+
+_NOWHERE = Placement("", "", "", "", "", "")
 READER = Reader(_platform)
 
 
@@ -212,5 +268,6 @@ def placement(
     return Placement(path, cid, runtime, pod, pid_ns, mnt_ns)
 
 
-__all__ = ["READER", "Agent", "Exec", "Placement", "Process", "Reader", "executable", "executable_functions",
-           "executables", "gops_agent", "open_file", "placement", "processes", "running_go"]
+__all__ = ["READER", "Agent", "Exec", "Opened", "Placement", "Process", "Reader", "executable",
+           "executable_functions", "executables", "gops_agent", "open_file", "placement", "processes",
+           "running_go"]

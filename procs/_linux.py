@@ -12,6 +12,7 @@ the initial environment) is cached per (pid, start time, executable identity).
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import os
@@ -176,6 +177,21 @@ def cmdline(pid: int) -> str:
     except OSError:
         return ""
     return data.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")
+
+
+def as_seen(proc: Process) -> Process:
+    """``proc`` with its path as the process itself sees it: the exe link is spelled from the
+    mount namespace's root, so under a chroot (a root that is a directory of that tree) the
+    root's own path is taken off the front."""
+    if not proc.path:
+        return proc
+    try:
+        root = os.readlink(f"/proc/{proc.pid}/root")
+    except OSError:
+        return proc
+    if root != "/" and proc.path.startswith(root + "/"):
+        return dataclasses.replace(proc, path=proc.path[len(root):])
+    return proc
 
 
 def _real_uid(base: str) -> int:

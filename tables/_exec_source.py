@@ -1,9 +1,10 @@
 """The exec event source behind go_process_events: a reader thread on the kernel's process
 connector, the rows it keeps, what it lost and why, and its settings.
 
-One reader thread takes each exec event, reads the process at once (``procs.READER.at_exec``:
-a stat and an identity-cache hit for anything already known, the executable opened through
-/proc/<pid>/exe before anything else for a new one) and keeps the Go execs in a bounded
+One reader thread takes each exec event and reads the process at once (``procs.READER.at_exec``:
+a stat and an identity-cache hit for anything already known; for a new executable the file is
+opened through /proc/<pid>/exe and the process's details read, and a detector thread reads the
+file, so a slow read never delays the next event). Go execs are kept in a bounded
 :class:`common.Buffer` (the newest ``events_max``; older ones are dropped and counted), pruned of
 rows older than ``events_expiry`` when read. Nothing is lost silently: the kernel's drops
 (ENOBUFS, after which the subscription is renewed), processes gone before they could be read and
@@ -22,15 +23,19 @@ else 3600 s and 50,000 (osquery's own ``--events_expiry`` and ``--events_max`` d
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import queue
 import sys
 import threading
 import time
 from dataclasses import dataclass
+from typing import Literal
 
-from ..common import GONE, Buffer
-from ..procs import READER, Exec
+from ..buildinfo import Identity
+from ..common import Buffer, Cache
+from ..procs import READER, Exec, Opened
 from ..vulndb import DEFAULT_CONFIG, ENV_CONFIG, VulnDBError, config_value
 from ._shared import DETECTOR
 
@@ -44,6 +49,10 @@ _SETTINGS = {"events_expiry": ("GO_PROCESSES_EVENTS_EXPIRY", DEFAULT_EXPIRY),
 _BACKOFF_FIRST = 0.5
 _BACKOFF_MAX = 60.0
 _STEADY = 60.0  # a reader that ran this long starts the back-off afresh when it dies
+# Between the kernel's switch of a process's executable and its stamp on the exec event: shorter
+# than any program takes to start and exec again.
+_EXEC_WINDOW_NS = 500_000
+_PENDING = 256  # new executables opened and waiting for the detector thread (each holds an fd)
 
 _explicit: dict[str, int] = {}
 
@@ -113,7 +122,11 @@ class Source:
         self.go_execs = 0  # rows recorded
         self.kernel_drops = 0  # ENOBUFS: the kernel dropped events (one or more each time)
         self.gone = 0  # exited or exec'd again before they could be read
+        self.backlog_drops = 0  # new executables not read: _PENDING were already waiting
         self._eid = 0
+        self._count = threading.Lock()  # the reader and the detector thread both count
+        # pid -> (CLOCK_MONOTONIC ns of its last read, the Go executable that read found)
+        self._last_read: Cache[int, tuple[int, Identity | None]] = Cache(8192)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -126,6 +139,9 @@ class Source:
             for p in self.problems:
                 log.warning("go_process_events: %s", p)
             self.rows = Buffer(self.max_rows)
+            self.restarts = self.execs = self.go_execs = self.kernel_drops = self.gone = 0
+            self.backlog_drops = self._eid = 0
+            self.error = ""
             if not sys.platform.startswith("linux"):
                 self.state, self.error = "unsupported", "the kernel process connector is Linux only"
                 return
@@ -174,6 +190,9 @@ class Source:
     def _read(self) -> None:
         from ..procs._connector import Overrun, Subscription
 
+        pending: queue.Queue[tuple[int, Opened] | None] = queue.Queue(_PENDING)
+        detector = threading.Thread(target=self._detect, args=(pending,), name="go_process_events detector",
+                                    daemon=True)
         try:
             try:
                 sub = Subscription()
@@ -184,41 +203,105 @@ class Source:
                 log.warning("go_process_events: %s; the table answers no rows", self.error)
                 return
             try:
+                detector.start()
                 self.state, self.since = "running", time.time()
                 while not self._stop.is_set():
                     try:
                         events = sub.read()
                     except Overrun as e:
-                        self.kernel_drops += 1
-                        self._handle(e.events)
+                        with self._count:
+                            self.kernel_drops += 1
+                        self._handle(e.events, pending)
                         sub.close()
                         sub = Subscription()
                         continue
-                    self._handle(events)
+                    self._handle(events, pending)
             finally:
                 sub.close()
+                self._finish(pending, detector)
         except BaseException as e:  # whatever kills the reader is the supervisor's to report
             self.error = f"reader died: {type(e).__name__}: {e}"
             self.state = "restarting"
 
-    def _handle(self, events: list[tuple[int, int]]) -> None:
+    def _handle(self, events: list[tuple[int, int]], pending: queue.Queue[tuple[int, Opened] | None]) -> None:
         if not events:
             return
         # The kernel stamps events with CLOCK_MONOTONIC; the row's time is the wall clock then.
         offset = time.time() - time.monotonic()
-        at_exec, rows = READER.at_exec, self.rows
+        at_exec, last_read = READER.at_exec, self._last_read
         for tgid, ts in events:
             self.execs += 1
+            # The exe link changes a moment before the kernel stamps the exec event: an exec
+            # stamped before (or just after) our read of this pid's previous exec may be what that
+            # read saw. Then that earlier exec was replaced before it could be read (a loss) and
+            # this one was handled with it.
+            before = last_read.get(tgid)
+            if before is not None and ts < before[0]:
+                self._lost()
+                continue
+            read_at = time.monotonic_ns()
             found = at_exec(tgid, DETECTOR)
+            seen = found.process.exe_identity if isinstance(found, (Exec, Opened)) and found.process else None
+            last_read.put(tgid, (read_at, seen))
+            if (seen is not None and before is not None and before[1] == seen
+                    and ts - before[0] < _EXEC_WINDOW_NS):
+                self._lost()
+                continue
             if found is None:
                 continue
-            if found == GONE:
-                self.gone += 1
+            when = int(ts / 1e9 + offset)
+            if isinstance(found, Opened):  # a new executable: read on the detector thread
+                try:
+                    pending.put_nowait((when, found))
+                except queue.Full:
+                    found.close()
+                    with self._count:
+                        self.backlog_drops += 1
                 continue
-            assert isinstance(found, Exec)
+            self._record(when, found)
+
+    def _detect(self, pending: queue.Queue[tuple[int, Opened] | None]) -> None:
+        """The detector thread: reads the new executables the reader opened, in order."""
+        while True:
+            item = pending.get()
+            if item is None:
+                return
+            when, opened = item
+            try:
+                found = opened.read(DETECTOR)
+            except Exception as e:  # the detector returns errors as values; never let one end us
+                log.warning("go_process_events: reading a new executable failed: %s", e)
+                opened.close()
+                continue
+            if found is not None:
+                self._record(when, found)
+
+    def _finish(self, pending: queue.Queue[tuple[int, Opened] | None], detector: threading.Thread) -> None:
+        """Stop the detector thread and close what it did not read."""
+        if detector.is_alive():
+            with contextlib.suppress(queue.Full):
+                pending.put(None, timeout=2)
+            detector.join(2)
+        while True:
+            try:
+                item = pending.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                item[1].close()
+
+    def _record(self, when: int, found: Exec | Literal["gone"]) -> None:
+        if not isinstance(found, Exec):
+            self._lost()
+            return
+        with self._count:
             self._eid += 1
             self.go_execs += 1
-            rows.put(ExecEvent(self._eid, int(ts / 1e9 + offset), found))
+            self.rows.put(ExecEvent(self._eid, when, found))
+
+    def _lost(self) -> None:
+        with self._count:
+            self.gone += 1
 
     # -- what queries read ------------------------------------------------------------------
 
