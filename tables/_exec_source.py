@@ -52,6 +52,7 @@ _STEADY = 60.0  # a reader that ran this long starts the back-off afresh when it
 # Between the kernel's switch of a process's executable and its stamp on the exec event: shorter
 # than any program takes to start and exec again.
 _EXEC_WINDOW_NS = 500_000
+_SWITCH_INTERVAL = 0.0002  # seconds a thread may hold the GIL while another waits
 _PENDING = 256  # new executables opened and waiting for the detector thread (each holds an fd)
 
 _explicit: dict[str, int] = {}
@@ -124,7 +125,8 @@ class Source:
         self.gone = 0  # exited or exec'd again before they could be read
         self.backlog_drops = 0  # new executables not read: _PENDING were already waiting
         self._eid = 0
-        self._count = threading.Lock()  # the reader and the detector thread both count
+        self._count = threading.Lock()
+        self._switch = sys.getswitchinterval()  # the reader and the detector thread both count
         # pid -> (CLOCK_MONOTONIC ns of its last read, the Go executable that read found)
         self._last_read: Cache[int, tuple[int, Identity | None]] = Cache(8192)
 
@@ -147,6 +149,11 @@ class Source:
                 return
             self._stop.clear()
             self.state = "starting"
+            # The reader must stat a new process within its first millisecond; while the detector
+            # thread parses an executable it holds the GIL, which it would otherwise hand over
+            # only every 5 ms.
+            self._switch = sys.getswitchinterval()
+            sys.setswitchinterval(min(self._switch, _SWITCH_INTERVAL))
             self._supervisor = threading.Thread(target=self._supervise, name="go_process_events supervisor",
                                                 daemon=True)
             self._supervisor.start()
@@ -158,6 +165,7 @@ class Source:
         if supervisor is not None:
             supervisor.join(5)
         self._supervisor = None
+        sys.setswitchinterval(self._switch)
         if self.state not in ("no privilege", "unsupported"):
             self.state, self.since = "stopped", None
 

@@ -98,7 +98,7 @@ TABLE = Table(
     generate=generate,
     examples=(
         "SELECT time, pid, path, cmdline, version, module FROM go_process_events "
-        "WHERE time > (SELECT unix_time - 600 FROM time);",
+        "WHERE time > CAST(strftime('%s', 'now') AS INTEGER) - 600;",
         "SELECT module, version, COUNT(*) AS execs FROM go_process_events "
         "GROUP BY module, version ORDER BY execs DESC;",
         "SELECT time, path, version, container_id FROM go_process_events WHERE container_id != '';",
