@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import shutil
 import subprocess
@@ -347,7 +348,7 @@ def test_kernel_drops_are_counted_and_the_subscription_renewed(prog, monkeypatch
             p = subprocess.Popen([str(exe), "5"])
             p.wait()
             with contextlib.suppress(AssertionError):
-                wait_for(lambda pid=p.pid: of(pid), 1, "a row after the resubscription")
+                wait_for(functools.partial(of, p.pid), 1, "a row after the resubscription")
                 break
         else:
             raise AssertionError(f"no exec was a row after the overrun: {status()}")
