@@ -70,7 +70,10 @@ class Reader:
             if detector is not None and identity is not None:
                 result = memo.get(identity)
                 if result is None:
-                    result = detector.detect(identity, opener(pid, handle))
+                    # A warm scan finds the answer cached: no opener is built for it.
+                    result = detector.cached(identity)
+                    if result is None:
+                        result = detector.detect(identity, opener(pid, handle))
                     # An UnreadableFile is this process's (it exited or exec'd before the open),
                     # not the binary's: the next process on the same file is read for itself.
                     if len(memo) < _MEMO_MAX and not isinstance(result, UnreadableFile):
@@ -119,7 +122,8 @@ class Reader:
                 opened = Opened(fd, None, "", _NOWHERE)
             else:
                 proc = p.as_seen(proc)
-                cmd, where = p.cmdline(pid), placement(pid, start_time=proc.start_time)
+                cmd = p.cmdline(pid)
+                where = placement(pid, cgroup=True, namespaces=True, start_time=proc.start_time)
                 if fd < 0:
                     assert isinstance(result, BuildInfo)
                     return Exec(proc, cmd, where, result)
@@ -247,14 +251,14 @@ def gops_agent(proc: Process) -> Agent | None:
 
 
 def placement(
-    pid: int, cgroup: bool = True, namespaces: bool = True, start_time: int | None = None
+    pid: int, cgroup: bool = False, namespaces: bool = False, start_time: int | None = None
 ) -> Placement:
     """Where ``pid`` runs, from /proc/<pid>/cgroup and /proc/<pid>/ns/* only (no runtime is asked;
-    the cgroup layouts understood are listed in ``procs/_cgroup.py``). ``cgroup=False`` or
-    ``namespaces=False`` skip those reads (their fields stay ""), so callers pay only for what
-    they show. ``start_time`` (``Process.start_time``) names the process instance, whose pid
-    namespace is then read once: a task never leaves its pid namespace. Linux only: empty
-    elsewhere."""
+    the cgroup layouts understood are listed in ``procs/_cgroup.py``). Only what the caller asks
+    is read: ``cgroup=True`` the cgroup fields, ``namespaces=True`` the namespace ones (the others
+    stay ""), so callers pay only for what they show. ``start_time`` (``Process.start_time``) names
+    the process instance, whose pid namespace is then read once: a task never leaves its pid
+    namespace. Linux only: empty elsewhere."""
     if _cgroup is None:  # pragma: no cover - not Linux
         return Placement("", "", "", "", "", "")
     path = cid = runtime = pod = pid_ns = mnt_ns = ""

@@ -89,6 +89,15 @@ def open_in_root(
             os.close(fd)
 
 
+def require_file(st: os.stat_result, path: str, owners: Collection[int] | None) -> None:
+    """Raise OSError unless ``st`` is a regular file (EINVAL) owned by one of ``owners`` when
+    given (EACCES): what every opener here checks before it reads."""
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file", path)
+    if owners is not None and st.st_uid not in owners:
+        raise OSError(errno.EACCES, f"owned by uid {st.st_uid}", path)
+
+
 def _link_target(fd: int, owners: Collection[int] | None) -> str:
     """The target of the symlink ``fd`` (an O_PATH descriptor of the link), if ``owners`` allow it
     to be followed; the descriptor is closed."""

@@ -1,4 +1,6 @@
-"""Linux: walk /proc directly.
+"""Linux primitives for the process reader (``procs.Reader``): list pids, stat one pid's
+executable, read one pid for the fields asked, open its executable or any file as it sees it
+(inside its root), and the gops agent check.
 
 Cost model (a host has hundreds of processes, few of them Go): per pid a full scan pays one
 ``stat`` of ``/proc/<pid>/exe`` (which also drops kernel threads and zombies: they have no
@@ -13,23 +15,18 @@ the initial environment) is cached per (pid, start time, executable identity).
 from __future__ import annotations
 
 import dataclasses
-import errno
 import logging
 import os
 import posixpath
 import socket
-import stat
 import sys
 from collections.abc import Callable, Collection, Iterable, Iterator
 from functools import partial
 
-from ..buildinfo import (
-    Identity,
-    identity_of,
-)
+from ..buildinfo import Identity, identity_of
 from ..common import GONE, Cache, expected, meaning, once
 from . import _gops
-from ._inroot import open_in_root
+from ._inroot import open_in_root, require_file
 from ._model import Agent, Process
 
 log = logging.getLogger(__name__)
@@ -103,20 +100,19 @@ def candidates(pids: Iterable[int] | None) -> Iterator[int]:
     return _given(pids) if pids is not None else _pids()
 
 
-def _opener(pid: int) -> Callable[[], int]:
-    """Open the executable through the magic link: right for deleted, memfd and other-namespace
-    binaries (the detector checks that what was opened is the file it was asked about)."""
-    return partial(os.open, f"/proc/{pid}/exe", os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+_O_EXE = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
 
 
-def exe_opener(pid: int, handle: object) -> Callable[[], int]:
-    """How to open ``pid``'s executable as the process sees it, during a scan."""
-    return _opener(pid)
+def exe_opener(pid: int, handle: object = None) -> Callable[[], int]:
+    """How to open ``pid``'s executable as the process sees it: through the magic link, right for
+    deleted, memfd and other-namespace binaries (the detector checks that what was opened is the
+    file it was asked about)."""
+    return partial(os.open, f"/proc/{pid}/exe", _O_EXE)
 
 
 def process_opener(proc: Process) -> Callable[[], int]:
     """How to open ``proc``'s executable as the process sees it."""
-    return _opener(proc.pid)
+    return exe_opener(proc.pid)
 
 
 def exe(pid: int) -> tuple[Identity | None, os.stat_result | None] | None:
@@ -345,11 +341,7 @@ def open_file(pid: int, path: str, owners: Collection[int] | None = None,
         if start_fd >= 0:
             os.close(start_fd)
     try:
-        st = os.fstat(pfd)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", path)
-        if file_owners is not None and st.st_uid not in file_owners:
-            raise OSError(errno.EACCES, f"owned by uid {st.st_uid}", path)
+        require_file(os.fstat(pfd), path, file_owners)
         # Re-open the very inode checked above (an O_PATH fd cannot be read).
         return os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     finally:

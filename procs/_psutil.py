@@ -9,7 +9,6 @@ config dir follows gops's rules per OS: $GOPS_CONFIG_DIR, else os.UserConfigDir(
 
 from __future__ import annotations
 
-import errno
 import ntpath
 import os
 import posixpath
@@ -23,6 +22,7 @@ import psutil
 
 from ..buildinfo import Identity, identity_of
 from . import _gops
+from ._inroot import require_file
 from ._model import Agent, Process
 
 _GONE = (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied, ProcessLookupError,
@@ -121,13 +121,10 @@ def open_file(pid: int, path: str, owners: Collection[int] | None = None,
     ``file_owners`` when given; ``owners`` is the Linux backend's link policy and only matters
     there. Raises OSError."""
     del pid, owners
+    require_file(os.lstat(path), path, None)  # never open a FIFO or a device, even to look
     fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_BINARY | getattr(os, "O_CLOEXEC", 0))
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", path)
-        if file_owners is not None and st.st_uid not in file_owners:
-            raise OSError(errno.EACCES, f"owned by uid {st.st_uid}", path)
+        require_file(os.fstat(fd), path, file_owners)
     except OSError:
         os.close(fd)
         raise
@@ -208,18 +205,11 @@ def _read_no_links(path: str, owners: set[int] | None = None) -> bytes | None:
         if up == parent:
             break
         parent = up
-    flags = os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_BINARY
     try:
-        st = os.lstat(path)
-        if not stat.S_ISREG(st.st_mode):
-            return None  # never open a FIFO or a device
-        fd = os.open(path, flags)
+        fd = open_file(0, path, file_owners=owners)
     except OSError:
         return None
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or (owners is not None and st.st_uid not in owners):
-            return None
         return os.read(fd, _gops.PIDFILE_MAX)
     finally:
         os.close(fd)

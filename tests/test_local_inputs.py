@@ -9,7 +9,9 @@ What a user controls, and where each is covered:
 - a huge pidfile (read only as far as a port can go): here;
 - a pidfile planted by another user for someone else's process, wherever GOPS_CONFIG_DIR,
   XDG_CONFIG_HOME or HOME puts it: here;
-- GOPS_CONFIG_DIR through a symlink: tests/test_procs.py (test_symlinked_config_dir_is_refused);
+- GOPS_CONFIG_DIR through a symlink another user owns: tests/test_procs.py
+  (test_symlinked_config_dir_is_refused); through root's or the agent's own link (followed, inside
+  its root): here, and tests/test_wrong_answers.py (a HOME behind /home -> var/home);
 - GOPS_CONFIG_DIR leading out of the process's own root (``..``, host paths): here;
 - /proc/<pid>/root contents (etc/passwd as a symlink, a FIFO, a huge file): here;
 - executables (FIFO, symlink, device, unreadable, malformed ELF/PE/Mach-O):

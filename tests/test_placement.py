@@ -324,8 +324,9 @@ def test_namespaces_match_lsns(cgroups: Cgroups) -> None:
 
 
 def test_unreadable_namespace_is_empty_not_an_error() -> None:
-    assert placement(2**22 + 12345).pid_namespace == ""  # above pid_max: never a process
-    assert placement(2**22 + 12345).cgroup_path == ""
+    gone = placement(2**22 + 12345, cgroup=True, namespaces=True)  # above pid_max: never a process
+    assert gone.pid_namespace == ""
+    assert gone.cgroup_path == ""
 
 
 # --- parsing: layouts no real cgroup here makes meaningful ---------------------------------------

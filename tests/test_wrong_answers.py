@@ -28,10 +28,10 @@ import pytest
 from fixtures import build_fixture
 from go_processes import vulndb
 from gobuild import Build, build
-from test_procs import AGENT_BUILD, agent_user, spawner, start_agent
+from test_procs import agent_exe, agent_user, spawner, start_agent
 from vulndb_util import snapshot_db
 
-__all__ = ["agent_user", "snapshot_db", "spawner"]
+__all__ = ["agent_exe", "agent_user", "snapshot_db", "spawner"]
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="real Linux processes")
 
@@ -141,18 +141,6 @@ def test_executables_pid_with_namespace_zero_keeps_the_host_rows(tmp_path):
 
 # --- the gops agent behind a root-owned symlink ---------------------------------------------------
 
-@pytest.fixture(scope="module")
-def agent_program() -> Iterator[str]:
-    """The agent program where another user can run it (the fixture cache may be private)."""
-    d = tempfile.mkdtemp(dir="/var/tmp", prefix="gops-agent-bin-")
-    os.chmod(d, 0o755)
-    exe = Path(d, "agent")
-    exe.write_bytes(build(AGENT_BUILD).read_bytes())
-    exe.chmod(0o755)
-    yield str(exe)
-    subprocess.run(["rm", "-rf", d], check=False)
-
-
 @pytest.fixture
 def symlinked_home(agent_user: pwd.struct_passwd) -> Iterator[tuple[Path, Path]]:
     """base/home -> var/home (root's link, as on Fedora Atomic), with the user's home below it:
@@ -173,10 +161,10 @@ def _agent_row(osq: osqueryd.OsqueryD, pid: int) -> dict[str, str]:
     return row
 
 
-def test_agent_behind_a_root_owned_symlink_is_found(spawner, agent_program, agent_user, symlinked_home):
+def test_agent_behind_a_root_owned_symlink_is_found(spawner, agent_exe, agent_user, symlinked_home):
     home, link = symlinked_home
     assert os.lstat(link).st_uid == 0
-    p, port = start_agent(spawner, agent_program, {"HOME": str(home)}, agent_user)
+    p, port = start_agent(spawner, agent_exe, {"HOME": str(home)}, agent_user)
     assert (home / ".config" / "gops" / str(p.pid)).read_text() == str(port)  # the agent wrote it
     with osqueryd.OsqueryD(env=_env()) as osq:
         osq.wait_ready()
@@ -184,12 +172,12 @@ def test_agent_behind_a_root_owned_symlink_is_found(spawner, agent_program, agen
         assert (row["agent"], row["agent_port"], row["agent_address"]) == ("1", str(port), "127.0.0.1")
 
 
-def test_agent_behind_another_users_symlink_is_refused(spawner, agent_program, agent_user, symlinked_home):
+def test_agent_behind_another_users_symlink_is_refused(spawner, agent_exe, agent_user, symlinked_home):
     home, link = symlinked_home
     nobody = pwd.getpwnam("nobody").pw_uid
     assert nobody not in (0, agent_user.pw_uid)
     os.lchown(link, nobody, -1)  # a link neither root nor the agent's user made
-    p, port = start_agent(spawner, agent_program, {"HOME": str(home)}, agent_user)
+    p, port = start_agent(spawner, agent_exe, {"HOME": str(home)}, agent_user)
     assert (home / ".config" / "gops" / str(p.pid)).read_text() == str(port)
     with osqueryd.OsqueryD(env=_env()) as osq:
         osq.wait_ready()
