@@ -401,3 +401,26 @@ def test_without_cap_net_admin_the_status_says_so_and_other_tables_answer(prog) 
     finally:
         running.kill()
         running.wait()
+
+
+def test_the_extension_serves_the_rows_through_its_socket(prog) -> None:
+    """The real entry point under the stand-in osqueryd: the source starts once the extension
+    listens, and a Go exec is a row through the socket, with a time constraint osquery would send."""
+    exe, oracle = prog
+    with osqueryd.OsqueryD() as osq:
+        osq.wait_ready()
+        client = osq.client()
+        wait_for(lambda: client.generate("go_process_events_status")[0]["running"] == "1", 10)
+        since = int(client.generate("go_process_events_status")[0]["since"])
+        p = subprocess.Popen([str(exe), "5"])
+        p.wait()
+        context = osqueryd.osquery5_context(osq.columns("go_process_events"), {"time": [(GE, str(since))]})
+
+        def ours() -> list[dict[str, str]]:
+            return [r for r in client.generate("go_process_events", context) if r["pid"] == str(p.pid)]
+
+        wait_for(ours, 10, "the row through the socket")
+        [row] = ours()
+        assert (row["path"], row["version"], row["module"]) == (str(exe), oracle["GoVersion"],
+                                                                oracle["Main"]["Path"])
+        assert int(row["time"]) >= since
