@@ -125,8 +125,8 @@ class Source:
         self.gone = 0  # exited or exec'd again before they could be read
         self.backlog_drops = 0  # new executables not read: _PENDING were already waiting
         self._eid = 0
-        self._count = threading.Lock()
-        self._switch = sys.getswitchinterval()  # the reader and the detector thread both count
+        self._count = threading.Lock()  # the reader and the detector thread both count
+        self._switch = sys.getswitchinterval()
         # pid -> (CLOCK_MONOTONIC ns of its last read, the Go executable that read found)
         self._last_read: Cache[int, tuple[int, Identity | None]] = Cache(8192)
 
