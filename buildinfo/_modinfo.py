@@ -223,16 +223,25 @@ def _parse_plain(data: bytes) -> ParsedInfo | None:
             elem = rest.split("\t")
             if len(elem) != 3:
                 return None
-            rep = Module(elem[0], elem[1], elem[2])
-            if last == "main" and main is not None:
-                main = Module(main.path, main.version, main.sum, rep)
-            elif isinstance(last, int):
-                d = deps[last]
-                deps[last] = Module(d.path, d.version, d.sum, rep)
-            else:
+            found, main = _replace(main, deps, last, Module(elem[0], elem[1], elem[2]))
+            if not found:
                 return None
             last = None
     return path, main, tuple(deps), tuple(settings)
+
+
+def _replace(main: Module | None, deps: list[Module], last: str | int | None,
+             rep: Module) -> tuple[bool, Module | None]:
+    """Give the module an ``=>`` line follows (``last``: "main" or an index into ``deps``, which is
+    updated in place) its replacement ``rep``: (whether there was one, the main module now). The
+    one rule of both parsers."""
+    if last == "main" and main is not None:
+        return True, Module(main.path, main.version, main.sum, rep)
+    if isinstance(last, int):
+        d = deps[last]
+        deps[last] = Module(d.path, d.version, d.sum, rep)
+        return True, main
+    return False, main
 
 
 def _parse_strict(data: bytes) -> ParsedInfo:
@@ -262,12 +271,8 @@ def _parse_strict(data: bytes) -> ParsedInfo:
             if len(elem) != 3:
                 raise MalformedExecutable(f"module info line {num}: expected 3 columns for replacement")
             rep = Module(go_string(elem[0]), go_string(elem[1]), go_string(elem[2]))
-            if last == "main" and main is not None:
-                main = Module(main.path, main.version, main.sum, rep)
-            elif isinstance(last, int):
-                d = deps[last]
-                deps[last] = Module(d.path, d.version, d.sum, rep)
-            else:
+            found, main = _replace(main, deps, last, rep)
+            if not found:
                 raise MalformedExecutable(f"module info line {num}: replacement with no module above it")
             last = None
         elif line.startswith(b"build\t"):

@@ -2,8 +2,9 @@
 
 ``go-processes`` lists Go processes as gops does (``*`` marks a listening gops agent);
 ``--json`` prints the same rows for machines; ``--table`` prints another table that needs no
-constraint; ``go-processes inspect FILE|DIR ...`` reads executables like ``go version -m``;
-``go-processes vulns`` and ``go-processes vulndb`` are in ``vulns.py``.
+constraint (a table that cannot answer, go_vulnerabilities without a database, says why on stderr
+and exits 1, as ``vulns`` does); ``go-processes inspect FILE|DIR ...`` reads executables like
+``go version -m``; ``go-processes vulns`` and ``go-processes vulndb`` are in ``vulns.py``.
 """
 
 from __future__ import annotations

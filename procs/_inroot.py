@@ -24,6 +24,8 @@ MAX_SYMLINKS = 40
 _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NONBLOCK
 _O_PATH = getattr(os, "O_PATH", 0)
 _O_LINK = _O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+# Directories on the way are only searched, never listed: O_PATH needs no read permission on them.
+_O_STEP = (_O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if _O_PATH else _O_DIR
 
 
 def open_in_root(
@@ -36,7 +38,8 @@ def open_in_root(
 ) -> int:
     """A descriptor for ``parts`` resolved from ``start_fd`` (default: ``root_fd``) without leaving
     the root: a directory opened for reading, or with ``directory=False`` an ``O_PATH`` descriptor
-    of the final entry (never a symlink; the caller checks its type and owner). Raises OSError:
+    of the final entry (never a symlink; the caller checks its type and owner). The directories on
+    the way are opened with ``O_PATH``: searched, never read. Raises OSError:
     ELOOP for a link the policy refuses or too many links; EXDEV for ``..`` above a start that is
     not the root (a relative path cannot be placed inside the root)."""
     todo = [p for p in reversed(parts) if p not in ("", ".")]
@@ -60,7 +63,7 @@ def open_in_root(
                 target = _link_target(fd, owners)
             else:
                 try:
-                    fd = os.open(name, _O_DIR | os.O_NOFOLLOW, dir_fd=stack[-1])
+                    fd = os.open(name, _O_STEP | os.O_NOFOLLOW, dir_fd=stack[-1])
                 except OSError as e:
                     if e.errno not in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
                         raise
@@ -83,7 +86,13 @@ def open_in_root(
                     stack.append(os.dup(root_fd))
                     below_root = True
             todo.extend(p for p in reversed(target.split("/")) if p not in ("", "."))
-        return stack.pop()
+        fd = stack.pop()
+        if not directory:
+            return fd  # only when parts named no file (the caller's fstat finds a directory)
+        try:
+            return os.open(".", _O_DIR, dir_fd=fd)  # a directory to list, not only to search
+        finally:
+            os.close(fd)
     finally:
         for fd in stack:
             os.close(fd)

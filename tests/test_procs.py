@@ -16,6 +16,7 @@ import pwd
 import select
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -585,3 +586,44 @@ def test_no_pidfile_no_agent(zoo: dict[str, Started]) -> None:
     for s in zoo.values():
         [proc] = processes([s.pid])  # every zoo process runs until teardown
         assert gops_agent(proc) is None, s.kind
+
+
+def test_in_root_resolver_searches_directories_it_may_not_list(tmp_path: Path) -> None:
+    """Directories on the way are searched, not read (O_PATH): a user who may pass through a
+    0711 directory but not list it still reaches the file below it, as the kernel's own lookup
+    would, and a directory at the end is opened for listing."""
+    if os.geteuid() != 0:
+        skips.skip(skips.NEEDS_ROOT, "to run the resolver as another user")
+    base = tmp_path / "base"
+    (base / "searchonly" / "inner").mkdir(parents=True)
+    (base / "searchonly" / "inner" / "file").write_text("x")
+    os.chmod(tmp_path, 0o755)
+    os.chmod(base, 0o755)
+    os.chmod(base / "searchonly", 0o711)
+    os.chmod(base / "searchonly" / "inner", 0o755)
+    from go_processes.procs._inroot import open_in_root
+
+    nobody = pwd.getpwnam("nobody").pw_uid
+    root = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
+    rfd, wfd = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the forked child only
+        try:
+            os.setgroups([])
+            os.setgid(nobody)
+            os.setuid(nobody)
+            f = open_in_root(root, ["searchonly", "inner", "file"], directory=False)
+            d = open_in_root(root, ["searchonly", "inner"])
+            out = f"{stat.S_ISREG(os.fstat(f).st_mode)} {sorted(os.listdir(d))}"
+        except BaseException as e:
+            out = repr(e)
+        os.write(wfd, out.encode())
+        os._exit(0)
+    os.close(wfd)
+    try:
+        with os.fdopen(rfd, "rb") as r:
+            out = r.read().decode()
+    finally:
+        os.waitpid(child, 0)
+        os.close(root)
+    assert out == "True ['file']"
