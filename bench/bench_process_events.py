@@ -11,6 +11,7 @@ and the extension's RSS before and after. Goals: <= 10 % of one core at 1,000 no
 second, no loss at those rates, RSS flat and < 60 MB.
 
 Run as root: python bench/bench_process_events.py [--seconds 30] [--rate 1000] [--go-rate 100]
+[--go-ms 0] (--go-ms 10: each Go program runs 10 ms instead of exiting at once)
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ import gobuild
 from benchutil import rss_mb
 from osqueryd import OsqueryD
 
-# storm RATE SECONDS true|go [TEMPLATE DIR]: exec /bin/true, or a fresh copy of TEMPLATE in DIR,
-# RATE times per second for SECONDS; prints how many it started and the seconds it took.
+# storm RATE SECONDS true|go [TEMPLATE DIR [ARGS...]]: exec /bin/true, or a fresh copy of TEMPLATE
+# in DIR with ARGS, RATE times per second for SECONDS; prints how many it started, the seconds it
+# took and how many exited with an error.
 STORM = """package main
 
 import (
@@ -41,6 +43,7 @@ import (
 \t"path/filepath"
 \t"strconv"
 \t"sync"
+\t"sync/atomic"
 \t"time"
 )
 
@@ -58,6 +61,7 @@ func main() {
 \tstart := time.Now()
 \tvar wg sync.WaitGroup
 \tstarted := 0
+\tvar failed int64
 \tfor i := 0; i < rate*secs; i++ {
 \t\ttime.Sleep(time.Until(start.Add(time.Duration(i) * interval)))
 \t\tpath := "/bin/true"
@@ -74,7 +78,9 @@ func main() {
 \t\tstarted++
 \t\twg.Add(1)
 \t\tgo func(p string) {
-\t\t\tcmd.Wait()
+\t\t\tif cmd.Wait() != nil {
+\t\t\t\tatomic.AddInt64(&failed, 1)
+\t\t\t}
 \t\t\tif mode == "go" {
 \t\t\t\tos.Remove(p)
 \t\t\t}
@@ -82,14 +88,29 @@ func main() {
 \t\t}(path)
 \t}
 \twg.Wait()
-\tfmt.Println(started, time.Since(start).Seconds())
+\tfmt.Println(started, time.Since(start).Seconds(), failed)
 }
 """
 STORM_BUILD = gobuild.Build(program=gobuild.Program(module="example.com/storm", files=(("main.go", STORM),)),
                             name="storm")
-# The Go program of the second storm: exits at once (a fresh copy per exec).
-TINY_BUILD = gobuild.Build(program=gobuild.Program(module="example.com/tiny",
-                                                   files=(("main.go", "package main\n\nfunc main() {}\n"),)),
+# The Go program of the second storm (a fresh copy per exec): exits at once, or after the
+# milliseconds its argument says.
+TINY = """package main
+
+import (
+\t"os"
+\t"strconv"
+\t"time"
+)
+
+func main() {
+\tif len(os.Args) > 1 {
+\t\tms, _ := strconv.Atoi(os.Args[1])
+\t\ttime.Sleep(time.Duration(ms) * time.Millisecond)
+\t}
+}
+"""
+TINY_BUILD = gobuild.Build(program=gobuild.Program(module="example.com/tiny", files=(("main.go", TINY),)),
                            flags=("-ldflags=-s -w",), name="tiny")
 
 
@@ -113,10 +134,10 @@ def storm(osq: OsqueryD, name: str, argv: list[str], go_dir: str | None) -> None
     time.sleep(1.0)  # the reader catches up with the tail
     wall = time.monotonic() - t0
     after, cpu1, rss1 = status(osq), cpu_seconds(pid), rss_mb(pid)
-    started, took = int(out[0]), float(out[1])
+    started, took, failed = int(out[0]), float(out[1]), int(out[2])
     cpu = cpu1 - cpu0
     seen = after["execs"] - before["execs"]
-    print(f"\n{name}: {started} execs in {took:.1f} s ({started / took:.0f}/s)")
+    print(f"\n{name}: {started} execs in {took:.1f} s ({started / took:.0f}/s), {failed} exited non-zero")
     print(f"  extension CPU  {cpu:.2f} s = {cpu / started * 1e6:.0f} us per exec, "
           f"{100 * cpu / wall:.1f} % of one core over {wall:.1f} s")
     print(f"  execs seen     {seen} (>= {started} expected; the host's other execs count too)")
@@ -134,6 +155,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument("--rate", type=int, default=1000, help="non-Go execs per second")
     ap.add_argument("--go-rate", type=int, default=100, help="execs of new Go executables per second")
+    ap.add_argument("--go-ms", type=int, default=0, help="ms each Go program runs (0: exits at once)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: the process connector needs CAP_NET_ADMIN")
@@ -149,8 +171,10 @@ def main() -> None:
         print(f"extension pid {osq.proc.pid}, RSS {rss_mb(osq.proc.pid):.1f} MB idle; non-Go program {true}")
         storm(osq, f"non-Go storm ({args.rate}/s of {true})",
               [str(driver), str(args.rate), str(args.seconds), "true"], None)
+        lives = f"runs {args.go_ms} ms" if args.go_ms else "exits at once"
         storm(osq, f"new Go executables ({args.go_rate}/s, a fresh copy of a {tiny.stat().st_size >> 10} KiB "
-              "program each)", [str(driver), str(args.go_rate), str(args.seconds), "go", str(tiny), go_dir],
+              f"program each, which {lives})",
+              [str(driver), str(args.go_rate), str(args.seconds), "go", str(tiny), go_dir, str(args.go_ms)],
               go_dir)
 
 
