@@ -122,22 +122,24 @@ class SymbolTable:
             yield i
             i = self._find(self.names, needle, i + 1)
 
-    def present(self, names: tuple[bytes, ...], tail: bytes) -> set[bytes] | None:
-        """Which of ``names`` (each ending with ``tail``) may be in the string table: one search
-        for ``tail`` instead of one whole-table search per name (most files hold none of them).
-        None when the answer is unknown (too many occurrences of ``tail``): ask for each name."""
-        needle = tail + b"\0"
+    def members(self, package: bytes, names: frozenset[bytes]) -> set[bytes] | None:
+        """Which of ``names`` (without the package) may be defined in ``package``: one search for
+        ``package.`` (a long needle, found about once per symbol of that package) instead of one
+        per name ending, whose short needles match thousands of unrelated names. None when the
+        answer is unknown (too many occurrences): ask for each name."""
+        needle = self.prefix + package + b"."
+        longest = max(map(len, names), default=0)
         found: set[bytes] = set()
         table = self.names
         i = self._find(table, needle)
         for _ in range(MAX_TAILS):
             if i < 0:
                 return found
-            end = i + len(tail)
-            for name in names:
-                if table[end - len(name) : end] == name:
-                    found.add(name)
-            i = self._find(table, needle, i + 1)
+            start = i + len(needle)
+            end = table.find(b"\0", start, start + longest + 1)
+            if end >= 0 and table[start:end] in names:
+                found.add(table[start:end])
+            i = self._find(table, needle, start)
         return None
 
     @property
@@ -254,17 +256,17 @@ class Image:
                     return addr
         return None
 
-    def may_define(self, names: tuple[str, ...], tail: str) -> tuple[str, ...]:
-        """Those of ``names`` (each ending with ``tail``) that a symbol table may define, in
-        their order: what is worth a :meth:`lookup`."""
-        raw = tuple(n.encode() for n in names)
+    def may_define_in(self, package: str, names: tuple[str, ...]) -> tuple[str, ...]:
+        """Those of ``names`` that a symbol table may define in ``package`` (as ``package.name``),
+        in their order: what is worth a :meth:`lookup`."""
+        raw = frozenset(n.encode() for n in names)
         keep: set[bytes] = set()
         for table in self.symbols():
-            found = table.present(raw, tail.encode())
+            found = table.members(package.encode(), raw)
             if found is None:
                 return names
             keep |= found
-        return tuple(n for n, r in zip(names, raw, strict=True) if r in keep)
+        return tuple(n for n in names if n.encode() in keep)
 
     def has_gccgo_markers(self) -> bool:
         return any(t.has_string(m) for t in self.symbols() for m in GCCGO_MARKERS)

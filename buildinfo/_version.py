@@ -149,7 +149,6 @@ def ldflags_version(ldflags: str, packages: tuple[str, ...]) -> str:
 
 
 _SYMBOL_VARS = ("version", "Version", "VERSION", "tag", "Tag", "gitTag", "GitTag")
-_SYMBOL_TAILS = ("ersion", "ERSION", "ag")  # every name in _SYMBOL_VARS ends with one of these
 
 
 def symbol_version(img: Image, packages: tuple[str, ...]) -> str:
@@ -157,10 +156,9 @@ def symbol_version(img: Image, packages: tuple[str, ...]) -> str:
     if not img.symbols():
         return ""
     wanted = tuple(f"{pkg}.{name}" for pkg in packages if pkg for name in _SYMBOL_VARS)
-    # Three searches of the string table rule out the names that are not there (usually all).
-    candidates: set[str] = set()
-    for tail in _SYMBOL_TAILS:
-        candidates.update(img.may_define(tuple(n for n in wanted if n.endswith(tail)), tail))
+    # One search per package rules out the names that are not there (usually all).
+    candidates = {f"{pkg}.{name}" for pkg in packages if pkg
+                  for name in img.may_define_in(pkg, _SYMBOL_VARS)}
     for full in wanted:
         if full in candidates:
             addr = img.lookup(full)

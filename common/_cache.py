@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -80,6 +80,23 @@ class Buffer(Generic[T]):
             self._data.clear()
             self._dropped = 0
             return items, dropped
+
+    def snapshot(self) -> tuple[list[T], int]:
+        """Everything buffered, oldest first, and how many items were dropped since the last
+        drain, leaving both in place: for a store that every query reads (events kept until they
+        expire) rather than one consumer."""
+        with self._lock:
+            return list(self._data), self._dropped
+
+    def expire(self, old: Callable[[T], bool]) -> int:
+        """Remove items from the oldest end while ``old(item)`` holds; how many went (an expiry,
+        not counted as dropped)."""
+        gone = 0
+        with self._lock:
+            while self._data and old(self._data[0]):
+                self._data.popleft()
+                gone += 1
+        return gone
 
     def __len__(self) -> int:
         with self._lock:

@@ -34,6 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true", help="log every call on stderr")
     p.add_argument("--vulndb", help="Go vulnerability database for go_vulnerabilities (osqueryi only: "
                    "osqueryd passes no custom flags; see README for GO_PROCESSES_VULNDB and the config file)")
+    p.add_argument("--events_expiry", type=int, help="seconds go_process_events keeps a row (default 3600; "
+                   "also GO_PROCESSES_EVENTS_EXPIRY or events_expiry in the config file)")
+    p.add_argument("--events_max", type=int, help="rows go_process_events keeps at most, the newest "
+                   "(default 50000; also GO_PROCESSES_EVENTS_MAX or events_max in the config file)")
     return p
 
 
@@ -70,6 +74,10 @@ def run(argv: Sequence[str] | None = None, tables: Sequence[Table] | None = None
         from ..vulndb import set_location
 
         set_location(os.path.abspath(args.vulndb))
+    if args.events_expiry is not None or args.events_max is not None:
+        from ..tables._exec_source import set_options
+
+        set_options(args.events_expiry, args.events_max)
     from .server import Extension, Options
 
     if tables is None:

@@ -13,9 +13,11 @@ What a scan reads follows from the caller's flags, and every flag defaults to ch
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Collection, Iterable, Iterator
 from types import ModuleType
+from typing import Literal
 
 from ..buildinfo import (
     BuildInfo,
@@ -25,8 +27,10 @@ from ..buildinfo import (
     Identity,
     Result,
     UnreadableFile,
+    identity_of,
 )
-from ._model import Agent, Library, Placement, Process
+from ..common import GONE, meaning
+from ._model import Agent, Exec, Library, Placement, Process
 
 if sys.platform.startswith("linux"):
     from . import _cgroup
@@ -125,6 +129,56 @@ class Reader:
                           detector: Detector) -> FuncTable | BuildInfoError:
         return detector.functions(lib.identity, self._p.library_opener(proc.pid, lib))
 
+    def at_exec(self, pid: int, detector: Detector) -> Exec | Opened | Literal["gone"] | None:
+        """What ``pid`` runs right after an exec event: an :class:`Exec` for a Go program whose
+        executable the detector knows, None when it knows it is not Go (one stat and a cache hit),
+        ``"gone"`` (:data:`common.GONE`) when the process exited or exec'd again before it could be
+        read, or, for an executable not seen before, an :class:`Opened`: the file opened through
+        /proc/<pid>/exe at once and the process's details read, so that the (slower) detection
+        can run later, even after the process exited or its file was deleted."""
+        p = self._p
+        seen = p.exe(pid)
+        if seen is None:
+            return GONE
+        identity, handle = seen
+        if identity is None:
+            return None  # not ours to read
+        result = detector.cached(identity)
+        if result is not None and not isinstance(result, BuildInfo):
+            return None
+        fd = -1
+        if result is None:
+            try:
+                fd = p.exe_opener(pid, handle)()
+            except OSError as e:
+                return GONE if meaning(e) == GONE else None
+        try:
+            proc = p.read(pid, identity, handle, True, True, True)
+            if proc is None:
+                # Unlinking the file (or a chmod) right after the exec changes its ctime only: the
+                # same file (device, inode, size, mtime) is still this exec's, read it again.
+                again = p.exe(pid)
+                if again is not None and again[0] is not None and again[0][:4] == identity[:4]:
+                    proc = p.read(pid, again[0], again[1], True, True, True)
+            if proc is None:
+                if fd < 0:
+                    return GONE
+                # Gone before its details were read: the file still says whether that was a loss.
+                opened = Opened(fd, None, "", _NOWHERE)
+            else:
+                proc = p.as_seen(proc)
+                cmd = p.cmdline(pid)
+                where = placement(pid, cgroup=True, namespaces=True, start_time=proc.start_time)
+                if fd < 0:
+                    assert isinstance(result, BuildInfo)
+                    return Exec(proc, cmd, where, result)
+                opened = Opened(fd, proc, cmd, where)
+            fd = -1
+            return opened
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
     def processes(self, pids: Iterable[int] | None = None) -> Iterator[Process]:
         """Live processes with every field read; only ``pids`` when given (without walking every
         process)."""
@@ -151,6 +205,43 @@ class Reader:
         return self._p.open_file(pid, path, owners)
 
 
+class Opened:
+    """A new executable opened at its exec, with the process's details (``process`` None: it was
+    gone before they could be read); :meth:`read` detects it and closes it, :meth:`close` only
+    closes it."""
+
+    __slots__ = ("cmdline", "fd", "placement", "process")
+
+    def __init__(self, fd: int, process: Process | None, cmdline: str, where: Placement) -> None:
+        self.fd, self.process, self.cmdline, self.placement = fd, process, cmdline, where
+
+    def read(self, detector: Detector) -> Exec | Literal["gone"] | None:
+        """An :class:`Exec` when it is Go, None when not, ``"gone"`` when it was Go but the
+        process went before its details were read, or the file could not be read."""
+        fd, self.fd = self.fd, -1
+        if fd < 0:
+            return None
+        try:  # the file as it is now (an unlink since the exec changed its ctime, not its content)
+            identity = identity_of(os.fstat(fd))
+        except OSError:
+            os.close(fd)
+            return GONE
+        result = detector.detect(identity, lambda: fd)  # closes it
+        if isinstance(result, UnreadableFile):
+            return GONE
+        if not isinstance(result, BuildInfo):
+            return None
+        if self.process is None:
+            return GONE
+        return Exec(self.process, self.cmdline, self.placement, result)
+
+    def close(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+
+_NOWHERE = Placement("", "", "", "", "", "")
 READER = Reader(_platform)
 
 
@@ -250,6 +341,6 @@ def placement(
     return Placement(path, cid, runtime, pod, pid_ns, mnt_ns)
 
 
-__all__ = ["READER", "Agent", "Library", "Placement", "Process", "Reader", "executable",
+__all__ = ["READER", "Agent", "Exec", "Library", "Opened", "Placement", "Process", "Reader", "executable",
            "executable_functions", "executables", "godebug", "gops_agent", "libraries", "library_functions",
            "open_file", "placement", "processes", "running_go"]

@@ -14,6 +14,7 @@ the initial environment) is cached per (pid, start time, executable identity).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import posixpath
@@ -170,6 +171,31 @@ def read(pid: int, identity: Identity | None, st: os.stat_result | None, uid: bo
             once(log, ("scan", pid, e.errno), "pid %d left out: %s", pid, e)
         return None
     return Process(pid, ppid, name, exe_path, on_disk, ruid, start_time, identity)
+
+
+def cmdline(pid: int) -> str:
+    """argv joined by spaces, as osquery's process_events has it, from at most _CMDLINE_MAX bytes
+    of /proc/<pid>/cmdline; "" when it cannot be read."""
+    try:
+        data = _read(f"/proc/{pid}/cmdline", _CMDLINE_MAX, complete=True)
+    except OSError:
+        return ""
+    return data.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")
+
+
+def as_seen(proc: Process) -> Process:
+    """``proc`` with its path as the process itself sees it: the exe link is spelled from the
+    mount namespace's root, so under a chroot (a root that is a directory of that tree) the
+    root's own path is taken off the front."""
+    if not proc.path:
+        return proc
+    try:
+        root = os.readlink(f"/proc/{proc.pid}/root")
+    except OSError:
+        return proc
+    if root != "/" and proc.path.startswith(root + "/"):
+        return dataclasses.replace(proc, path=proc.path[len(root):])
+    return proc
 
 
 def _real_uid(base: str) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..buildinfo import Identity
+from ..buildinfo import BuildInfo, Identity
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +53,13 @@ class Placement:
     pod_uid: str  # Kubernetes pod uid, dashes restored
     pid_namespace: str  # namespace inodes as decimal text, as osquery's process_namespaces
     mnt_namespace: str
+
+
+@dataclass(frozen=True, slots=True)
+class Exec:
+    """A Go program just after its exec, read at once (it may exit a moment later)."""
+
+    process: Process  # uid and path read
+    cmdline: str  # argv joined by spaces, bounded
+    placement: Placement  # cgroup and namespaces, read with the rest
+    info: BuildInfo

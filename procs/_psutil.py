@@ -93,6 +93,19 @@ def read(pid: int, identity: Identity | None, seen: _Seen, uid: bool, path: bool
     return Process(pid, ppid, name, seen.path, seen.on_disk, ruid, start, identity)
 
 
+def cmdline(pid: int) -> str:
+    """argv joined by spaces; "" when it cannot be read."""
+    try:
+        return " ".join(psutil.Process(pid).cmdline())[:8192]
+    except (psutil.Error, OSError):
+        return ""
+
+
+def as_seen(proc: Process) -> Process:
+    """``proc``'s path is already the one the process sees."""
+    return proc
+
+
 def exe_opener(pid: int, seen: _Seen) -> Callable[[], int]:
     return _opener(seen.path)
 

@@ -41,7 +41,7 @@ LOAD = Path("/etc/osquery/extensions.load")
 PACK = ROOT / "packaging" / "osquery" / "go_processes.pack.conf"
 FLEET = ROOT / "packaging" / "fleet"
 OUR_TABLES = ("go_processes", "go_modules", "go_executables", "go_vulnerabilities", "go_vulndb",
-              "go_build_settings", "go_libraries")
+              "go_build_settings", "go_libraries", "go_process_events", "go_process_events_status")
 SOURCES = ("cli", "buildinfo", "procs", "extension", "tables", "packaging")
 
 # osquery's own tables the queries join, with their columns (osquery 5 specs/*.table).

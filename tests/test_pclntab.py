@@ -272,18 +272,19 @@ def test_devel_resolved_from_ldflags_and_symbol(tmp_path: Path) -> None:
     assert (obj["module_version"], obj["module_version_source"]) == ("1.4.2", "ldflags")
 
 
-def test_version_candidates_are_ruled_out_by_name_ending() -> None:
-    """The one search per name ending finds a name wherever it ends a string (tails are shared),
-    and gives up (None: search name by name) when an ending occurs too often to check."""
+def test_version_candidates_are_ruled_out_by_package() -> None:
+    """The one search per package finds a name wherever it ends a string (tails are shared),
+    and gives up (None: search name by name) when the package occurs too often to check."""
     from go_processes.buildinfo._image import MAX_TAILS, SymbolTable
 
     names = b"\0runtime.main\0main.version\0x.main.Tag\0other.gitTag\0"
     table = SymbolTable(b"", 24, names, struct.Struct("<I"), 0, struct.Struct("<IBBHQQ"))
-    assert table.present((b"main.version", b"main.Version"), b"ersion") == {b"main.version"}
-    assert table.present((b"main.Tag", b"main.tag", b"main.gitTag"), b"ag") == {b"main.Tag"}
-    crowded = SymbolTable(b"", 24, b"\0a.tag" * (MAX_TAILS + 1) + b"\0", struct.Struct("<I"), 0,
+    assert table.members(b"main", frozenset({b"version", b"Version"})) == {b"version"}
+    assert table.members(b"main", frozenset({b"Tag", b"tag", b"gitTag"})) == {b"Tag"}
+    assert table.members(b"other", frozenset({b"tag", b"version"})) == set()
+    crowded = SymbolTable(b"", 24, b"\0main.f" * (MAX_TAILS + 1) + b"\0", struct.Struct("<I"), 0,
                           struct.Struct("<IBBHQQ"))
-    assert crowded.present((b"main.tag",), b"ag") is None
+    assert crowded.members(b"main", frozenset({b"tag"})) is None
 
 
 def test_symbol_entries_are_read_only_for_a_lookup() -> None:

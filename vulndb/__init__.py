@@ -30,6 +30,7 @@ from ._store import (
     STORE,
     Status,
     Store,
+    config_value,
     location,
     set_location,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "UpdateError",
     "VulnDBError",
     "check_path",
+    "config_value",
     "go_semver",
     "key",
     "location",
