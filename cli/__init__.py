@@ -6,6 +6,5 @@ Layers, each a folder of the source tree installed under this package:
 side) and this package's ``main`` (the standalone ``go-processes`` command).
 """
 
-# The version stays here, in the package root every import loads first (no layer imports upward
-# to read it), because packaging/build-deb.sh reads this line.
-__version__ = "0.1.0"
+# The version lives in common/ (below every layer); re-exported as the distribution's attribute.
+from .common import __version__ as __version__

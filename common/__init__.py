@@ -8,3 +8,8 @@ from ._oserror import DENIED, GONE, UNEXPECTED, expected, meaning
 
 __all__ = ["DENIED", "GONE", "LOG", "UNEXPECTED", "Buffer", "Cache", "configure", "expected",
            "meaning", "once"]
+
+# The distribution's version, here so every layer can read it without importing the command's
+# package (vulndb's User-Agent, the extension's registration). pyproject.toml and
+# packaging/build-deb.sh and build-rpm.sh read this line; go_processes.__version__ re-exports it.
+__version__ = "0.1.0"
