@@ -88,7 +88,8 @@ class Cgroups:
         # HOME named explicitly: test_status_and_exe_link_are_read_only_when_used relies on it, and
         # the runner's own environment may lack it (seen flaking when run beside other files).
         env = {**os.environ, "HOME": os.environ.get("HOME") or "/root"}
-        p = subprocess.Popen([str(exe), "sleep"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env)
+        p = subprocess.Popen([str(exe), "sleep"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             env=env)
         self.procs.append(p)
         return p
 
