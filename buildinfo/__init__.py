@@ -31,7 +31,7 @@ from ._model import (
     NotGoExecutable,
     UnreadableFile,
     UnsupportedFormat,
-    function_package,
+    split_function,
 )
 from ._modinfo import needs_quote
 from ._read import read_build_info, read_functions
@@ -58,9 +58,9 @@ __all__ = [
     "Result",
     "UnreadableFile",
     "UnsupportedFormat",
-    "function_package",
     "identity_of",
     "needs_quote",
     "read_build_info",
     "read_functions",
+    "split_function",
 ]

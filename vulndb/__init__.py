@@ -6,6 +6,7 @@ or the bulk zip, :func:`match` says which advisories affect a :class:`Program` a
 trusted location, and :func:`update` installs a new copy atomically.
 """
 
+from ..buildinfo import split_function  # re-exported: the one reading of a function name
 from ._db import Database, parse_entry
 from ._match import (
     LEVEL_MODULE,
@@ -19,7 +20,6 @@ from ._match import (
     match,
     modules_of,
     package_symbols,
-    split_function,
 )
 from ._model import Affected, Entry, Malformed, NotInstalled, Package, Untrusted, VulnDBError
 from ._store import (
