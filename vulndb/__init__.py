@@ -7,6 +7,7 @@ trusted location, and :func:`update` installs a new copy atomically.
 """
 
 from ..buildinfo import split_function  # re-exported: the one reading of a function name
+from ..common import singletons
 from ._db import Database, parse_entry
 from ._match import (
     LEVEL_MODULE,
@@ -27,7 +28,6 @@ from ._store import (
     DEFAULT_LOCATION,
     ENV_CONFIG,
     ENV_LOCATION,
-    STORE,
     Status,
     Store,
     location,
@@ -36,6 +36,9 @@ from ._store import (
 from ._trust import check_path
 from ._update import DEFAULT_SOURCE, Installed, UpdateError, update
 from ._version import go_semver, key
+
+STORE: Store  # the one shared copy, built on first use: importing builds nothing
+__getattr__ = singletons(globals(), STORE=Store)
 
 __all__ = [
     "DEFAULT_CONFIG",
