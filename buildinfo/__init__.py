@@ -12,6 +12,7 @@ This layer knows executable formats and nothing else: no osquery, no processes. 
 """
 
 from ..common import Cache
+from . import _godebug as godebug
 from ._cache import Detector, Identity, Result, identity_of
 from ._model import (
     DETECTION_BUILDID,
@@ -35,6 +36,7 @@ from ._model import (
 )
 from ._modinfo import needs_quote
 from ._read import read_build_info, read_functions
+from ._version import go_release
 
 __all__ = [
     "DETECTION_BUILDID",
@@ -58,6 +60,8 @@ __all__ = [
     "Result",
     "UnreadableFile",
     "UnsupportedFormat",
+    "go_release",
+    "godebug",
     "identity_of",
     "needs_quote",
     "read_build_info",

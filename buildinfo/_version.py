@@ -20,7 +20,10 @@ import struct
 from ._image import ByteOrder, Image, read_go_string
 from ._pclntab import version_admitted
 
-VERSION = re.compile(rb"go1\.\d{1,4}(?:\.\d{1,4})?(?:(?:rc|beta)\d{1,3})?(?: X:[a-z0-9,]{1,200})?")
+# The GOEXPERIMENT suffix: ` X:arenas`, or since Go 1.26 `-X:boringcrypto` after a version without a
+# dash (cmd/link, go.dev/issue/75953).
+VERSION = re.compile(rb"go1\.\d{1,4}(?:\.\d{1,4})?(?:(?:rc|beta)\d{1,3})?(?:[ -]X:[a-z0-9,]{1,200})?")
+_EXPERIMENTS = re.compile(r"[ -]X:\S*$")
 MAX_VERSION_LEN = 256
 CHUNK = 1 << 20
 MAX_RODATA = 64 << 20  # read-only bytes searched for "go1." per file
@@ -32,6 +35,13 @@ MAX_HEADERS = 64  # headers checked per candidate
 VERSION_VARS = frozenset(("version", "tag", "gittag", "gitversion", "appversion", "releaseversion",
                           "buildversion"))
 RELEASE = re.compile(r"v?\d+(?:\.\d+){0,3}(?:[-+][0-9A-Za-z.+-]{1,100})?")
+
+
+def go_release(go_version: str) -> str:
+    """The Go version without its GOEXPERIMENT suffix (``go1.21.4 X:arenas`` and, Go >= 1.26,
+    ``go1.27.3-X:boringcrypto`` -> ``go1.21.4``, ``go1.27.3``): the release whose standard library
+    the program links, for matching and for the stdlib row. Other spellings are kept whole."""
+    return _EXPERIMENTS.sub("", go_version.strip()).strip()
 
 
 def data_version(img: Image, fmt: str, skip: int | None = None) -> str:

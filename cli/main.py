@@ -1,6 +1,7 @@
 """The standalone command: the extension's rows without osquery.
 
-``go-processes`` lists Go processes as gops does (``*`` marks a listening gops agent);
+``go-processes`` lists Go processes as gops does (``*`` marks a listening gops agent; ``+`` marks a
+process that is not Go but hosts a Go library, shown with the library's Go version and path);
 ``--json`` prints the same rows for machines; ``--table`` prints another table that needs no
 constraint (a table that cannot answer, go_vulnerabilities without a database, says why on stderr
 and exits 1, as ``vulns`` does); ``go-processes inspect FILE|DIR ...`` reads executables like
@@ -27,10 +28,15 @@ def _rows(table: Table, pids: Sequence[int]) -> tuple[list[Row], tuple[str, ...]
         return run(table, QueryContext(constraints))
 
 
-def _print_gops_style(rows: Sequence[Row]) -> None:
+def _print_gops_style(rows: Sequence[Row], hosts: Sequence[Row] = ()) -> None:
+    """gops's listing; ``hosts``: go_libraries rows of processes that are not Go themselves, each a
+    line with ``+`` after the name and the library's version and path (no ppid: not read)."""
     header = ("PID", "PPID", "Name", "GoVersion", "Path")
     lines = [header]
-    for r in sorted(rows, key=lambda r: int(r.get("pid") or 0)):  # type: ignore[call-overload]
+    go_pids = {r.get("pid") for r in rows}
+    marked = [{**r, "ppid": "", "exe": f"{r.get('exe') or ''}+"}
+              for r in hosts if r.get("pid") not in go_pids]
+    for r in sorted([*rows, *marked], key=lambda r: int(r.get("pid") or 0)):  # type: ignore[call-overload]
         name = f"{r.get('exe') or ''}{'*' if r.get('agent') else ''}"
         version = str(r.get("version") or r.get("version_range") or "?")
         lines.append((str(r.get("pid")), str(r.get("ppid")), name, version, str(r.get("path") or "")))
@@ -67,7 +73,8 @@ def _main(argv: Sequence[str] | None) -> int:
     tables = {t.name: t for t in all_tables()}
     parser = argparse.ArgumentParser(
         prog="go-processes",
-        description="List Go programs running on this host (the go_processes osquery table, standalone). "
+        description="List Go programs running on this host (the go_processes osquery table, standalone; "
+        "* marks a listening gops agent, + a process that is not Go but hosts a Go library). "
         "`go-processes inspect FILE|DIR...` reads executables like `go version -m`.",
     )
     parser.add_argument("--json", action="store_true", help="print rows as a JSON array")
@@ -95,7 +102,8 @@ def _main(argv: Sequence[str] | None) -> int:
         json.dump([dict(r) for r in rows], sys.stdout, indent=1, default=str)
         print()
     elif table.name == "go_processes":
-        _print_gops_style(rows)
+        hosts, _ = _rows(tables["go_libraries"], ns.pid)
+        _print_gops_style(rows, hosts)
     else:
         names = [c.name for c in table.columns]
         print("\t".join(names))

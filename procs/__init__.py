@@ -17,8 +17,16 @@ import sys
 from collections.abc import Collection, Iterable, Iterator
 from types import ModuleType
 
-from ..buildinfo import BuildInfo, BuildInfoError, Detector, FuncTable, Identity, Result, UnreadableFile
-from ._model import Agent, Placement, Process
+from ..buildinfo import (
+    BuildInfo,
+    BuildInfoError,
+    Detector,
+    FuncTable,
+    Identity,
+    Result,
+    UnreadableFile,
+)
+from ._model import Agent, Library, Placement, Process
 
 if sys.platform.startswith("linux"):
     from . import _cgroup
@@ -72,6 +80,51 @@ class Reader:
             if proc is not None:
                 yield proc, result
 
+    def libraries(self, pids: Iterable[int] | None, detector: Detector, uid: bool = False,
+                  path: bool = False) -> Iterator[tuple[Process, list[tuple[Library, BuildInfo]]]]:
+        """Every process (Go or not) that maps Go objects other than its own executable, with
+        them: c-shared libraries, plugins. Read only when asked (the maps are the dear part):
+        only executable file-backed mappings, each distinct file stat'ed and detected once per
+        call, a non-Go file a cache hit in ``detector`` after its first read (by identity)."""
+        p = self._p
+        constrained = pids is not None
+        # maps' "dev inode" -> (identity, answer, where reopens it) for this call: each file once.
+        seen: dict[bytes, tuple[Identity, Result, bool]] = {}
+        for pid in p.candidates(pids):
+            exe = p.exe(pid)
+            if exe is None:
+                continue  # gone, a kernel thread or a zombie: nothing mapped
+            identity, handle = exe
+            found: list[tuple[Library, BuildInfo]] = []
+            for key, region, mapped_path in p.mappings(pid):
+                known = seen.get(key)
+                if known is None:
+                    at = p.mapped(pid, key, region, mapped_path)
+                    if at is None:
+                        continue  # not remembered: another process may map it readably
+                    lib_identity, where = at
+                    result = detector.cached(lib_identity)  # libc and co: a hit, no opener built
+                    if result is None:
+                        opener = p.library_opener(pid, p.library(pid, mapped_path, lib_identity, where))
+                        result = detector.detect(lib_identity, opener)
+                    known = (lib_identity, result, bool(where))
+                    if not isinstance(result, UnreadableFile) and len(seen) < _MEMO_MAX:
+                        seen[key] = known
+                lib_identity, result, by_mapping = known
+                # The process's own executable is go_processes' row, not a library.
+                if isinstance(result, BuildInfo) and lib_identity != identity:
+                    found.append((p.library(pid, mapped_path, lib_identity, region if by_mapping else ""),
+                                  result))
+            if not found:
+                continue
+            proc = p.read(pid, identity, handle, uid, path, constrained)
+            if proc is not None:
+                yield proc, found
+
+    def library_functions(self, proc: Process, lib: Library,
+                          detector: Detector) -> FuncTable | BuildInfoError:
+        return detector.functions(lib.identity, self._p.library_opener(proc.pid, lib))
+
     def processes(self, pids: Iterable[int] | None = None) -> Iterator[Process]:
         """Live processes with every field read; only ``pids`` when given (without walking every
         process)."""
@@ -90,6 +143,9 @@ class Reader:
 
     def gops_agent(self, proc: Process) -> Agent | None:
         return self._p.gops_agent(proc)
+
+    def godebug(self, proc: Process) -> str | None:
+        return self._p.godebug(proc)
 
     def open_file(self, pid: int, path: str, owners: Collection[int] | None = None) -> int:
         return self._p.open_file(pid, path, owners)
@@ -139,11 +195,32 @@ def running_go(detector: Detector, pids: Iterable[int] | None = None, *, uid: bo
             yield proc, result
 
 
+def libraries(detector: Detector, pids: Iterable[int] | None = None, *, uid: bool = False,
+              path: bool = False) -> Iterator[tuple[Process, list[tuple[Library, BuildInfo]]]]:
+    """Processes that map Go shared objects besides their own executable (c-shared libraries a
+    Python, C or Node program loaded, plugins a Go program opened), each with those objects and
+    their build info. Reads /proc/<pid>/maps, so only tables that ask call it; ``uid``/``path``
+    as in :func:`running_go`. Linux only: nothing elsewhere."""
+    return READER.libraries(pids, detector, uid=uid, path=path)
+
+
+def library_functions(proc: Process, lib: Library, detector: Detector) -> FuncTable | BuildInfoError:
+    """The function table of ``lib`` as ``proc`` maps it, cached by the detector under its identity."""
+    return READER.library_functions(proc, lib, detector)
+
+
 def open_file(pid: int, path: str, owners: Collection[int] | None = None) -> int:
     """A read-only descriptor of the regular file ``path`` as process ``pid`` sees it (on Linux
     resolved inside its root: a container's own files, never the host's), following only links
     that ``owners`` own when given; never a FIFO or device. Raises OSError. Close it."""
     return READER.open_file(pid, path, owners)
+
+
+def godebug(proc: Process) -> str | None:
+    """The GODEBUG environment variable ``proc`` was started with ("" when it has none), read from
+    its environment (on Linux /proc/<pid>/environ, bounded); None when that cannot be read or is
+    over the bound. Nothing else of the environment is kept or returned."""
+    return READER.godebug(proc)
 
 
 def gops_agent(proc: Process) -> Agent | None:
@@ -173,5 +250,6 @@ def placement(
     return Placement(path, cid, runtime, pod, pid_ns, mnt_ns)
 
 
-__all__ = ["READER", "Agent", "Placement", "Process", "Reader", "executable", "executable_functions",
-           "executables", "gops_agent", "open_file", "placement", "processes", "running_go"]
+__all__ = ["READER", "Agent", "Library", "Placement", "Process", "Reader", "executable",
+           "executable_functions", "executables", "godebug", "gops_agent", "libraries", "library_functions",
+           "open_file", "placement", "processes", "running_go"]

@@ -17,7 +17,9 @@ from __future__ import annotations
 import logging
 import os
 import posixpath
+import re
 import socket
+import stat
 import sys
 from collections.abc import Callable, Collection, Iterable, Iterator
 from functools import partial
@@ -26,7 +28,7 @@ from ..buildinfo import Identity, identity_of
 from ..common import GONE, Cache, expected, meaning, once
 from . import _gops
 from ._inroot import open_in_root, require_file
-from ._model import Agent, Process
+from ._model import Agent, Library, Process
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,12 @@ _PASSWD_MAX = 1 << 20
 _NET_TCP_MAX = 4 << 20  # LISTEN sockets come first in /proc/net/tcp*, so a bound never hides them early
 _FD_MAX = 1 << 16
 _CACHE_MAX = 4096
+# /proc/<pid>/maps read per process: some 40,000 regions. A browser or a JVM maps thousands; past
+# this the rest is not read (logged once per process), so one process cannot make a query unbounded.
+MAPS_MAX = 4 << 20
+# "start-end perms offset dev inode path" of an executable (x), file-backed (an inode, a path) mapping.
+_MAPPING = re.compile(rb"^([0-9a-f]+-[0-9a-f]+) ..x. [0-9a-f]+ ([0-9a-f]+:[0-9a-f]+ [1-9][0-9]*) +(/[^\n]*)$",
+                      re.M)
 
 _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
@@ -215,6 +223,95 @@ def _name(pid: int, start_time: int, identity: Identity | None, comm: bytes) -> 
     return name
 
 
+# --- mapped files ----------------------------------------------------------------------------
+
+
+def mappings(pid: int) -> list[tuple[bytes, str, bytes]]:
+    """(file key "dev inode", region "start-end", path as mapped) of each distinct file ``pid``
+    maps executable, from at most :data:`MAPS_MAX` bytes of its maps; [] when they cannot be read
+    (gone, denied: nothing is logged for those)."""
+    try:
+        data = _read(f"/proc/{pid}/maps", MAPS_MAX)
+    except OSError as e:
+        if not expected(e):
+            once(log, ("maps", pid, e.errno), "pid %d: maps not read: %s", pid, e)
+        return []
+    if len(data) >= MAPS_MAX:
+        once(log, ("maps-limit", pid), "pid %d maps more than %d bytes of regions: files mapped past "
+             "them are not read", pid, MAPS_MAX, level=logging.WARNING)
+        data = data[: data.rfind(b"\n") + 1]
+    found: dict[bytes, tuple[bytes, str, bytes]] = {}
+    for region, key, path in _MAPPING.findall(data):
+        if key not in found:
+            found[key] = (key, region.decode(), path)
+    return list(found.values())
+
+
+def mapped(pid: int, key: bytes, region: str, path: bytes) -> tuple[Identity, str] | None:
+    """(identity, where) of the file one mapping of ``pid`` maps: stat'ed through the mapping
+    itself (/proc/<pid>/map_files/<region>: right for deleted and replaced files and for a
+    container's), where = the region. Without the privilege map_files needs (CAP_SYS_ADMIN), the
+    path is opened inside the process's root and kept only when it is still the mapped inode
+    (where = ""). None when neither works."""
+    try:
+        st = os.stat(f"/proc/{pid}/map_files/{region}")
+    except OSError as e:
+        if meaning(e) == GONE or path.endswith(_DELETED):
+            return None
+    else:
+        # A device can be mapped executable too: opening one may act, reading one may not end.
+        return (identity_of(st), region) if stat.S_ISREG(st.st_mode) else None
+    try:
+        fd = open_file(pid, os.fsdecode(_own_view(pid, path)))
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    dev, ino = key.split()
+    major, minor = (int(x, 16) for x in dev.split(b":"))
+    if (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino) != (major, minor, int(ino)):
+        return None  # replaced at that path: not what is mapped
+    return identity_of(st), ""
+
+
+def library(pid: int, path: bytes, identity: Identity, where: str) -> Library:
+    """The :class:`Library` for a file ``pid`` maps; on_disk as Process.on_disk: 0 when the
+    kernel marks the mapping's path deleted and no file of that identity is at the path."""
+    on_disk = 1
+    path = _own_view(pid, path)
+    if path.endswith(_DELETED):
+        try:
+            other = os.lstat(f"/proc/{pid}/root".encode() + path)
+            same = (other.st_dev, other.st_ino) == identity[:2]
+        except OSError:
+            same = False
+        if not same:
+            path, on_disk = path[: -len(_DELETED)], 0
+    return Library(path.decode("utf-8", "replace"), on_disk, identity, where)
+
+
+def _own_view(pid: int, path: bytes) -> bytes:
+    """``path`` as ``pid`` sees it: the kernel prints a mapping's path from the reader's root, so a
+    chrooted (container) process's files show under its root's path in ours; that prefix goes."""
+    try:
+        root = os.readlink(f"/proc/{pid}/root".encode())
+    except OSError:
+        return path
+    if root != b"/" and path.startswith(root + b"/"):
+        return path[len(root):]
+    return path
+
+
+def library_opener(pid: int, lib: Library) -> Callable[[], int]:
+    """How to open the file ``lib`` describes as ``pid`` maps it (the detector checks identity)."""
+    if lib.where:
+        flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
+        return partial(os.open, f"/proc/{pid}/map_files/{lib.where}", flags)
+    return partial(open_file, pid, lib.path)
+
+
 # --- gops agent ------------------------------------------------------------------------------
 
 
@@ -259,10 +356,10 @@ def _pidfile(proc: Process) -> tuple[str, str, tuple[str, ...], str] | None:
     cached = _pidfiles.get(key)
     if cached is not None:
         return cached or None
-    env = _environ(proc.pid)
-    if env is None:
+    read = _environ(proc.pid, _WANTED)
+    if read is None:
         return None  # unreadable now; not cached
-    config_dir = _config_dir(env, proc)
+    config_dir = _config_dir(read[0], proc)
     found: tuple[str, str, tuple[str, ...], str] | tuple[()] = ()
     if config_dir:
         pidfile = posixpath.join(config_dir, str(proc.pid))
@@ -360,17 +457,47 @@ def _config_dir(env: dict[str, str], proc: Process) -> str:
 
 
 _WANTED = tuple(os.fsencode(k) for k in _gops.WANTED if k != "APPDATA")
+_GODEBUG = (b"GODEBUG",)
+
+# (pid, start time, exe identity) -> the process's GODEBUG ("" when it has none): its initial
+# environment, fixed for the process instance.
+_godebugs: Cache[tuple[int, int, Identity | None], str] = Cache(_CACHE_MAX)
 
 
-def _environ(pid: int) -> dict[str, str] | None:
+def godebug(proc: Process) -> str | None:
+    """The GODEBUG variable ``proc`` was started with ("" without one); None when its environment
+    cannot be read or is larger than the bound (then nothing of it is looked at)."""
+    key = (proc.pid, proc.start_time, proc.exe_identity)
+    cached = _godebugs.get(key)
+    if cached is not None:
+        return cached
+    found = _environ(proc.pid, _GODEBUG)
+    if found is None or not found[1]:
+        return None
+    value = found[0].get("GODEBUG", "")
+    _godebugs.put(key, value)
+    return value
+
+
+def _environ(pid: int, keys: tuple[bytes, ...]) -> tuple[dict[str, str], bool] | None:
+    """The values of ``keys`` in /proc/<pid>/environ, and whether the environment was read whole
+    (False: over the bound, only its first part looked at); None when it cannot be read. The one
+    reader of another process's environment: nothing but ``keys`` leaves it."""
     try:
-        data = _read(f"/proc/{pid}/environ", _ENVIRON_MAX, complete=True)
+        data = _read(f"/proc/{pid}/environ", _ENVIRON_MAX + 1, complete=True)
+        if not data:
+            # Empty: really so, or an exec that has not copied the new environment yet. Only once
+            # stat says it has (env_end set) does a second read tell which.
+            if not _environ_set_up(pid):
+                return None
+            data = _read(f"/proc/{pid}/environ", _ENVIRON_MAX + 1, complete=True)
     except OSError:
         return None
+    whole = len(data) <= _ENVIRON_MAX
     # A few searches instead of splitting every entry (an environment can be 256 KB). An entry
     # starts the data or follows a NUL; Go's getenv takes the first occurrence, as find does.
     env: dict[str, str] = {}
-    for key in _WANTED:
+    for key in keys:
         head = key + b"="
         if data.startswith(head):
             start = len(head)
@@ -381,7 +508,19 @@ def _environ(pid: int) -> dict[str, str] | None:
             start = at + 1 + len(head)
         end = data.find(b"\0", start)
         env[os.fsdecode(key)] = os.fsdecode(data[start:] if end < 0 else data[start:end])
-    return env
+    return env, whole
+
+
+def _environ_set_up(pid: int) -> bool:
+    """Whether an empty /proc/<pid>/environ is an empty environment rather than an exec in
+    progress: execve switches /proc/<pid>/exe (and lets the parent's Popen return) before it
+    copies the new environment, and until then env_end (field 51 of stat) is 0."""
+    try:
+        data = _read_once(f"/proc/{pid}/stat")
+        fields = data[data.rfind(b")") + 2 :].split()
+        return len(fields) < 49 or fields[48] != b"0"
+    except (OSError, ValueError):
+        return False
 
 
 def _home_of(pid: int, uid: int) -> str:

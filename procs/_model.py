@@ -22,6 +22,17 @@ class Process:
 
 
 @dataclass(frozen=True, slots=True)
+class Library:
+    """A file a process maps executable, other than the executable it runs: a shared library, a
+    plugin, a dlopen()ed object."""
+
+    path: str  # as the process maps it (its own view: a container's path), without " (deleted)"
+    on_disk: int  # 1 the mapped file is still at path, 0 it was deleted or replaced (as Process.on_disk)
+    identity: Identity  # of the mapped file itself (read through the mapping, not through path)
+    where: str  # how the platform reopens that very file (Linux: a map_files entry); opaque here
+
+
+@dataclass(frozen=True, slots=True)
 class Agent:
     """What was found of a gops agent for one process."""
 

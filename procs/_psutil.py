@@ -23,7 +23,7 @@ import psutil
 from ..buildinfo import Identity, identity_of
 from . import _gops
 from ._inroot import require_file
-from ._model import Agent, Process
+from ._model import Agent, Library, Process
 
 _GONE = (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied, ProcessLookupError,
          FileNotFoundError)
@@ -101,6 +101,25 @@ def process_opener(proc: Process) -> Callable[[], int]:
     return _opener(proc.path)
 
 
+def mappings(pid: int) -> list[tuple[bytes, str, bytes]]:
+    """Mapped libraries are read on Linux only (through /proc/<pid>/map_files): none here."""
+    del pid
+    return []
+
+
+def mapped(pid: int, key: bytes, region: str, path: bytes) -> tuple[Identity, str] | None:
+    del pid, key, region, path
+    return None
+
+
+def library(pid: int, path: bytes, identity: Identity, where: str) -> Library:
+    return Library(os.fsdecode(path), 1, identity, where)
+
+
+def library_opener(pid: int, lib: Library) -> Callable[[], int]:
+    return _opener(lib.path)
+
+
 def open_file(pid: int, path: str, owners: Collection[int] | None = None,
               file_owners: Collection[int] | None = None) -> int:
     """``path`` by name (psutil cannot reach into another process's view of the file system): a
@@ -140,6 +159,15 @@ def _tgid(pid: int) -> int:
             if line.startswith(b"Tgid:"):
                 return int(line[5:])
     return -1
+
+
+def godebug(proc: Process) -> str | None:
+    """The GODEBUG variable ``proc`` was started with ("" without one); None when psutil cannot
+    read its environment. psutil reads the environment whole: only GODEBUG is kept."""
+    try:
+        return psutil.Process(proc.pid).environ().get("GODEBUG", "")
+    except (*_GONE, OSError):
+        return None
 
 
 def gops_agent(proc: Process) -> Agent | None:

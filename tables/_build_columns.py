@@ -7,7 +7,7 @@ same names and the same meanings.
 
 from __future__ import annotations
 
-from ..buildinfo import BuildInfo
+from ..buildinfo import BuildInfo, godebug
 from ..common import Cache
 from ._api import Column
 from ._api import ColumnType as T
@@ -45,6 +45,15 @@ COLUMNS = (
     Column("format", T.TEXT, "Executable format: elf, pe or macho"),
     Column("arch", T.TEXT, "Machine type of the executable's header, in GOARCH spelling"),
     Column("stripped", T.INTEGER, "1 when the executable has no symbol table, else 0"),
+    Column("fips", T.TEXT,
+           "How the program's cryptography is FIPS 140 validated: go-module:<version> (the Go "
+           "Cryptographic Module snapshot a GOFIPS140 build selected, or latest), boringcrypto, or the "
+           "crypto back end experiment of a toolchain fork (systemcrypto, opensslcrypto, cngcrypto, "
+           "strictfipsruntime); empty when the build records none"),
+    Column("godebug_default", T.TEXT,
+           "The build's default GODEBUG settings (DefaultGODEBUG: go.mod go and godebug lines, "
+           "//go:debug) that differ from the defaults of the program's Go version, name=value sorted, "
+           "comma-separated; settings that version ignores are left out"),
 )
 
 
@@ -98,6 +107,8 @@ def values(info: BuildInfo) -> dict[str, object]:
         "format": info.format,
         "arch": info.arch,
         "stripped": info.stripped,
+        "fips": godebug.fips(info),
+        "godebug_default": godebug.render(godebug.effective(info, None)),
     }
     _cache.put(id(info), (info, out))
     return out

@@ -65,6 +65,14 @@ COLUMNS = (
 
 
 def generate(ctx: QueryContext) -> Iterator[Row]:
+    for f, identity, info, root in files(ctx):
+        yield _row(f, identity, info, root)
+
+
+def files(ctx: QueryContext) -> Iterator[tuple[_walk.Found, Identity, BuildInfo, int | None]]:
+    """The Go executables the path, directory and pid_with_namespace constraints name, with their
+    identity, build info and the root they were found in (None: ours): this table's rows, and the
+    file side of every table that describes files as this one finds them (go_build_settings)."""
     paths = ctx.constraints_on("path")
     directories = ctx.constraints_on("directory")
     if not paths and not directories:
@@ -79,8 +87,9 @@ def generate(ctx: QueryContext) -> Iterator[Row]:
         roots += [p for p in sorted(wanted) if 0 < p < 1 << 31]
     seen: set[tuple[str, str, int | None]] = set()
 
-    def rows(found: Iterator[_walk.Found], root: int | None) -> Iterator[Row]:
-        for f in found:
+    def found(walked: Iterator[_walk.Found], root: int | None
+              ) -> Iterator[tuple[_walk.Found, Identity, BuildInfo, int | None]]:
+        for f in walked:
             key = (f.path, f.directory, root)
             if key in seen:
                 continue
@@ -88,20 +97,20 @@ def generate(ctx: QueryContext) -> Iterator[Row]:
             identity = identity_of(f.st)
             result = DETECTOR.detect(identity, partial(_walk.open_found, f))
             if isinstance(result, BuildInfo):
-                yield _row(f, identity, result, root)
+                yield f, identity, result, root
 
     for root in roots:
         for c in paths:
             if c.op == Operator.EQUALS:
                 with _walk.file_at(c.expr, root) as f:
-                    yield from rows(iter(() if f is None else (f,)), root)
+                    yield from found(iter(() if f is None else (f,)), root)
             elif c.op == Operator.LIKE:
-                yield from rows(_walk.files_like(c.expr, budget, root), root)
+                yield from found(_walk.files_like(c.expr, budget, root), root)
         for c in directories:
             if c.op == Operator.EQUALS:
-                yield from rows(_walk.files_in(c.expr, budget, root), root)
+                yield from found(_walk.files_in(c.expr, budget, root), root)
             elif c.op == Operator.LIKE:
-                yield from rows(_walk.files_in_dirs_like(c.expr, budget, root), root)
+                yield from found(_walk.files_in_dirs_like(c.expr, budget, root), root)
 
 
 def _row(f: _walk.Found, identity: Identity, bi: BuildInfo, root: int | None) -> Row:

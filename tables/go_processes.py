@@ -5,7 +5,9 @@ processes are rows. ``pid =``/``IN`` constraints look up those pids without walk
 (a JOIN calls generate once per outer row). What costs a read per row is done only when the query
 reads a column that needs it (as osquery's processes.cpp does): the agent columns, uid
 (/proc/<pid>/status), path and on_disk (a readlink), the cgroup columns (/proc/<pid>/cgroup) and
-the namespace columns (two readlinks of /proc/<pid>/ns/*). The container columns say which
+the namespace columns (two readlinks of /proc/<pid>/ns/*), and fips_mode, godebug and
+godebug_insecure (the GODEBUG variable of /proc/<pid>/environ, nothing else of it, by the rules in
+``buildinfo/_godebug.py``). The container columns say which
 container and Kubernetes pod a process runs in, named to join osquery's tables:
 ``JOIN docker_containers ON id = container_id``, ``JOIN process_namespaces USING (pid)``.
 """
@@ -14,7 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..procs import gops_agent, placement, running_go
+from ..buildinfo import BuildInfo
+from ..buildinfo import godebug as rules
+from ..procs import Process, godebug, gops_agent, placement, running_go
 from . import _build_columns as build_columns
 from ._api import Column, QueryContext, Row, Table
 from ._api import ColumnOptions as Opt
@@ -24,6 +28,7 @@ from ._shared import DETECTOR
 _AGENT_COLUMNS = ("agent", "agent_port", "agent_address")
 _CGROUP_COLUMNS = ("container_id", "container_runtime", "pod_uid", "cgroup_path")
 _NAMESPACE_COLUMNS = ("pid_namespace", "mnt_namespace")
+_GODEBUG_COLUMNS = ("fips_mode", "godebug", "godebug_insecure")
 
 COLUMNS = (
     Column("pid", T.BIGINT, "Process (or thread group) ID", Opt.INDEX | Opt.OPTIMIZED),
@@ -58,6 +63,20 @@ COLUMNS = (
     Column("pid_namespace", T.TEXT, "pid namespace inode, as in osquery's process_namespaces"),
     Column("mnt_namespace", T.TEXT, "mnt namespace inode, as in osquery's process_namespaces"),
     *build_columns.columns_except("version"),
+    Column("fips_mode", T.TEXT,
+           "Whether the Go Cryptographic Module runs in FIPS 140 mode (crypto/fips140.Enabled): off, on, "
+           "only or debug, from the fips140 setting of the process's GODEBUG over the build's default; "
+           "empty before Go 1.24; unknown when the environment cannot be read"),
+    Column("godebug", T.TEXT,
+           "GODEBUG settings in effect that differ from the defaults of the program's Go version: "
+           "godebug_default overlaid by the GODEBUG variable the process was started with, name=value "
+           "sorted, comma-separated; settings that version ignores are left out, and a ? marks one "
+           "unknown to the settings table (a program newer than it); unknown when the environment "
+           "cannot be read (denied, or over 256 KiB)"),
+    Column("godebug_insecure", T.TEXT,
+           "The settings of godebug that turn insecure behaviour back on (tlsrsakex=1, tls3des=1, "
+           "tls10server=1, x509sha1=1 ...; the list is in buildinfo/_godebug.py), comma-separated; "
+           "unknown when the environment cannot be read"),
 )
 
 
@@ -68,6 +87,7 @@ def generate(context: QueryContext) -> Iterator[Row]:
     with_ns = context.uses(*_NAMESPACE_COLUMNS)
     with_uid = context.uses("uid")
     with_path = context.uses("path", "on_disk")
+    with_godebug = context.uses(*_GODEBUG_COLUMNS)
     for proc, info in running_go(DETECTOR, pids, uid=with_uid, path=with_path):
         agent = gops_agent(proc) if with_agent else None
         listening = agent is not None and agent.listening
@@ -91,7 +111,20 @@ def generate(context: QueryContext) -> Iterator[Row]:
             row["pid_namespace"] = where.pid_namespace
             row["mnt_namespace"] = where.mnt_namespace
         row.update(build_columns.values(info))
+        if with_godebug:
+            _godebug_columns(row, proc, info)
         yield row
+
+
+def _godebug_columns(row: dict[str, object], proc: Process, info: BuildInfo) -> None:
+    env = godebug(proc)
+    row["fips_mode"] = rules.fips_mode(info, env, env is not None)
+    if env is None:
+        row["godebug"] = row["godebug_insecure"] = "unknown"
+        return
+    settings = rules.effective(info, env)
+    row["godebug"] = rules.render(settings)
+    row["godebug_insecure"] = rules.render(rules.insecure(settings))
 
 
 TABLE = Table(

@@ -5,7 +5,9 @@ Matching is ``govulncheck -mode=binary``'s (see ``vulndb``): modules from the bu
 from the pclntab (which stripping keeps), says whether a vulnerable function is linked in
 (``level`` = symbol), only its package (package), or neither (module).
 
-Running processes by default (``pid =``/``IN`` reads only those, as ``go_processes``); with
+Running processes by default (``pid =``/``IN`` reads only those, as ``go_processes``), their
+executables and the Go libraries they map (``library`` = 1, ``path`` names the library, see
+``go_libraries``; ``library = 0`` spares reading every process's maps); with
 ``path =`` and no constraint on ``pid`` the named files instead, so the table joins
 ``go_executables`` by path. Every other constraint only narrows what the table returns without it.
 The function list is read only when the query uses ``level``, ``packages`` or ``symbols``;
@@ -21,12 +23,12 @@ from functools import partial
 from .. import vulndb
 from ..buildinfo import BuildInfo, BuildInfoError, FuncTable, Identity, UnreadableFile, identity_of
 from ..common import Cache
-from ..procs import Process, executable_functions
+from ..procs import Library, Process, executable_functions, library_functions
 from . import _walk
 from ._api import Column, QueryContext, Row, Table
 from ._api import ColumnOptions as Opt
 from ._api import ColumnType as T
-from ._per_process import attach, child_rows, wanted_values
+from ._per_process import LIBRARY_DOC, attach, child_rows, wanted_values
 from ._shared import DETECTOR
 
 _SYMBOL_COLUMNS = ("level", "packages", "symbols")
@@ -34,8 +36,8 @@ _SYMBOL_COLUMNS = ("level", "packages", "symbols")
 COLUMNS = (
     Column("pid", T.BIGINT, "Process ID; NULL for a file named by a path constraint",
            Opt.INDEX | Opt.OPTIMIZED),
-    Column("path", T.TEXT, "Path of the executable (the process's, or the file a path = constraint names)",
-           Opt.INDEX),
+    Column("path", T.TEXT, "Path of the file the findings are about: the process's executable, a Go "
+           "library it maps (library = 1), or the file a path = constraint names", Opt.INDEX),
     Column("osv_id", T.TEXT, "Advisory ID in the Go vulnerability database (GO-YYYY-NNNN)"),
     Column("aliases", T.TEXT, "Other IDs of the advisory (CVE-..., GHSA-...), comma-separated"),
     Column("summary", T.TEXT, "One-line summary of the advisory"),
@@ -55,6 +57,7 @@ COLUMNS = (
     Column("modified", T.TEXT, "When the advisory was last modified (RFC 3339)"),
     Column("withdrawn", T.TEXT, "When the advisory was withdrawn (RFC 3339); empty when it stands"),
     Column("db_modified", T.TEXT, "Modified time of the vulnerability database that was used (go_vulndb)"),
+    Column("library", T.INTEGER, LIBRARY_DOC + " or a file a path = constraint names", Opt.ADDITIONAL),
 )
 
 # (executable, database, with function list) -> the rows of its findings without pid and path.
@@ -76,19 +79,22 @@ def generate(ctx: QueryContext) -> Iterator[Row]:
         for path in sorted(paths):
             found = _file(path, db, with_symbols)
             if found is not None:
-                yield from attach(None, path, found, wanted_values(ctx, ("module",)))
+                yield from attach(None, path, found, wanted_values(ctx, ("module",)), 0)
         return
 
-    def findings(proc: Process, info: BuildInfo) -> Rows:
-        identity = proc.exe_identity
+    def findings(proc: Process, info: BuildInfo, lib: Library | None = None) -> Rows:
+        identity = proc.exe_identity if lib is None else lib.identity
         assert identity is not None  # its build info was read by this identity
         found = _cached(identity, db, with_symbols)
         if found is None:
-            functions = executable_functions(proc, DETECTOR) if with_symbols else None
+            functions = None
+            if with_symbols:
+                functions = (executable_functions(proc, DETECTOR) if lib is None
+                             else library_functions(proc, lib, DETECTOR))
             found = _store(identity, db, with_symbols, info, functions)
         return found
 
-    yield from child_rows(ctx, findings, narrow=("module",))
+    yield from child_rows(ctx, findings, narrow=("module",), library_children=findings)
 
 
 def _file(path: str, db: vulndb.Database, with_symbols: bool) -> Rows | None:
@@ -166,7 +172,8 @@ def _template(f: vulndb.Finding, db: vulndb.Database) -> dict[str, object]:
 TABLE = Table(
     name="go_vulnerabilities",
     description=(
-        "Known vulnerabilities (Go vulnerability database, see go_vulndb) in running Go programs, or in "
+        "Known vulnerabilities (Go vulnerability database, see go_vulndb) in running Go programs and the Go "
+        "libraries running processes map (library = 1), or in "
         "the files a `path =` constraint names: one row per (program, advisory), with the most precise "
         "level at which vulnerable code is present. Function lists come from the pclntab, so stripped "
         "programs are judged as their unstripped twins."
@@ -183,5 +190,6 @@ TABLE = Table(
         "JOIN go_vulnerabilities v USING (path) WHERE e.path LIKE '/usr/local/bin/%'",
         "SELECT module, osv_id, COUNT(DISTINCT path) AS programs FROM go_vulnerabilities "
         "GROUP BY module, osv_id ORDER BY programs DESC",
+        "SELECT pid, path, osv_id, symbols FROM go_vulnerabilities WHERE library = 1 AND level = 'symbol'",
     ),
 )

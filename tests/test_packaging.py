@@ -40,7 +40,8 @@ INSTALLED = Path("/usr/libexec/osquery-go-processes/go_processes.ext")
 LOAD = Path("/etc/osquery/extensions.load")
 PACK = ROOT / "packaging" / "osquery" / "go_processes.pack.conf"
 FLEET = ROOT / "packaging" / "fleet"
-OUR_TABLES = ("go_processes", "go_modules", "go_executables", "go_vulnerabilities", "go_vulndb")
+OUR_TABLES = ("go_processes", "go_modules", "go_executables", "go_vulnerabilities", "go_vulndb",
+              "go_build_settings", "go_libraries")
 SOURCES = ("cli", "buildinfo", "procs", "extension", "tables", "packaging")
 
 # osquery's own tables the queries join, with their columns (osquery 5 specs/*.table).

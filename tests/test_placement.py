@@ -85,11 +85,7 @@ class Cgroups:
 
     def go_process(self) -> subprocess.Popen:
         exe = build_fixture("default")
-        # HOME named explicitly: test_status_and_exe_link_are_read_only_when_used relies on it, and
-        # the runner's own environment may lack it (seen flaking when run beside other files).
-        env = {**os.environ, "HOME": os.environ.get("HOME") or "/root"}
-        p = subprocess.Popen([str(exe), "sleep"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             env=env)
+        p = subprocess.Popen([str(exe), "sleep"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         self.procs.append(p)
         return p
 
@@ -407,7 +403,11 @@ def test_status_and_exe_link_are_read_only_when_used(cgroups: Cgroups,
     from go_processes.procs import _linux
 
     p = cgroups.go_process()
-    assert b"\0HOME=" in b"\0" + Path(f"/proc/{p.pid}/environ").read_bytes()  # the case under test
+    # Right after the exec, /proc/<pid>/environ can still read empty for a moment: wait for it.
+    deadline = time.monotonic() + 10
+    while not (environ := Path(f"/proc/{p.pid}/environ").read_bytes()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert b"\0HOME=" in b"\0" + environ  # the case under test
     calls: list[str] = []
     real_uid, real_path = _linux._real_uid, _linux._path
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from ..buildinfo import go_release
+
 # A comparison key: (major, minor, patch, prerelease) where prerelease sorts below a release.
 Key = tuple[int, int, int, tuple[tuple[int, int, str], ...]]
 
@@ -41,8 +43,9 @@ def _ident(part: str) -> tuple[int, int, str]:
 
 
 def go_semver(go_version: str) -> str:
-    """``go1.22rc1`` -> ``1.22.0-rc.1``; ``go1.21.4 X:arenas`` -> ``1.21.4``; "" if not a release."""
-    m = _GO.fullmatch(go_version.split(" ", 1)[0].strip())
+    """``go1.22rc1`` -> ``1.22.0-rc.1``; ``go1.21.4 X:arenas`` and ``go1.27.3-X:boringcrypto`` ->
+    ``1.21.4``, ``1.27.3``; "" if not a release."""
+    m = _GO.fullmatch(go_release(go_version).split(" ", 1)[0])
     if m is None:
         return ""
     major, minor, patch, pre, num = m.groups()
