@@ -32,7 +32,7 @@ from ._model import (
     NotGoExecutable,
     UnreadableFile,
     UnsupportedFormat,
-    function_package,
+    split_function,
 )
 from ._modinfo import needs_quote
 from ._read import read_build_info, read_functions
@@ -60,11 +60,11 @@ __all__ = [
     "Result",
     "UnreadableFile",
     "UnsupportedFormat",
-    "function_package",
     "go_release",
     "godebug",
     "identity_of",
     "needs_quote",
     "read_build_info",
     "read_functions",
+    "split_function",
 ]

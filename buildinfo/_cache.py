@@ -61,11 +61,14 @@ class Detector:
         return _opened(identity, open_fd, lambda fd: self._read_functions(identity, fd))
 
     def functions_path(self, path: str | os.PathLike[str]) -> tuple[Identity | None, Functions]:
-        """Open ``path`` safely (no symlinks, no FIFOs), then answer as :meth:`functions` does."""
+        """Open ``path`` safely (no symlinks, no FIFOs), then answer as :meth:`functions` does.
+        For a caller holding only a path (the tests, bench/); tables use :meth:`functions`."""
         return _at_path(path, self._tables.get, self._read_functions)
 
     def detect_path(self, path: str | os.PathLike[str]) -> tuple[Identity | None, Result]:
-        """Open ``path`` safely (no symlinks, no FIFOs), then answer as :meth:`detect` does."""
+        """Open ``path`` safely (no symlinks, no FIFOs), then answer as :meth:`detect` does.
+        For a caller holding only a path (the tests, bench/); tables use :meth:`detect` with the
+        opener of what they found."""
         return _at_path(path, self._cache.get, self._read)
 
     def __len__(self) -> int:

@@ -12,6 +12,8 @@ from ._image import (
     MAX_REGIONS,
     MAX_SECTIONS,
     MAX_SEGMENTS,
+    AddrRange,
+    FileRange,
     Image,
     SymbolTable,
     cstr,
@@ -146,7 +148,7 @@ class ElfImage(Image):
                 self._names = read_table(r, s[SH_OFFSET], s[SH_SIZE], "section name table") or b""
         self.stripped = SHT_SYMTAB not in self._types
         self._symtabs: list[SymbolTable] | None = None
-        self._regions: dict[tuple[int, int], bytes] = {}
+        self._regions: dict[FileRange, bytes] = {}
 
     @property
     def sections(self) -> list[Section]:
@@ -218,13 +220,13 @@ class ElfImage(Image):
         return cstr(self._names[s[SH_NAME] : s[SH_NAME] + 256]).decode("latin-1")
 
     # --- Image ---------------------------------------------------------------------------------
-    def data_regions(self) -> list[tuple[int, int]]:
+    def data_regions(self) -> list[AddrRange]:
         s = self.section(".go.buildinfo")
         if s is not None and s[SH_TYPE] != SHT_NOBITS:
-            return [(s[SH_ADDR], s[SH_SIZE])]
+            return [AddrRange(s[SH_ADDR], s[SH_SIZE])]
         if self._types:
             return []  # section headers present and no block section: not a Go 1.13+ binary
-        return [(p.vaddr, p.filesz) for p in self.segments
+        return [AddrRange(p.vaddr, p.filesz) for p in self.segments
                 if p.type == PT_LOAD and p.flags & (PF_X | PF_W) == PF_W and p.filesz][:MAX_REGIONS]
 
     def read_data(self, addr: int, n: int) -> bytes:
@@ -293,7 +295,7 @@ class ElfImage(Image):
         load = table_loader(self.r, offset, size, what)
         if load is None:
             return None
-        key = (offset, size)
+        key = FileRange(offset, size)
 
         def once() -> bytes:
             if key not in self._regions:
@@ -340,12 +342,12 @@ class ElfImage(Image):
             pos += 12 + (namesz + 3 & ~3) + (descsz + 3 & ~3)
         return False
 
-    def rodata_regions(self) -> list[tuple[int, int]]:
+    def rodata_regions(self) -> list[FileRange]:
         if self.sections:
-            return [(s[SH_OFFSET], s[SH_SIZE]) for s in self.sections
+            return [FileRange(s[SH_OFFSET], s[SH_SIZE]) for s in self.sections
                     if s[SH_FLAGS] & SHF_ALLOC and not s[SH_FLAGS] & (SHF_WRITE | SHF_EXECINSTR)
                     and s[SH_TYPE] != SHT_NOBITS and self.name_of(s).startswith(".rodata")]
-        return [(p.offset, p.filesz) for p in self.segments
+        return [FileRange(p.offset, p.filesz) for p in self.segments
                 if p.type == PT_LOAD and not p.flags & (PF_W | PF_X)]
 
     # --- the pclntab and data strings (read only when the block is missing or functions asked) ---
@@ -356,18 +358,18 @@ class ElfImage(Image):
         s = self.section(".text")
         return s[SH_ADDR] if s is not None else None
 
-    def readonly_data(self) -> list[tuple[int, int]]:
+    def readonly_data(self) -> list[AddrRange]:
         if self._types:
-            return [(s[SH_ADDR], s[SH_SIZE]) for s in self.sections
+            return [AddrRange(s[SH_ADDR], s[SH_SIZE]) for s in self.sections
                     if s[SH_FLAGS] & SHF_ALLOC and not s[SH_FLAGS] & (SHF_WRITE | SHF_EXECINSTR)
                     and s[SH_TYPE] not in (SHT_NOBITS, SHT_NOTE) and s[SH_SIZE]][:MAX_DATA_REGIONS]
-        return [(p.vaddr, p.filesz) for p in self.segments
+        return [AddrRange(p.vaddr, p.filesz) for p in self.segments
                 if p.type == PT_LOAD and not p.flags & PF_W and p.filesz][:MAX_DATA_REGIONS]
 
-    def writable_data(self) -> list[tuple[int, int]]:
+    def writable_data(self) -> list[AddrRange]:
         if self._types:
-            return [(s[SH_ADDR], s[SH_SIZE]) for s in self.sections
+            return [AddrRange(s[SH_ADDR], s[SH_SIZE]) for s in self.sections
                     if s[SH_FLAGS] & (SHF_ALLOC | SHF_WRITE) == SHF_ALLOC | SHF_WRITE
                     and s[SH_TYPE] != SHT_NOBITS and s[SH_SIZE]][:MAX_DATA_REGIONS]
-        return [(p.vaddr, p.filesz) for p in self.segments
+        return [AddrRange(p.vaddr, p.filesz) for p in self.segments
                 if p.type == PT_LOAD and p.flags & (PF_X | PF_W) == PF_W and p.filesz][:MAX_DATA_REGIONS]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from ._io import Budget, Reader
 from ._model import MalformedExecutable
@@ -37,6 +37,22 @@ GCCGO_MARKERS = (b"$descriptor\0", b"..f\0", b"\0__go_init_main\0", b"\0runtime.
 RUNTIME = b"runtime."
 
 ByteOrder = Literal["little", "big"]
+
+
+class AddrRange(NamedTuple):
+    """A range of virtual addresses, read through :meth:`Image.read_data`. A distinct type from
+    :class:`FileRange` (the fields differ too), so passing one where the other is meant is a type
+    error: the two coincide in some files and not in others."""
+
+    addr: int
+    size: int
+
+
+class FileRange(NamedTuple):
+    """A range of file offsets, read through the image's :class:`Reader` (``img.r``)."""
+
+    offset: int
+    size: int
 
 
 def cstr(b: bytes) -> bytes:
@@ -195,8 +211,8 @@ class Image:
         self.r = r
 
     # --- the block ---------------------------------------------------------------------------
-    def data_regions(self) -> list[tuple[int, int]]:
-        """(virtual address, size) of the regions that may hold the block, most likely first:
+    def data_regions(self) -> list[AddrRange]:
+        """The address ranges of the regions that may hold the block, most likely first:
         its own section, else the writable data segments (a PIE's first one is often RELRO)."""
         raise NotImplementedError
 
@@ -226,13 +242,13 @@ class Image:
         """Virtual address of the text section, where the Go linker puts runtime.text."""
         return None
 
-    def readonly_data(self) -> list[tuple[int, int]]:
-        """(virtual address, size) of initialised read-only data: where the pclntab is searched
+    def readonly_data(self) -> list[AddrRange]:
+        """The address ranges of initialised read-only data: where the pclntab is searched
         for when no section or symbol names it, and where Go keeps string bytes."""
         return []
 
-    def writable_data(self) -> list[tuple[int, int]]:
-        """(virtual address, size) of initialised writable data, where Go string variables keep
+    def writable_data(self) -> list[AddrRange]:
+        """The address ranges of initialised writable data, where Go string variables keep
         their (pointer, length) headers."""
         return []
 
@@ -241,8 +257,8 @@ class Image:
         head = self.r.read_upto(0, BUILD_ID_WINDOW)
         return BUILD_ID_MARKER in head
 
-    def rodata_regions(self) -> list[tuple[int, int]]:
-        """File (offset, size) ranges of read-only data, where gccgo leaves its module info."""
+    def rodata_regions(self) -> list[FileRange]:
+        """The file ranges of read-only data, where gccgo leaves its module info."""
         return []
 
     # --- helpers -------------------------------------------------------------------------------

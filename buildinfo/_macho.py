@@ -5,7 +5,17 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-from ._image import MAX_DATA_REGIONS, MAX_REGIONS, MAX_SECTIONS, Image, SymbolTable, cstr, read_table
+from ._image import (
+    MAX_DATA_REGIONS,
+    MAX_REGIONS,
+    MAX_SECTIONS,
+    AddrRange,
+    FileRange,
+    Image,
+    SymbolTable,
+    cstr,
+    read_table,
+)
 from ._io import Reader
 from ._model import MalformedExecutable, UnsupportedFormat
 
@@ -104,11 +114,11 @@ class MachOImage(Image):
                 return s
         return None
 
-    def data_regions(self) -> list[tuple[int, int]]:
+    def data_regions(self) -> list[AddrRange]:
         s = self.section("__go_buildinfo")
         if s is not None:
-            return [(s.addr, s.size)]
-        return [(seg.vaddr, seg.filesz) for seg in self.segments
+            return [AddrRange(s.addr, s.size)]
+        return [AddrRange(seg.vaddr, seg.filesz) for seg in self.segments
                 if seg.vaddr and seg.filesz and seg.initprot & 0x7 == VM_PROT_RW][:MAX_REGIONS]
 
     def read_data(self, addr: int, n: int) -> bytes:
@@ -145,21 +155,21 @@ class MachOImage(Image):
         s = self.section("__gopclntab")
         return s.addr if s is not None and s.size >= 16 else None
 
-    def rodata_regions(self) -> list[tuple[int, int]]:
-        return [(s.offset, s.size) for s in self.sections
+    def rodata_regions(self) -> list[FileRange]:
+        return [FileRange(s.offset, s.size) for s in self.sections
                 if s.segname == "__TEXT" and s.name in ("__const", "__cstring", "__rodata")]
 
     def text_start(self) -> int | None:
         s = self.section("__text")
         return s.addr if s is not None else None
 
-    def readonly_data(self) -> list[tuple[int, int]]:
-        return [(s.addr, s.size) for s in self.sections
+    def readonly_data(self) -> list[AddrRange]:
+        return [AddrRange(s.addr, s.size) for s in self.sections
                 if s.segname in ("__TEXT", "__DATA_CONST") and s.name != "__text" and s.size
                 and s.flags & 0xFF not in S_ZEROFILL_TYPES][:MAX_DATA_REGIONS]
 
-    def writable_data(self) -> list[tuple[int, int]]:
-        return [(s.addr, s.size) for s in self.sections
+    def writable_data(self) -> list[AddrRange]:
+        return [AddrRange(s.addr, s.size) for s in self.sections
                 if s.segname == "__DATA" and s.size
                 and s.flags & 0xFF not in S_ZEROFILL_TYPES][:MAX_DATA_REGIONS]
 

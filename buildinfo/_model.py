@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 
 class BuildInfoError(Exception):
@@ -148,22 +150,57 @@ class FuncTable:
 
     def packages(self) -> frozenset[str]:
         """Import paths of the functions' packages (compiler-generated names belong to none)."""
-        out = {function_package(f) for f in self.functions}
-        out.discard("")
-        return frozenset(out)
+        return frozenset(split[0] for split in map(split_function, self.functions) if split)
 
 
-def function_package(name: str) -> str:
-    """The import path a function name belongs to, as debug/gosym's Sym.PackageName finds it, with
-    the linker's escaping of dots in the last path element undone ("gopkg.in/yaml%2ev3")."""
-    if name.startswith(("go:", "type:", "type.", "go.")):
-        return ""
-    i = name.find("[")
-    if i >= 0:
-        name = name[:i]
-    slash = name.rfind("/")
-    dot = name.find(".", slash + 1)
+# The linker's own symbols: "type:.eq.T" and "go:buildid" since Go 1.20, "type..eq.T" and
+# "go.shape.int" before.
+_LINKER = ("go:", "type:", "type.", "go.")
+_CLOSURE = re.compile(r"(?:func|gowrap|deferwrap)\d+|\d+")
+
+
+def split_function(name: str) -> tuple[str, str] | None:
+    """A function name as (import path, symbol as the vulnerability database writes it):
+    ``net/http.(*Server).Serve`` -> (``net/http``, ``Server.Serve``). The package is found as
+    debug/gosym's Sym.PackageName finds it, with the linker's escaping undone
+    (``gopkg.in/yaml%2ev3``); closures count as the function they are in, generic instantiations
+    as the generic function. None for the linker's own symbols. The one reading of a function
+    name, for both the pclntab's packages and vulnerability matching."""
+    if name.startswith(_LINKER):
+        return None
+    # A package path holds no bracket, while type arguments hold slashes and dots.
+    bracket = name.find("[")
+    head = name if bracket < 0 else name[:bracket]
+    slash = head.rfind("/")
+    dot = head.find(".", slash + 1)
     if dot <= 0:
-        return ""
-    pkg = name[:dot]
-    return pkg.replace("%2e", ".") if "%" in pkg else pkg
+        return None
+    pkg, rest = name[:dot], _outside_brackets(name[dot + 1 :])
+    if not rest:
+        return None
+    parts: list[str] = []
+    for part in rest.split("."):
+        if parts and _CLOSURE.fullmatch(part):
+            break
+        parts.append(part)
+    if parts[0].startswith("(") and parts[0].endswith(")"):
+        parts[0] = parts[0].strip("(*)")
+    if "%" in pkg:
+        pkg = unquote(pkg)
+    return pkg, ".".join(parts)
+
+
+def _outside_brackets(s: str) -> str:
+    """``s`` without its bracketed type arguments, however deeply they nest (one pass)."""
+    if "[" not in s:
+        return s
+    out = []
+    depth = 0
+    for c in s:
+        if c == "[":
+            depth += 1
+        elif c == "]":
+            depth = max(depth - 1, 0)
+        elif depth == 0:
+            out.append(c)
+    return "".join(out)

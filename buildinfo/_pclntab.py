@@ -113,8 +113,8 @@ def _search(img: Image) -> Header | None:
     """The first magic in read-only data whose header and functab fit, read in bounded chunks."""
     order = "<" if img.byte_order == "little" else ">"
     searched = hits = 0
-    for start, size in img.readonly_data():
-        pos, end = start, start + size
+    for region in img.readonly_data():
+        pos, end = region.addr, region.addr + region.size
         while pos < end and searched < MAX_SEARCH:
             buf = img.read_data(pos, min(SEARCH_CHUNK, end - pos) + 7)
             if len(buf) < 8:

@@ -6,7 +6,16 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-from ._image import MAX_DATA_REGIONS, MAX_REGIONS, Image, SymbolTable, cstr, read_table
+from ._image import (
+    MAX_DATA_REGIONS,
+    MAX_REGIONS,
+    AddrRange,
+    FileRange,
+    Image,
+    SymbolTable,
+    cstr,
+    read_table,
+)
 from ._io import Reader
 from ._model import MalformedExecutable, UnsupportedFormat
 
@@ -69,9 +78,9 @@ class PeImage(Image):
         self.stripped = not (symptr and nsyms)
         self._symtabs: list[SymbolTable] | None = None
 
-    def data_regions(self) -> list[tuple[int, int]]:
+    def data_regions(self) -> list[AddrRange]:
         want = IMAGE_SCN_CNT_INITIALIZED_DATA | IMAGE_SCN_MEM_READ | IMAGE_SCN_MEM_WRITE
-        return [(self.image_base + s.vaddr, s.vsize) for s in self.sections
+        return [AddrRange(self.image_base + s.vaddr, s.vsize) for s in self.sections
                 if s.vaddr and s.vsize and s.flags & ~_DATA_IGNORED == want][:MAX_REGIONS]
 
     def read_data(self, addr: int, n: int) -> bytes:
@@ -107,8 +116,8 @@ class PeImage(Image):
             return None
         return self.image_base + self.sections[secnum - 1].vaddr + value
 
-    def rodata_regions(self) -> list[tuple[int, int]]:
-        return [(s.rawptr, s.rawsize) for s in self.sections if s.name == ".rdata"]
+    def rodata_regions(self) -> list[FileRange]:
+        return [FileRange(s.rawptr, s.rawsize) for s in self.sections if s.name == ".rdata"]
 
     def text_start(self) -> int | None:
         for s in self.sections:
@@ -116,14 +125,14 @@ class PeImage(Image):
                 return self.image_base + s.vaddr
         return None
 
-    def readonly_data(self) -> list[tuple[int, int]]:
+    def readonly_data(self) -> list[AddrRange]:
         # Go's PE output has no pclntab section: runtime.pclntab sits in .rdata; code sections
         # come last (searched only if the data ones hold no table).
         ro = [s for s in self.sections if s.vaddr and s.rawsize and not s.flags & IMAGE_SCN_MEM_WRITE]
         ro.sort(key=lambda s: bool(s.flags & IMAGE_SCN_MEM_EXECUTE))
-        return [(self.image_base + s.vaddr, min(s.vsize, s.rawsize) or s.rawsize)
+        return [AddrRange(self.image_base + s.vaddr, min(s.vsize, s.rawsize) or s.rawsize)
                 for s in ro][:MAX_DATA_REGIONS]
 
-    def writable_data(self) -> list[tuple[int, int]]:
-        return [(self.image_base + s.vaddr, min(s.vsize, s.rawsize)) for s in self.sections
+    def writable_data(self) -> list[AddrRange]:
+        return [AddrRange(self.image_base + s.vaddr, min(s.vsize, s.rawsize)) for s in self.sections
                 if s.vaddr and s.rawsize and s.flags & IMAGE_SCN_MEM_WRITE][:MAX_DATA_REGIONS]

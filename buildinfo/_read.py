@@ -224,8 +224,8 @@ class _Window:
 
 def _search(img: Image) -> _Window | None:
     """The block, found at a 16-aligned address in the image's data regions, or None."""
-    for addr, size in img.data_regions():
-        w = _search_region(img, addr, addr + size)
+    for region in img.data_regions():
+        w = _search_region(img, region.addr, region.addr + region.size)
         if w is not None:
             return w
     return None
@@ -404,9 +404,9 @@ def _without_block(img: Image) -> BuildInfo:
 def _framed_modinfo(img: Image) -> bytes:
     """gccgo: the sentinel-framed module info string in read-only data, searched in chunks."""
     r = img.r
-    for off, size in img.rodata_regions()[:16]:
-        end = min(off + size, r.size)
-        pos = off
+    for region in img.rodata_regions()[:16]:
+        end = min(region.offset + region.size, r.size)
+        pos = region.offset
         while pos < end:
             buf = r.read_upto(pos, min(CHUNK, end - pos) + len(INFO_START) - 1)
             i = buf.find(INFO_START)

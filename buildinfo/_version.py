@@ -80,10 +80,10 @@ def _candidates(img: Image, skip: int | None) -> list[int]:
     """Addresses of `go1.` texts in read-only data that start a version."""
     out: list[int] = []
     read = 0
-    for start, size in img.readonly_data():
-        if skip is not None and start == skip:
+    for region in img.readonly_data():
+        if skip is not None and region.addr == skip:
             continue
-        pos, end = start, start + size
+        pos, end = region.addr, region.addr + region.size
         while pos < end and read < MAX_RODATA:
             want = min(CHUNK, end - pos) + 16
             buf = img.read_data(pos, want)
@@ -106,13 +106,13 @@ def _candidates(img: Image, skip: int | None) -> list[int]:
 def _writable(img: Image) -> list[tuple[int, bytes]]:
     out = []
     left = MAX_WRITABLE
-    for start, size in img.writable_data():
+    for region in img.writable_data():
         if left <= 0:
             break
-        buf = img.read_data(start, min(size, left))
+        buf = img.read_data(region.addr, min(region.size, left))
         left -= len(buf)
         if buf:
-            out.append((start, buf))
+            out.append((region.addr, buf))
     return out
 
 

@@ -6,6 +6,20 @@ Layers, each a folder of the source tree installed under this package:
 side) and this package's ``main`` (the standalone ``go-processes`` command).
 """
 
-# The version stays here, in the package root every import loads first (no layer imports upward
-# to read it), because packaging/build-deb.sh reads this line.
-__version__ = "0.1.0"
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .common import __version__ as __version__
+
+
+def __getattr__(name: str) -> str:
+    """``__version__``, which lives in common/ (below every layer), read on first use: every
+    import of any layer loads this package first, and the extension's entry point must stay cheap
+    to import (nothing beyond itself)."""
+    if name == "__version__":
+        from .common import __version__
+
+        return __version__
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -47,7 +47,7 @@ def version() -> str:
     Read from the package, not from importlib.metadata: that costs 15 ms of start-up and is
     missing from frozen single-file builds.
     """
-    from .. import __version__
+    from ..common import __version__
 
     return str(__version__)
 

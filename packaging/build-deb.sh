@@ -14,8 +14,8 @@ ext=$dist/go_processes.ext
 [ -x "$ext" ] || { echo "build-deb.sh: $ext missing; run packaging/build-ext.sh first" >&2; exit 1; }
 
 package=osquery-go-processes
-# pyproject.toml takes its version from go_processes.__version__ (cli/__init__.py).
-version=$(sed -n 's/^__version__ *= *"\(.*\)"/\1/p' "$root/cli/__init__.py" | head -n 1)
+# pyproject.toml takes its version from go_processes.common.__version__ (common/__init__.py).
+version=$(sed -n 's/^__version__ *= *"\(.*\)"/\1/p' "$root/common/__init__.py" | head -n 1)
 changelog_version=$(sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' "$here/debian/changelog")
 if [ "$version" != "$changelog_version" ]; then
     echo "build-deb.sh: go_processes.__version__ is $version, debian/changelog says $changelog_version" >&2

@@ -21,7 +21,7 @@ ext=$(cd "$(dirname "$ext")" && pwd)/$(basename "$ext")
 command -v rpmbuild >/dev/null 2>&1 || { echo "build-rpm.sh: rpmbuild not found (Debian package rpm; .ci/deps)" >&2; exit 1; }
 
 package=osquery-go-processes
-version=$(sed -n 's/^__version__ *= *"\(.*\)"/\1/p' "$root/cli/__init__.py" | head -n 1)
+version=$(sed -n 's/^__version__ *= *"\(.*\)"/\1/p' "$root/common/__init__.py" | head -n 1)
 changelog_version=$(sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' "$here/debian/changelog")
 if [ "$version" != "$changelog_version" ]; then
     echo "build-rpm.sh: go_processes.__version__ is $version, debian/changelog says $changelog_version" >&2

@@ -28,10 +28,10 @@ from go_processes.buildinfo import (
     NotGoExecutable,
     UnsupportedFormat,
     _pclntab,
-    function_package,
     identity_of,
     read_build_info,
     read_functions,
+    split_function,
 )
 from go_processes.buildinfo._io import Reader
 from go_processes.buildinfo._read import _images
@@ -222,6 +222,11 @@ def test_stripped_functions_equal_unstripped(toolchain: str, goos: str, goarch: 
         assert (ft.format, ft.version_range) == (full.format, full.version_range)
 
 
+def function_package(name: str) -> str:
+    split = split_function(name)
+    return split[0] if split else ""
+
+
 def test_function_package() -> None:
     """debug/gosym's Sym.PackageName, plus the linker's escaping of dots in a path's last element
     (cmd/internal/objabi.PathToPrefix writes "gopkg.in/yaml.v3" as "gopkg.in/yaml%2ev3")."""
@@ -233,6 +238,7 @@ def test_function_package() -> None:
     assert function_package("type:.eq.main.T") == ""
     assert function_package("go:buildid") == ""
     assert function_package("_rt0_amd64") == ""
+    assert function_package("type..eq.main.T") == ""  # Go 1.19 and older
 
 
 # --- (devel) ---------------------------------------------------------------------------------------

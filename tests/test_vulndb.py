@@ -198,6 +198,13 @@ def test_levels_from_the_function_list(tmp_path):
     ("runtime.main", ("runtime", "main")),
     ("type:.eq.[2]interface {}", None),
     ("go:buildid", None),
+    # Go 1.19 and older spell the linker's symbols with a dot: no package "type" or "go".
+    ("type..eq.[2]interface {}", None),
+    ("go.shape.int", None),
+    # A type argument's path holds slashes and dots: the package ends before the first bracket,
+    # however deep the brackets nest.
+    ("example.com/g.Map[example.com/k.K,example.com/v.V]", ("example.com/g", "Map")),
+    ("example.com/g.F" + "[a/b.T" * 12 + "]" * 12, ("example.com/g", "F")),
 ])
 def test_function_names_as_osv_writes_symbols(name, split):
     assert vulndb.split_function(name) == split

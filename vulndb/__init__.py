@@ -6,6 +6,8 @@ or the bulk zip, :func:`match` says which advisories affect a :class:`Program` a
 trusted location, and :func:`update` installs a new copy atomically.
 """
 
+from ..buildinfo import split_function  # re-exported: the one reading of a function name
+from ..common import singletons
 from ._db import Database, parse_entry
 from ._match import (
     LEVEL_MODULE,
@@ -19,7 +21,6 @@ from ._match import (
     match,
     modules_of,
     package_symbols,
-    split_function,
 )
 from ._model import Affected, Entry, Malformed, NotInstalled, Package, Untrusted, VulnDBError
 from ._store import (
@@ -27,7 +28,6 @@ from ._store import (
     DEFAULT_LOCATION,
     ENV_CONFIG,
     ENV_LOCATION,
-    STORE,
     Status,
     Store,
     config_value,
@@ -37,6 +37,9 @@ from ._store import (
 from ._trust import check_path
 from ._update import DEFAULT_SOURCE, Installed, UpdateError, update
 from ._version import go_semver, key
+
+STORE: Store  # the one shared copy, built on first use: importing builds nothing
+__getattr__ = singletons(globals(), STORE=Store)
 
 __all__ = [
     "DEFAULT_CONFIG",

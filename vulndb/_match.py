@@ -10,11 +10,10 @@ vulnerable package or function is linked in.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import unquote
 
+from ..buildinfo import split_function
 from ._db import Database
 from ._model import Entry, Package
 from ._version import Key, go_semver, key, module_key
@@ -75,38 +74,6 @@ def modules_of(main: object, deps: Iterable[object]) -> tuple[ModuleVersion, ...
         if path and module_key(version) is not None:  # not "(devel)", not a directory replacement
             out.append(ModuleVersion(path, version))
     return tuple(out)
-
-
-_CLOSURE = re.compile(r"(?:func|gowrap|deferwrap)\d+|\d+")
-_GENERIC = re.compile(r"\[[^\[\]]*\]")
-
-
-def split_function(name: str) -> tuple[str, str] | None:
-    """``net/http.(*Server).Serve`` -> (``net/http``, ``Server.Serve``); closures count as the
-    function they are in; generic instantiations as the generic function; None for the linker's
-    own symbols (``type:.eq.T``, ``go:buildid``)."""
-    for _ in range(8):  # nested brackets, bounded
-        stripped = _GENERIC.sub("", name)
-        if stripped == name:
-            break
-        name = stripped
-    slash = name.rfind("/")
-    dot = name.find(".", slash + 1)
-    if dot <= 0:
-        return None
-    pkg, rest = name[:dot], name[dot + 1:]
-    if pkg.startswith(("type:", "type.", "go:", "go.")) or not rest:
-        return None
-    parts: list[str] = []
-    for part in rest.split("."):
-        if parts and _CLOSURE.fullmatch(part):
-            break
-        parts.append(part)
-    if parts and parts[0].startswith("(") and parts[0].endswith(")"):
-        parts[0] = parts[0].strip("(*)")
-    if "%" in pkg:
-        pkg = unquote(pkg)
-    return pkg, ".".join(parts)
 
 
 def package_symbols(functions: Iterable[str], main_package: str = "") -> dict[str, frozenset[str]]:

@@ -138,5 +138,3 @@ def _signature(where: str, real: str) -> tuple[object, ...]:
         out.append(identity_of(st))
     return tuple(out)
 
-
-STORE = Store()

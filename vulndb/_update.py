@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..common import __version__
 from ._db import MAX_ZIP, Database
 from ._model import Untrusted, VulnDBError
 from ._trust import check_path
@@ -252,8 +253,6 @@ class _Https(urllib.request.HTTPSHandler):
 
 
 def _download(url: str, cafile: str | None, deadline: float) -> bytes:
-    from .. import __version__
-
     # Verifies certificates and host names, against --cafile or the host's own CA bundle.
     context = ssl.create_default_context(cafile=cafile or host_ca_bundle())
     watchdog = _Watchdog(deadline)
