@@ -37,7 +37,7 @@ from ..buildinfo import Identity
 from ..common import Buffer, Cache
 from ..procs import READER, Exec, Opened
 from ..vulndb import DEFAULT_CONFIG, ENV_CONFIG, VulnDBError, config_value
-from ._shared import DETECTOR
+from . import _shared
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ class Source:
                 self._lost()
                 continue
             read_at = time.monotonic_ns()
-            found = at_exec(tgid, DETECTOR)
+            found = at_exec(tgid, _shared.DETECTOR)
             seen = found.process.exe_identity if isinstance(found, (Exec, Opened)) and found.process else None
             last_read.put(tgid, (read_at, seen))
             if (seen is not None and before is not None and before[1] == seen
@@ -276,7 +276,7 @@ class Source:
                 return
             when, opened = item
             try:
-                found = opened.read(DETECTOR)
+                found = opened.read(_shared.DETECTOR)
             except Exception as e:  # the detector returns errors as values; never let one end us
                 log.warning("go_process_events: reading a new executable failed: %s", e)
                 opened.close()

@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from ..buildinfo import BuildInfo
 from ..procs import Library, Process, libraries, running_go
+from . import _shared
 from ._api import QueryContext, Row
-from ._shared import DETECTOR
 
 Children = Callable[[Process, BuildInfo], Iterable[Mapping[str, object]]]
 # (process, build info of the library, the library) -> child rows
@@ -43,12 +43,13 @@ def child_rows(ctx: QueryContext, children: Children, narrow: tuple[str, ...] = 
     wanted = wanted_values(ctx, narrow)
     if kinds is None or 0 in kinds:
         kind = 0 if library_children is not None else None
-        for proc, info in running_go(DETECTOR, pids, path=paths is not None or ctx.uses("path", *path_for)):
+        with_path = paths is not None or ctx.uses("path", *path_for)
+        for proc, info in running_go(_shared.DETECTOR, pids, path=with_path):
             if paths is not None and proc.path not in paths:
                 continue
             yield from attach(proc.pid, proc.path, children(proc, info), wanted, kind)
     if library_children is not None and (kinds is None or 1 in kinds):
-        for proc, found in libraries(DETECTOR, pids):
+        for proc, found in libraries(_shared.DETECTOR, pids):
             for lib, info in found:
                 if paths is None or lib.path in paths:
                     yield from attach(proc.pid, lib.path, library_children(proc, info, lib), wanted, 1)

@@ -38,9 +38,8 @@ from functools import partial
 
 from ..buildinfo import BuildInfo, Identity, identity_of
 from . import _build_columns as build_columns
-from . import _walk
+from . import _shared, _walk
 from ._api import Column, ColumnOptions, ColumnType, ContextError, Operator, QueryContext, Row, Table
-from ._shared import DETECTOR
 
 TEXT, INT, BIG = ColumnType.TEXT, ColumnType.INTEGER, ColumnType.BIGINT
 Opt = ColumnOptions
@@ -95,7 +94,7 @@ def files(ctx: QueryContext) -> Iterator[tuple[_walk.Found, Identity, BuildInfo,
                 continue
             seen.add(key)
             identity = identity_of(f.st)
-            result = DETECTOR.detect(identity, partial(_walk.open_found, f))
+            result = _shared.DETECTOR.detect(identity, partial(_walk.open_found, f))
             if isinstance(result, BuildInfo):
                 yield f, identity, result, root
 

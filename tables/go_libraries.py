@@ -20,10 +20,10 @@ from collections.abc import Iterator
 
 from ..procs import libraries
 from . import _build_columns as build_columns
+from . import _shared
 from ._api import Column, QueryContext, Row, Table
 from ._api import ColumnOptions as Opt
 from ._api import ColumnType as T
-from ._shared import DETECTOR
 
 COLUMNS = (
     Column("pid", T.BIGINT, "ID of the process that maps the library", Opt.INDEX | Opt.OPTIMIZED),
@@ -41,7 +41,7 @@ COLUMNS = (
 def generate(ctx: QueryContext) -> Iterator[Row]:
     pids = ctx.equals_int("pid")
     paths = ctx.equals("path")
-    for proc, found in libraries(DETECTOR, pids):
+    for proc, found in libraries(_shared.DETECTOR, pids):
         for lib, info in found:
             if paths is not None and lib.path not in paths:
                 continue

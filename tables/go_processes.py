@@ -20,10 +20,10 @@ from ..buildinfo import BuildInfo
 from ..buildinfo import godebug as rules
 from ..procs import Process, godebug, gops_agent, placement, running_go
 from . import _build_columns as build_columns
+from . import _shared
 from ._api import Column, QueryContext, Row, Table
 from ._api import ColumnOptions as Opt
 from ._api import ColumnType as T
-from ._shared import DETECTOR
 
 _AGENT_COLUMNS = ("agent", "agent_port", "agent_address")
 _CGROUP_COLUMNS = ("container_id", "container_runtime", "pod_uid", "cgroup_path")
@@ -88,7 +88,7 @@ def generate(context: QueryContext) -> Iterator[Row]:
     with_uid = context.uses("uid")
     with_path = context.uses("path", "on_disk")
     with_godebug = context.uses(*_GODEBUG_COLUMNS)
-    for proc, info in running_go(DETECTOR, pids, uid=with_uid, path=with_path):
+    for proc, info in running_go(_shared.DETECTOR, pids, uid=with_uid, path=with_path):
         agent = gops_agent(proc) if with_agent else None
         listening = agent is not None and agent.listening
         row: dict[str, object] = {

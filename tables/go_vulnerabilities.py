@@ -24,12 +24,11 @@ from .. import vulndb
 from ..buildinfo import BuildInfo, BuildInfoError, FuncTable, Identity, UnreadableFile, identity_of
 from ..common import Cache
 from ..procs import Library, Process, executable_functions, library_functions
-from . import _walk
+from . import _shared, _walk
 from ._api import Column, QueryContext, Row, Table
 from ._api import ColumnOptions as Opt
 from ._api import ColumnType as T
 from ._per_process import LIBRARY_DOC, attach, child_rows, wanted_values
-from ._shared import DETECTOR
 
 _SYMBOL_COLUMNS = ("level", "packages", "symbols")
 
@@ -89,8 +88,8 @@ def generate(ctx: QueryContext) -> Iterator[Row]:
         if found is None:
             functions = None
             if with_symbols:
-                functions = (executable_functions(proc, DETECTOR) if lib is None
-                             else library_functions(proc, lib, DETECTOR))
+                functions = (executable_functions(proc, _shared.DETECTOR) if lib is None
+                             else library_functions(proc, lib, _shared.DETECTOR))
             found = _store(identity, db, with_symbols, info, functions)
         return found
 
@@ -107,11 +106,13 @@ def _file(path: str, db: vulndb.Database, with_symbols: bool) -> Rows | None:
         found = _cached(identity, db, with_symbols)
         if found is not None:
             return found
-        info = DETECTOR.detect(identity, partial(_walk.open_found, f))
+        info = _shared.DETECTOR.detect(identity, partial(_walk.open_found, f))
         if not isinstance(info, BuildInfo):
             return None
         # The detector opens by this identity both times, so the list is of the same file.
-        functions = DETECTOR.functions(identity, partial(_walk.open_found, f)) if with_symbols else None
+        functions = None
+        if with_symbols:
+            functions = _shared.DETECTOR.functions(identity, partial(_walk.open_found, f))
         return _store(identity, db, with_symbols, info, functions)
 
 
