@@ -12,6 +12,7 @@ pip-installed extension's rows for the same live Go process.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -923,16 +924,18 @@ def test_gops_exposure(schema: sqlite3.Connection) -> None:
     assert db.execute(_policy("gops")).fetchall() == [(1,)]
 
 
-def _insert_oracle_rows(db: sqlite3.Connection, pid: int, exe: Path) -> None:
-    """go_processes and go_modules rows for a process running ``exe``, as `go version -m` reads it."""
+def _insert_oracle_rows(db: sqlite3.Connection, pid: int, exe: Path, library: bool = False) -> None:
+    """go_processes and go_modules rows for a process running ``exe``, as `go version -m` reads it;
+    with ``library``, the go_modules rows (library = 1) of a Go library ``exe`` the process maps."""
     info = gobuild.go_version_m(exe)
     assert info is not None, f"go version -m does not read {exe}"
-    db.execute("INSERT INTO go_processes (pid, exe, path, version) VALUES (?, ?, ?, ?)",
-               (pid, exe.name, str(exe), info["GoVersion"]))
+    if not library:
+        db.execute("INSERT INTO go_processes (pid, exe, path, version) VALUES (?, ?, ?, ?)",
+                   (pid, exe.name, str(exe), info["GoVersion"]))
     for module, version, sum_, rmod, rver, rsum, main in fixtures.go_modules_rows(info):
         db.execute("INSERT INTO go_modules (pid, path, module, version, sum, replace_module, replace_version,"
-                   " replace_sum, main) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   (pid, str(exe), module, version, sum_, rmod, rver, rsum, int(main)))
+                   " replace_sum, main, library) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   (pid, str(exe), module, version, sum_, rmod, rver, rsum, int(main), int(library)))
 
 
 def _named(db: sqlite3.Connection, sql: str) -> list[dict]:
@@ -981,6 +984,52 @@ def test_vulnerable_dependency(schema: sqlite3.Connection) -> None:
                    " main) VALUES (100, 'p', 'example.com/vn/ok', ?, '', '', 0)", (version,))
         listed = {r["module"] for r in _named(db, wider)}
         assert ("example.com/vn/ok" in listed) is vulnerable, version
+
+
+VULNRC_LIB = """package main
+
+import "C"
+
+import "golang.org/x/net"
+
+//export NetName
+func NetName() *C.char { return C.CString(net.Name()) }
+
+func main() {}
+"""
+
+
+def test_vulnerable_dependency_in_a_go_library_of_a_non_go_program(schema: sqlite3.Connection) -> None:
+    """go_modules has library rows (library = 1) for a Go c-shared library a process maps, and
+    that process need not be Go: the hunt lists it too, named as processes names it, beside the
+    same library in a Go process and a vulnerable Go executable."""
+    fixtures.ensure_proxy()
+    lib = gobuild.build(gobuild.Build(
+        program=dataclasses.replace(fixtures.VULNRC_PROG, module="example.com/vulnrclib",
+                                    files=(("lib.go", VULNRC_LIB),)),
+        flags=("-buildmode=c-shared",), name="libvulnrc.so",
+        env=(("GOPROXY", f"file://{fixtures.PROXY_DIR}"), ("GOFLAGS", "-mod=mod"), ("CGO_ENABLED", "1"))))
+    db = _fresh(schema)
+    _insert_oracle_rows(db, 300, lib, library=True)  # a C program (python3) that dlopen'ed it
+    db.execute("INSERT INTO processes (pid, name, path) VALUES (300, 'python3', '/usr/bin/python3')")
+    _insert_oracle_rows(db, 400, fixtures.build_fixture("vulndeps"))  # a Go program, fixed x/net ...
+    _insert_oracle_rows(db, 400, lib, library=True)  # ... that maps the vulnerable library
+    _insert_oracle_rows(db, 200, fixtures.build_fixture("vulnrc"))
+    for pid, name in ((400, "vulndeps"), (200, "vulnrc")):
+        db.execute("INSERT INTO processes (pid, name, path) VALUES (?, ?, '')", (pid, name))
+    rows = _named(db, _pack()["queries"]["go_vulnerable_dependency"]["query"])
+    found = sorted((r["pid"], r["exe"], r["path"], r["library"], r["used_version"], r["fixed_in"])
+                   for r in rows)
+    assert found == [
+        (200, "prog", str(fixtures.build_fixture("vulnrc")), 0, "v0.17.0-rc.1", "v0.17.0"),
+        (300, "python3", str(lib), 1, "v0.17.0-rc.1", "v0.17.0"),
+        (400, "prog", str(lib), 1, "v0.17.0-rc.1", "v0.17.0"),
+    ]
+    policy = _policy("golang.org/x/net")
+    db.execute("DELETE FROM go_modules WHERE pid IN (200, 400)")
+    assert db.execute(policy).fetchall() == []  # the library in python3 alone fails it
+    db.execute("DELETE FROM go_modules WHERE pid = 300")
+    assert db.execute(policy).fetchall() == [(1,)]
 
 
 def test_network_join(schema: sqlite3.Connection) -> None:
