@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -24,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import fixtures
@@ -829,8 +830,12 @@ def test_fleet_fields_and_same_sql_as_pack() -> None:
             assert q["description"].strip() and q["logging"] in FLEET_LOGGING
             assert set(q["platform"].split(",")) <= FLEET_PLATFORMS
             assert isinstance(q["interval"], int) and q["interval"] > 0
-            snapshot = _pack()["queries"][q["name"]]["snapshot"]
-            assert q["logging"] == ("snapshot" if snapshot else "differential")
+            packed = _pack()["queries"][q["name"]]
+            # osquery logs removals unless the pack says "removed": false; Fleet spells that
+            # differential_ignore_removals
+            assert q["logging"] == ("snapshot" if packed["snapshot"] else
+                                    "differential" if packed.get("removed", True) else
+                                    "differential_ignore_removals")
     policies = {p["name"]: _normal_sql(p["query"]) for p in _gitops_policies()}
     assert policies == {p["name"]: _normal_sql(p["query"]) for p in _applied("policy")}
     for p in _gitops_policies():
@@ -1068,6 +1073,103 @@ def test_vulnerability_queries_and_policies(schema: sqlite3.Connection) -> None:
     assert list(db.execute(clean)) == [(1,)]
     db.execute("UPDATE go_vulndb SET age_days = 8")
     assert list(db.execute(fresh)) == []
+
+
+def _load(db: sqlite3.Connection, table: str, rows: list[dict[str, str]]) -> None:
+    """Replace ``table``'s rows with the extension's answer (text; the columns' affinity converts,
+    as osquery's virtual table types them)."""
+    db.execute(f"DELETE FROM {table}")
+    for r in rows:
+        marks = ", ".join("?" * len(r))
+        db.execute(f"INSERT INTO {table} ({', '.join(r)}) VALUES ({marks})", list(r.values()))
+
+
+def _wait(what: str, pred: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout  # a watchdog for something that never happens
+    while not pred():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_exec_events_report_logs_each_new_exec_once(schema: sqlite3.Connection) -> None:
+    """The scheduled go_process_events query over the real extension's rows, run twice the way a
+    differential osquery query is: the second run adds the exec that happened in between and
+    nothing the first run logged; an exec older than the window is left out. Other programs
+    exec on this host too, so the assertions are about this test's own pids."""
+    if os.geteuid() != 0:
+        skips.skip(skips.NEEDS_ROOT, "subscribing to the kernel's process connector needs CAP_NET_ADMIN")
+    queries = _pack()["queries"]
+    q = queries["go_exec_events"]
+    assert (q["snapshot"], q["removed"]) == (False, False)  # differential, additions only
+    exe = gobuild.build(gobuild.Build())  # the hello program; `sleep`: sleeps an hour
+    oracle = gobuild.go_version_m(exe)
+    assert oracle is not None
+    db = _fresh(schema)
+    with osqueryd.OsqueryD() as osq:
+        osq.wait_ready()
+        client = osq.client()
+        _wait("the exec source", functools.partial(_in_state, client, "running"))
+        first_pids = _run_hello(client, exe, 2)
+        _load(db, "go_process_events", client.generate("go_process_events"))
+        first = _named(db, q["query"])
+        ours = [r for r in first if r["pid"] in first_pids]
+        assert len(ours) == 2, first
+        assert {(r["path"], r["version"], r["module"], r["cmdline"]) for r in ours} == {
+            (str(exe), oracle["GoVersion"], oracle["Main"]["Path"], f"{exe} sleep")}
+        [third] = _run_hello(client, exe, 1)
+        _load(db, "go_process_events", client.generate("go_process_events"))
+        db.execute("UPDATE go_process_events SET time = time - 901 WHERE pid = ?", (min(first_pids),))
+        second = _named(db, q["query"])
+        added = [r for r in second if r not in first]  # what a differential run logs
+        assert {r["pid"] for r in second if r["pid"] in first_pids | {third}} == {max(first_pids), third}
+        assert {r["pid"] for r in added if r["pid"] in first_pids | {third}} == {third}
+
+
+def _in_state(client: osqueryd.ExtensionClient, state: str) -> bool:
+    return client.generate("go_process_events_status")[0]["state"] == state
+
+
+def _run_hello(client: osqueryd.ExtensionClient, exe: Path, n: int) -> set[int]:
+    """Run ``exe sleep`` ``n`` times; their pids once go_process_events has every one. They are
+    killed then: alive until read, none is lost as gone before its executable could be read."""
+    procs = [subprocess.Popen([str(exe), "sleep"], stdout=subprocess.DEVNULL) for _ in range(n)]
+    pids = {p.pid for p in procs}
+
+    def recorded() -> bool:
+        return pids <= {int(r["pid"]) for r in client.generate("go_process_events")}
+
+    try:
+        _wait("the execs' rows", recorded)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    return pids
+
+
+def test_exec_source_report_and_policy_over_the_real_status(schema: sqlite3.Connection) -> None:
+    """The status report and the policy over go_process_events_status as the real extension
+    answers it: with CAP_NET_ADMIN the source runs and the policy passes; without it the status
+    says no privilege and the policy fails."""
+    if os.geteuid() != 0:
+        skips.skip(skips.NEEDS_ROOT, "subscribing to the kernel's process connector needs CAP_NET_ADMIN")
+    setpriv = shutil.which("setpriv")
+    assert setpriv, "setpriv (util-linux) is part of the test set-up"
+    report = _pack()["queries"]["go_process_events_source"]["query"]
+    policy = _policy("go_process_events")
+    db = _fresh(schema)
+    drop = [setpriv, "--inh-caps=-net_admin", "--bounding-set=-net_admin"]
+    for command, state, passes in ((osqueryd.default_command(), "running", True),
+                                   ([*drop, *osqueryd.default_command()], "no privilege", False)):
+        with osqueryd.OsqueryD(command) as osq:
+            osq.wait_ready()
+            client = osq.client()
+            _wait(state, functools.partial(_in_state, client, state))
+            _load(db, "go_process_events_status", client.generate("go_process_events_status"))
+        [row] = _named(db, report)
+        assert (row["running"], row["state"]) == (int(passes), state), row
+        assert ("CAP_NET_ADMIN" in row["error"]) is not passes
+        assert db.execute(policy).fetchall() == ([(1,)] if passes else [])
 
 
 if __name__ == "__main__":  # pragma: no cover
