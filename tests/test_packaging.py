@@ -859,6 +859,13 @@ def test_fleet_files_use_current_fleet_terms() -> None:
     assert "before 4.82" in fleet_section  # which Fleet versions need the old names
 
 
+def test_readme_lists_every_pack_query() -> None:
+    """The README's table of the pack's queries leaves none out."""
+    section = (ROOT / "README.md").read_text().split("### Query pack", 1)[1].split("\n### ", 1)[0]
+    listed = re.findall(r"^\| `(\w+)` \|", section, re.M)
+    assert sorted(listed) == sorted(_pack()["queries"])
+
+
 def test_every_query_names_existing_columns(schema: sqlite3.Connection) -> None:
     queries = _all_queries()
     assert len(queries) >= 15

@@ -17,3 +17,13 @@ def test_readme_table_reference_matches_the_tables():
     assert "### `go_processes`" in generated
     assert block.group(1).strip() == generated.strip(), (
         "README's table reference is stale: regenerate it with `make readme`")
+
+
+def test_the_opening_names_every_table():
+    """A newcomer reading only the first paragraphs learns that each table exists."""
+    from go_processes.tables import all_tables
+
+    opening = README.read_text().split("\n## ", 1)[0]
+    names = [t.name for t in all_tables()]
+    assert len(names) >= 9
+    assert [n for n in names if f"`{n}`" not in opening] == []
