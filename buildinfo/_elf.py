@@ -44,6 +44,9 @@ _GO_HINTS = frozenset((".gopclntab", ".gosymtab", ".note.go.buildid", ".go.build
 _STRUCTS = {(e, is64, kind): struct.Struct(e + fmt) for e in "<>" for is64, kind, fmt in (
     (True, "section", "IIQQQQIIQQ"), (False, "section", "10I"),
     (True, "program", "IIQQQQQQ"), (False, "program", "8I"))}
+# A symbol table entry's name field and the whole entry, by (byte order, 64-bit).
+_SYMBOL = {(e, is64): (struct.Struct(e + "I"), struct.Struct(e + ("IBBHQQ" if is64 else "IIIBBH")))
+           for e in "<>" for is64 in (True, False)}
 _GO_HINT_NAMES = tuple(name.encode() + b"\0" for name in _GO_HINTS)
 # The ELF header after e_ident, by (byte order, 64-bit).
 _EHDR = {(e, True): struct.Struct(e + "HHIQQQIHHHHHH") for e in "<>"} | {
@@ -277,12 +280,8 @@ class ElfImage(Image):
         names = self._region(strsec[SH_OFFSET], strsec[SH_SIZE], "string table")
         if entries is None or names is None:
             return None
-        e = self.e
-        if self.is64:
-            return SymbolTable(entries, 24, names, struct.Struct(e + "I"), 0, struct.Struct(e + "IBBHQQ"),
-                               budget=self.r.budget)
-        return SymbolTable(entries, 16, names, struct.Struct(e + "I"), 0, struct.Struct(e + "IIIBBH"),
-                           budget=self.r.budget)
+        name_field, decode = _SYMBOL[self.e, self.is64]
+        return SymbolTable(entries, decode.size, names, name_field, 0, decode, budget=self.r.budget)
 
     def _region(self, offset: int, size: int, what: str) -> bytes | None:
         """:func:`read_table`, read once per range: section headers may point .symtab and .dynsym
@@ -318,7 +317,9 @@ class ElfImage(Image):
         return None
 
     def has_build_id(self) -> bool:
-        notes = [(s[SH_OFFSET], s[SH_SIZE]) for s in self.sections if s[SH_TYPE] == SHT_NOTE]
+        # Only the note sections' headers are decoded: most files read here are not Go.
+        notes = [(s[SH_OFFSET], s[SH_SIZE]) for s in
+                 map(self._section_at, [i for i, t in enumerate(self._types) if t == SHT_NOTE])]
         if not notes:
             notes = [(p.offset, p.filesz) for p in self.segments if p.type == PT_NOTE]
         for off, size in notes[:64]:

@@ -32,9 +32,11 @@ BUILD_ID_WINDOW = 32 << 10
 # before GCC 7, "..f" since), the init entry point, and libgo's imports in dynamic binaries.
 GCCGO_MARKERS = (b"$descriptor\0", b"..f\0", b"\0__go_init_main\0", b"\0runtime..import\0", b"\0__go_go\0")
 
-# Most names the fallbacks search for are the runtime's: a table without this substring holds
-# none of them, which one search answers.
+# Keys the names the fallbacks search for share: a table without a key holds none of the names
+# that contain it, which one search answers. Most names are the runtime's; "$" (one byte: a
+# memchr) and "\0__go_" rule out three gccgo markers in the tables of C and C++ programs.
 RUNTIME = b"runtime."
+KEYS = (RUNTIME, b"$", b"\0__go_")
 
 ByteOrder = Literal["little", "big"]
 
@@ -100,7 +102,7 @@ class SymbolTable:
         self.decode = decode  # unpacks a whole entry
         self.prefix = prefix  # "_" on Mach-O
         self.budget = budget if budget is not None else Budget()
-        self._runtime: bool | None = None
+        self._keys: dict[bytes, bool] = {}
 
     def _find(self, haystack: bytes, needle: bytes, start: int = 0) -> int:
         """``haystack.find(needle, start)``, scanning no further than the search budget allows."""
@@ -114,13 +116,16 @@ class SymbolTable:
 
     def _may_hold(self, needle: bytes) -> bool:
         """False when ``needle`` cannot be in the table: a non-Go program's dynamic string table
-        can be megabytes (a large C++ program exports thousands of names), so the runtime's
-        names are ruled out by one search instead of one per name."""
-        if RUNTIME not in needle:
-            return True
-        if self._runtime is None:
-            self._runtime = self._find(self.names, RUNTIME) >= 0
-        return self._runtime
+        can be megabytes (a large C++ program exports thousands of names), so the names sharing
+        a key (:data:`KEYS`) are ruled out by one search for it instead of one per name."""
+        for key in KEYS:
+            if key in needle:
+                held = self._keys.get(key)
+                if held is None:
+                    held = self._keys[key] = self._find(self.names, key) >= 0
+                if not held:
+                    return False
+        return True
 
     def has_string(self, needle: bytes) -> bool:
         return self._may_hold(needle) and self._find(self.names, needle) >= 0
