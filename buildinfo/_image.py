@@ -114,6 +114,19 @@ class SymbolTable:
         budget.search -= (at + len(needle) if at >= 0 else end) - start
         return at
 
+    def _rfind(self, haystack: bytes, needle: bytes, end: int | None = None) -> int:
+        """``haystack.rfind(needle, 0, end)`` within the search budget (scanning back from
+        ``end``). Where only whether or where-all matters: CPython's rfind is about twice as fast
+        as find on symbol names (measured on Go .strtab and C .dynstr tables, Python 3.11)."""
+        budget = self.budget
+        if budget.search <= 0:
+            return -1
+        end = len(haystack) if end is None else end
+        start = max(0, end - budget.search - len(needle))
+        at = haystack.rfind(needle, start, end)
+        budget.search -= end - (at if at >= 0 else start)
+        return at
+
     def _may_hold(self, needle: bytes) -> bool:
         """False when ``needle`` cannot be in the table: a non-Go program's dynamic string table
         can be megabytes (a large C++ program exports thousands of names), so the names sharing
@@ -122,19 +135,20 @@ class SymbolTable:
             if key in needle:
                 held = self._keys.get(key)
                 if held is None:
-                    held = self._keys[key] = self._find(self.names, key) >= 0
+                    held = self._keys[key] = self._rfind(self.names, key) >= 0
                 if not held:
                     return False
         return True
 
     def has_string(self, needle: bytes) -> bool:
-        return self._may_hold(needle) and self._find(self.names, needle) >= 0
+        return self._may_hold(needle) and self._rfind(self.names, needle) >= 0
 
     def name_offsets(self, name: bytes) -> Iterator[int]:
         """Offsets in the string table where ``name`` ends a string (names may share tails), found
-        lazily: the first one is usually the only one."""
+        lazily and in table order: the first one is usually the only one. An absent name (most
+        lookups in a non-Go table) costs one backward search."""
         needle = self.prefix + name + b"\0"
-        if not self._may_hold(needle):
+        if not self._may_hold(needle) or self._rfind(self.names, needle) < 0:
             return
         i = self._find(self.names, needle)
         for _ in range(MAX_HITS):
@@ -150,18 +164,26 @@ class SymbolTable:
         answer is unknown (too many occurrences): ask for each name."""
         needle = self.prefix + package + b"."
         longest = max(map(len, names), default=0)
-        found: set[bytes] = set()
         table = self.names
-        i = self._find(table, needle)
-        for _ in range(MAX_TAILS):
-            if i < 0:
-                return found
-            start = i + len(needle)
+        # Every occurrence, searched backwards (the faster direction), then those a forward scan
+        # resuming after each match would meet: the same set whatever the needle's overlaps.
+        hits: list[int] = []
+        i = self._rfind(table, needle)
+        while i >= 0:
+            hits.append(i)
+            if len(hits) >= MAX_TAILS:
+                return None
+            i = self._rfind(table, needle, i + len(needle) - 1)
+        found: set[bytes] = set()
+        resume = 0
+        for i in reversed(hits):
+            if i < resume:
+                continue
+            start = resume = i + len(needle)
             end = table.find(b"\0", start, start + longest + 1)
             if end >= 0 and table[start:end] in names:
                 found.add(table[start:end])
-            i = self._find(table, needle, start)
-        return None
+        return found
 
     @property
     def entries(self) -> bytes:
