@@ -295,11 +295,15 @@ class ElfImage(Image):
         if load is None:
             return None
         key = FileRange(offset, size)
+        # The closure holds the cache, not the image: an image whose symbol table held a loader
+        # that held the image would be a reference cycle, and its buffers (the string tables,
+        # megabytes in a large program) would outlive the read until the cyclic collector ran.
+        regions = self._regions
 
         def once() -> bytes:
-            if key not in self._regions:
-                self._regions[key] = load()
-            return self._regions[key]
+            if key not in regions:
+                regions[key] = load()
+            return regions[key]
 
         return once
 
