@@ -181,7 +181,17 @@ class ElfImage(Image):
     def _load_map(self) -> list[Segment]:
         """The PT_LOAD segments, in header order: all that read_data needs."""
         if self._loads is None:
-            self._loads = [p for p in self.segments if p.type == PT_LOAD]
+            if self._segments is not None:
+                self._loads = [p for p in self._segments if p.type == PT_LOAD]
+            else:  # only these are decoded: the block's read needs no other program header
+                fmt = _STRUCTS[self.e, self.is64, "program"]
+                entries = fmt.iter_unpack(self._fixed(self._phdrs, self._phentsize, fmt.size))
+                if self.is64:
+                    self._loads = [Segment(t, f, off, vaddr, filesz)
+                                   for t, f, off, vaddr, _pa, filesz, _mem, _al in entries if t == PT_LOAD]
+                else:
+                    self._loads = [Segment(t, f, off, vaddr, filesz)
+                                   for t, off, vaddr, _pa, filesz, _mem, f, _al in entries if t == PT_LOAD]
         return self._loads
 
     @staticmethod
@@ -212,12 +222,10 @@ class ElfImage(Image):
         return out
 
     def section(self, name: str) -> Section | None:
-        offsets = self._name_offsets(name)
-        if offsets:
-            for i, sh_name in enumerate(self._shnames):
-                if sh_name in offsets:
-                    return self._section_at(i)
-        return None
+        """The first section (in header order) named ``name``."""
+        shnames = self._shnames
+        found = [shnames.index(off) for off in self._name_offsets(name) if off in shnames]
+        return self._section_at(min(found)) if found else None
 
     def name_of(self, s: Section) -> str:
         return cstr(self._names[s[SH_NAME] : s[SH_NAME] + 256]).decode("latin-1")
