@@ -163,8 +163,10 @@ class SymbolTable:
         per name ending, whose short needles match thousands of unrelated names. None when the
         answer is unknown (too many occurrences): ask for each name."""
         needle = self.prefix + package + b"."
-        longest = max(map(len, names), default=0)
         table = self.names
+        if len(table) <= len(needle):  # e.g. a Go PIE's .dynstr: one NUL
+            return set()
+        longest = max(map(len, names), default=0)
         # Every occurrence, searched backwards (the faster direction), then those a forward scan
         # resuming after each match would meet: the same set whatever the needle's overlaps.
         hits: list[int] = []
@@ -303,13 +305,14 @@ class Image:
         """Those of ``names`` that a symbol table may define in ``package`` (as ``package.name``),
         in their order: what is worth a :meth:`lookup`."""
         raw = frozenset(n.encode() for n in names)
+        needle = package.encode()
         keep: set[bytes] = set()
         for table in self.symbols():
-            found = table.members(package.encode(), raw)
+            found = table.members(needle, raw)
             if found is None:
                 return names
             keep |= found
-        return tuple(n for n in names if n.encode() in keep)
+        return tuple(n for n in names if n.encode() in keep) if keep else ()
 
     def has_gccgo_markers(self) -> bool:
         return any(t.has_string(m) for t in self.symbols() for m in GCCGO_MARKERS)
