@@ -119,6 +119,8 @@ def _writable(img: Image) -> list[tuple[int, bytes]]:
 def ldflags_version(ldflags: str, packages: tuple[str, ...]) -> str:
     """The value of the last `-X pkg.name=value` in ``ldflags`` whose package is one of
     ``packages`` (or below the main module) and whose name is a version variable."""
+    if "X" not in ldflags:  # no -X flag however it is quoted (the usual `-s -w`): no shlex pass
+        return ""
     try:
         args = shlex.split(ldflags)
     except ValueError:
