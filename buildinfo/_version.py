@@ -119,6 +119,8 @@ def _writable(img: Image) -> list[tuple[int, bytes]]:
 def ldflags_version(ldflags: str, packages: tuple[str, ...]) -> str:
     """The value of the last `-X pkg.name=value` in ``ldflags`` whose package is one of
     ``packages`` (or below the main module) and whose name is a version variable."""
+    if "X" not in ldflags:  # no -X flag however it is quoted (the usual `-s -w`): no shlex pass
+        return ""
     try:
         args = shlex.split(ldflags)
     except ValueError:
@@ -155,22 +157,19 @@ def symbol_version(img: Image, packages: tuple[str, ...]) -> str:
     """A version variable of package main or the main module, read through the symbol table."""
     if not img.symbols():
         return ""
-    wanted = tuple(f"{pkg}.{name}" for pkg in packages if pkg for name in _SYMBOL_VARS)
-    # One search per package rules out the names that are not there (usually all).
-    candidates = {f"{pkg}.{name}" for pkg in packages if pkg
-                  for name in img.may_define_in(pkg, _SYMBOL_VARS)}
-    for full in wanted:
-        if full in candidates:
-            addr = img.lookup(full)
-            if addr is None:
-                continue
-            raw = read_go_string(img, addr, MAX_VERSION_LEN)
-            if not raw:
-                continue
-            try:
-                value = raw.decode("ascii")
-            except UnicodeDecodeError:
-                continue
-            if RELEASE.fullmatch(value):
-                return value
+    # One search per package rules out the names that are not there (usually all); the rest are
+    # looked up in package order, then name order.
+    for full in [f"{pkg}.{name}" for pkg in packages if pkg for name in img.may_define_in(pkg, _SYMBOL_VARS)]:
+        addr = img.lookup(full)
+        if addr is None:
+            continue
+        raw = read_go_string(img, addr, MAX_VERSION_LEN)
+        if not raw:
+            continue
+        try:
+            value = raw.decode("ascii")
+        except UnicodeDecodeError:
+            continue
+        if RELEASE.fullmatch(value):
+            return value
     return ""

@@ -278,6 +278,14 @@ def test_devel_resolved_from_ldflags_and_symbol(tmp_path: Path) -> None:
     assert (obj["module_version"], obj["module_version_source"]) == ("1.4.2", "ldflags")
 
 
+def test_devel_resolved_from_a_quoted_x_flag() -> None:
+    """cmd/go splits -ldflags allowing quoted fields, so `-X` may be recorded quoted; a build
+    setting without -X (the usual `-s -w`) skips the split, one with it quoted still resolves."""
+    bi = read_build_info(_build("new", "linux", "amd64", '-ldflags=-s -w "-X" main.version=1.4.5'))
+    assert ("-ldflags", '-s -w "-X" main.version=1.4.5') in bi.settings
+    assert (bi.module_version, bi.module_version_source) == ("1.4.5", "ldflags")
+
+
 def test_version_candidates_are_ruled_out_by_package() -> None:
     """The one search per package finds a name wherever it ends a string (tails are shared),
     and gives up (None: search name by name) when the package occurs too often to check."""
