@@ -91,8 +91,11 @@ deps=$work/deps
 # shellcheck disable=SC2086
 (cd "$work/src" && apt-get "$@" -qq source --download-only $versions >&2)
 for dsc in "$work"/src/*.dsc; do
-    # dpkg-source checks every file against the .dsc's checksums; patches are applied below.
-    (cd "$work/src" && dpkg-source --no-check --skip-patches -x "$dsc" >/dev/null)
+    # apt checked every file against the Sources index of Debian's signed release; dpkg-source
+    # checks them again against the .dsc's checksums (it cannot check the uploader's signature
+    # without Debian's keyring of uploaders, and warns). Patches are applied below.
+    (cd "$work/src" && dpkg-source --skip-patches -x "$dsc" >>"$work/unpack.log" 2>&1) \
+        || { tail -n 20 "$work/unpack.log" >&2; log "unpacking $dsc failed"; exit 1; }
 done
 srcdir() { find "$work/src" -mindepth 1 -maxdepth 1 -type d -name "$1-*" | head -n 1; }
 
