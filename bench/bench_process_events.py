@@ -95,22 +95,8 @@ STORM_BUILD = gobuild.Build(program=gobuild.Program(module="example.com/storm", 
                             name="storm")
 # The Go program of the second storm (a fresh copy per exec): exits at once, or after the
 # milliseconds its argument says.
-TINY = """package main
-
-import (
-\t"os"
-\t"strconv"
-\t"time"
-)
-
-func main() {
-\tif len(os.Args) > 1 {
-\t\tms, _ := strconv.Atoi(os.Args[1])
-\t\ttime.Sleep(time.Duration(ms) * time.Millisecond)
-\t}
-}
-"""
-TINY_BUILD = gobuild.Build(program=gobuild.Program(module="example.com/tiny", files=(("main.go", TINY),)),
+TINY_BUILD = gobuild.Build(program=gobuild.Program(module="example.com/tiny",
+                                                  files=(("main.go", gobuild.SLEEP_EXEC),)),
                            flags=("-ldflags=-s -w",), name="tiny")
 
 

@@ -179,6 +179,30 @@ func main() {
 """
 
 
+# prog [ms [path args...]]: sleep ms milliseconds, then exec path when given, else exit (the exec
+# events' tests and their bench).
+SLEEP_EXEC = """package main
+
+import (
+\t"os"
+\t"strconv"
+\t"syscall"
+\t"time"
+)
+
+func main() {
+\tif len(os.Args) > 1 {
+\t\tms, _ := strconv.Atoi(os.Args[1])
+\t\ttime.Sleep(time.Duration(ms) * time.Millisecond)
+\t}
+\tif len(os.Args) > 2 {
+\t\tif err := syscall.Exec(os.Args[2], os.Args[2:], os.Environ()); err != nil {
+\t\t\tos.Exit(2)
+\t\t}
+\t}
+}
+"""
+
 @dataclass(frozen=True)
 class Program:
     """A Go main module: go.mod's module path, its files, and optional local modules beside it."""

@@ -25,7 +25,7 @@ from pathlib import Path
 import osqueryd
 import pytest
 import skips
-from gobuild import Build, Program, build, go_version_m
+from gobuild import SLEEP_EXEC, Build, Program, build, go_version_m
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the Linux process connector")
 
@@ -34,29 +34,7 @@ from go_processes.tables import _exec_source as source  # noqa: E402
 from go_processes.tables.go_process_events import TABLE  # noqa: E402
 from go_processes.tables.go_process_events_status import TABLE as STATUS  # noqa: E402
 
-# prog [ms [path args...]]: sleep ms milliseconds, then exec path when given, else exit.
-EXEC_PROG = """package main
-
-import (
-\t"os"
-\t"strconv"
-\t"syscall"
-\t"time"
-)
-
-func main() {
-\tif len(os.Args) > 1 {
-\t\tms, _ := strconv.Atoi(os.Args[1])
-\t\ttime.Sleep(time.Duration(ms) * time.Millisecond)
-\t}
-\tif len(os.Args) > 2 {
-\t\tif err := syscall.Exec(os.Args[2], os.Args[2:], os.Environ()); err != nil {
-\t\t\tos.Exit(2)
-\t\t}
-\t}
-}
-"""
-PROG_BUILD = Build(program=Program(module="example.com/execevents", files=(("main.go", EXEC_PROG),)),
+PROG_BUILD = Build(program=Program(module="example.com/execevents", files=(("main.go", SLEEP_EXEC),)),
                    name="execprog")
 GT, GE, LT, LE, EQ = 4, 32, 16, 8, 2
 
