@@ -6,6 +6,12 @@ otherwise). Since Linux 6.6 a subscriber may ask for exec events only; older ker
 form of the request, so they get the plain one and every fork and exit besides (filtered here).
 When the socket's receive buffer overflows the kernel drops events and the next ``recv`` fails
 with ENOBUFS: :class:`Overrun`, after which the caller opens a new subscription.
+
+The connector speaks for the host only: the kernel ignores a subscription from outside the
+initial pid or user namespace (events that still arrive, because someone else subscribed, name
+processes by their pids on the host, which a container's /proc would map to other processes or to
+none), and its netlink socket exists only in the initial network namespace. There a subscription
+is :class:`Unsupported`, never a source of wrong pids.
 """
 
 from __future__ import annotations
@@ -31,6 +37,27 @@ _HEAD = _NLMSGHDR.size + _CN_MSG.size
 _RCVBUF = 8 << 20  # about 10,000 queued events: a burst while a new executable is read
 _BATCH = 256  # events taken per wake-up before they are handled
 _FILTER_SINCE = (6, 6)  # proc_input {mcast_op, event_type}: exec events only
+# The inode numbers of the initial namespaces, fixed since Linux 3.8 (include/linux/proc_ns.h).
+_INITIAL_NS = {"pid": 0xEFFFFFFC, "user": 0xEFFFFFFD}
+
+
+class Unsupported(Exception):
+    """This process cannot subscribe: it runs in a namespace the connector does not serve."""
+
+
+def namespace_problem(proc: str = "/proc") -> str | None:
+    """Why the connector would not serve this process (a pid or user namespace that is not the
+    host's), or None. Unknown (no /proc/self/ns, kernels before 3.8) counts as the host's."""
+    for kind, initial in _INITIAL_NS.items():
+        try:
+            link = os.readlink(f"{proc}/self/ns/{kind}")
+        except OSError:
+            continue
+        if link != f"{kind}:[{initial}]":
+            return (f"this process runs in a {kind} namespace other than the host's ({link}): the kernel's "
+                    f"process connector serves only the initial pid and user namespaces (run the "
+                    f"extension in the host's, e.g. a container with hostPID)")
+    return None
 
 
 class Overrun(Exception):
@@ -57,19 +84,34 @@ def _request(op: int, filtered: bool) -> bytes:
 
 
 class Subscription:
-    """One subscription to exec events. Raises PermissionError without CAP_NET_ADMIN."""
+    """One subscription to exec events. Raises PermissionError without CAP_NET_ADMIN and
+    :class:`Unsupported` in a namespace the connector does not serve."""
 
     def __init__(self, timeout: float = 0.5) -> None:
+        problem = namespace_problem()
+        if problem:
+            raise Unsupported(problem)
         self._filtered = _kernel() >= _FILTER_SINCE
-        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC,
-                                   NETLINK_CONNECTOR)
+        try:
+            self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC,
+                                       NETLINK_CONNECTOR)
+        except OSError as e:  # a kernel built without CONFIG_PROC_EVENTS / CONFIG_CONNECTOR
+            if e.errno in (errno.EPROTONOSUPPORT, errno.EAFNOSUPPORT):
+                raise Unsupported(f"this kernel has no process connector: {e.strerror}") from None
+            raise
         try:
             try:  # as root, beyond net.core.rmem_max; otherwise what rmem_max allows
                 self._sock.setsockopt(socket.SOL_SOCKET, 33, _RCVBUF)  # SO_RCVBUFFORCE
             except OSError:
                 self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
             self._sock.bind((0, CN_IDX_PROC))
-            self._sock.sendto(_request(PROC_CN_MCAST_LISTEN, self._filtered), (0, 0))
+            try:
+                self._sock.sendto(_request(PROC_CN_MCAST_LISTEN, self._filtered), (0, 0))
+            except ConnectionRefusedError:  # no kernel end: not the initial network namespace
+                raise Unsupported("this process runs in a network namespace other than the host's: the "
+                                  "kernel's process connector exists only in the initial one (run the "
+                                  "extension with the host's network, e.g. a container with hostNetwork)"
+                                  ) from None
             self._sock.settimeout(timeout)
         except BaseException:
             self._sock.close()

@@ -13,7 +13,8 @@ rows over the bound are counted and shown by go_process_events_status.
 A supervisor thread runs the reader: if the reader dies (any exception), the supervisor says so
 and starts it again after a back-off (0.5 s doubling to 60 s; reset after a minute of running),
 so the extension never goes down with it. Without the privilege to subscribe (CAP_NET_ADMIN) the
-source stops and says so; every other table keeps serving.
+source stops and says so, as it does in a namespace the kernel's process connector does not serve
+(a container without the host's pid, user or network namespace); every other table keeps serving.
 
 Settings, first that is set (as for the vulnerability database): the extension's flags
 ``--events_expiry`` / ``--events_max``, the environment variables ``GO_PROCESSES_EVENTS_EXPIRY`` /
@@ -196,7 +197,7 @@ class Source:
             backoff = min(backoff * 2, _BACKOFF_MAX)
 
     def _read(self) -> None:
-        from ..procs._connector import Overrun, Subscription
+        from ..procs._connector import Overrun, Subscription, Unsupported
 
         pending: queue.Queue[tuple[int, Opened] | None] = queue.Queue(_PENDING)
         detector = threading.Thread(target=self._detect, args=(pending,), name="go_process_events detector",
@@ -208,6 +209,10 @@ class Source:
                 self.state = "no privilege"
                 self.error = (f"no privilege: subscribing to the kernel's process connector needs "
                               f"CAP_NET_ADMIN (run as root): {e.strerror or e}")
+                log.warning("go_process_events: %s; the table answers no rows", self.error)
+                return
+            except Unsupported as e:
+                self.state, self.error = "unsupported", f"unsupported: {e}"
                 log.warning("go_process_events: %s; the table answers no rows", self.error)
                 return
             try:

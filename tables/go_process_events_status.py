@@ -15,7 +15,8 @@ COLUMNS = (
     Column("running", T.INTEGER, "1 when the reader is subscribed to exec events, else 0"),
     Column("state", T.TEXT,
            "running, starting, restarting (the reader died; it is restarted after a back-off), "
-           "no privilege (subscribing needs CAP_NET_ADMIN), unsupported (not Linux) or stopped"),
+           "no privilege (subscribing needs CAP_NET_ADMIN), unsupported (not Linux, or a pid, user or "
+           "network namespace other than the host's: the kernel serves only those) or stopped"),
     Column("since", T.BIGINT,
            "When the running subscription began, seconds since the epoch; NULL when not running"),
     Column("error", T.TEXT,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import json
 import os
 import shutil
 import subprocess
@@ -417,3 +418,45 @@ def test_the_extension_serves_the_rows_through_its_socket(prog) -> None:
         assert (row["path"], row["version"], row["module"]) == (str(exe), oracle["GoVersion"],
                                                                 oracle["Main"]["Path"])
         assert int(row["time"]) >= since
+
+
+# The source in a process of its own, inside namespaces made by unshare: its status and rows after
+# a Go exec of its own, as JSON.
+IN_NAMESPACE = """
+import json, subprocess, sys, time
+from go_processes.tables import QueryContext, run, serving
+from go_processes.tables._exec_source import SOURCE
+from go_processes.tables.go_process_events import TABLE
+from go_processes.tables.go_process_events_status import TABLE as STATUS
+with serving([TABLE]):
+    deadline = time.monotonic() + 10
+    while SOURCE.state in ("starting", "stopped") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    subprocess.run([sys.argv[1], "200"], check=True)
+    time.sleep(0.5)
+    [st], _ = run(STATUS, QueryContext())
+    found, _ = run(TABLE, QueryContext())
+    print(json.dumps({"status": dict(st), "rows": [dict(r) for r in found]}))
+"""
+
+
+@pytest.mark.parametrize(("unshare", "kind"), [(["-p", "-f", "--mount-proc"], "pid"), (["-U", "-r"], "user"),
+                                               (["-n"], "network")])
+def test_in_a_namespace_the_kernel_does_not_serve_the_status_says_unsupported(prog, unshare, kind) -> None:
+    """A container without the host's pid, user or network namespace. This test holds a
+    subscription of its own on the host meanwhile, so the kernel does send events (with the
+    host's pids) into the pid namespace: they must not become rows there."""
+    exe, _ = prog
+    if not shutil.which("unshare"):
+        pytest.fail("util-linux unshare is part of the test set-up")
+    with serving_events():
+        p = subprocess.run(["unshare", *unshare, sys.executable, "-c", IN_NAMESPACE, str(exe)],
+                           capture_output=True, text=True, timeout=60)
+    if p.returncode != 0 and "unshare failed" in p.stderr:
+        skips.skip(skips.SANDBOX, f"unshare {' '.join(unshare)} failed: {p.stderr[-200:]}")
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = json.loads(p.stdout)
+    st = out["status"]
+    assert (st["running"], st["state"], out["rows"]) == (0, "unsupported", [])
+    assert f"{kind} namespace other than the host's" in st["error"]
+    assert "unsupported" in p.stderr  # the log says it too
