@@ -57,20 +57,27 @@ import os, signal, time
 from go_processes.buildinfo import identity_of
 from go_processes.tables._shared import DETECTOR
 victims = {int(p) for p in os.environ["VICTIMS"].split(",")}
+trace = os.environ["HOOK_TRACE"]
 real = DETECTOR.detect
+def _note(line):
+    with open(trace, "a") as f:
+        f.write(line + "\\n")
 def _same_file(pid, identity):
     try:
         return identity_of(os.stat(f"/proc/{pid}/exe"))[:2] == tuple(identity)[:2]
     except OSError:
         return False
 def detect(identity, open_fd):
-    pid = next((int(a.split("/")[2]) for a in getattr(open_fd, "args", ())
-                if isinstance(a, str) and a.startswith("/proc/")), None)
+    args = getattr(open_fd, "args", ())
+    pid = next((int(a.split("/")[2]) for a in args
+                if isinstance(a, str) and a.startswith("/proc/") and a.split("/")[2].isdigit()), None)
     if pid is None:
         pid = next((v for v in sorted(victims) if _same_file(v, identity)), None)
+    _note(f"detect {identity} pid={pid} args={args!r} victims={sorted(victims)}")
     if pid in victims:
         victims.clear()
         os.kill(pid, signal.SIGKILL)
+        _note(f"killed {pid}")
         deadline = time.monotonic() + 30
         while os.path.exists(f"/proc/{pid}/exe") and time.monotonic() < deadline:
             try:
@@ -87,31 +94,38 @@ main(sys.argv[1:])
 
 @pytest.mark.parametrize("constrained", [False, True], ids=["full-scan", "pid-in"])
 def test_a_process_exiting_mid_scan_hides_no_other_process_on_its_binary(spawner, tmp_path, constrained):
-    # The hook makes the race certain once the detector reads the file; a full-suite CI run once
-    # saw it not fire (neither victim killed, cause not found), so the set-up is tried again on a
-    # fresh file, up to three times; the property is asserted on every try where the race happened.
+    # The hook makes the race certain once the detector reads the file. A full-suite CI run once
+    # saw it not fire (neither victim killed); the hook now leaves a trace of every read, shown if
+    # it never fires, and the set-up is tried again on a fresh file, up to three times. The
+    # property is asserted on every try where the race happened.
+    traces = []
     for attempt in range(3):
         exe = tmp_path / f"shared-binary-{attempt}"  # a binary no other process runs: no cache knows it
         exe.write_bytes(build_fixture("default").read_bytes())
         exe.chmod(0o755)
         a = spawner.popen([str(exe), "sleep"])
         b = spawner.popen([str(exe), "sleep"])
-        env = {**_env(), "VICTIMS": f"{a.pid},{b.pid}"}
+        trace = tmp_path / f"hook-{attempt}.trace"
+        env = {**_env(), "VICTIMS": f"{a.pid},{b.pid}", "HOOK_TRACE": str(trace)}
         with osqueryd.OsqueryD(osqueryd.python_command(_KILL_INSIDE_DETECT), env=env) as osq:
             osq.wait_ready()
             pids = {"pid": [a.pid, b.pid]} if constrained else {}
             ctx = osq.context("go_processes", ["pid", "path"], **pids)
             rows = [r for r in osq.client(timeout=120).generate("go_processes", ctx) if r["path"] == str(exe)]
-        dead = [p for p in (a, b) if p.poll() is not None]
-        if not dead:
-            a.kill()
-            b.kill()
+        lines = trace.read_text().splitlines() if trace.exists() else []
+        killed = [int(line.split()[1]) for line in lines if line.startswith("killed ")]
+        if not killed:
+            traces.append(f"try {attempt}: victims {a.pid},{b.pid}; rows {rows}; hook trace {lines}")
             continue
-        assert len(dead) == 1 and dead[0].returncode == -signal.SIGKILL  # the race happened, to one
-        (survivor,) = {a.pid, b.pid} - {dead[0].pid}
-        assert _pids(rows) == {survivor}
+        (victim,) = killed
+        dead = next(p for p in (a, b) if p.pid == victim)
+        assert dead.wait(timeout=30) == -signal.SIGKILL
+        (survivor,) = (p for p in (a, b) if p.pid != victim)
+        assert survivor.poll() is None  # the race happened to one of them
+        assert _pids(rows) == {survivor.pid}
         return
-    pytest.fail("the race never happened in three tries: the hook never saw a victim's file read")
+    pytest.fail("the race never happened in three tries: the hook never saw a victim's file read\n"
+                + "\n".join(traces))
 
 
 # --- a constraint only narrows ---------------------------------------------------------------------
