@@ -1,23 +1,24 @@
 """Print what a PyInstaller one-file executable needs from the host: the .deb's ``Depends`` field
 (``deb``) or the RPM's ``Requires``, one per line (``rpm``).
 
-The bundle carries its own libraries. What the host must still provide is glibc, at the floor
-glibc_floor.py computes over every ELF file, and each library some ELF file names in DT_NEEDED
-without the bundle carrying it; the bootloader's own DT_NEEDED always counts, since it runs
-before anything is unpacked (PyInstaller's stock Linux bootloader links the host's libz to
-inflate the archive). A library outside glibc and the table below stops the build: a new host
-dependency is a decision for a person, not for this script.
-Run with the build virtualenv's Python (it imports PyInstaller's archive reader).
+The bundle carries its own libraries. What the host must still provide is glibc, at the floor of
+the highest ``GLIBC_2.NN`` symbol version any ELF file requires (the bootloader is the only ELF
+file dpkg-shlibdeps or lintian can see; the interpreter and extension modules inside the archive
+need glibc too, usually a newer one), and each library some ELF file names in DT_NEEDED without
+the bundle carrying it; the bootloader's own DT_NEEDED always counts, since it runs before
+anything is unpacked (PyInstaller's stock Linux bootloader links the host's libz to inflate the
+archive). A library outside glibc and the table below stops the build: a new host dependency is
+a decision for a person, not for this script. Both are read by elfdeps.py, as the loader reads
+them. Run with the build virtualenv's Python (it imports PyInstaller's archive reader).
 """
 
 from __future__ import annotations
 
 import os
-import struct
 import sys
 
-from glibc_floor import glibc_floor
-from PyInstaller.archive.readers import CArchiveReader
+from elfdeps import glibc_version, requirements
+from PyInstaller.archive.readers import ArchiveReadError, CArchiveReader
 
 # glibc's own libraries on x86_64: the libc6 / glibc package provides every one of them.
 GLIBC_SONAMES = frozenset({
@@ -29,55 +30,47 @@ GLIBC_SONAMES = frozenset({
 OTHER_LIBS = {
     "libz.so.1": ("zlib1g (>= 1:1.2.0)", "libz.so.1()(64bit)"),
 }
-
-_SHT_DYNAMIC = 6
-_DT_NEEDED = 1
-_MAX_ENTRIES = 4096  # a real .dynamic has a few dozen
+_OLDEST = (2, 17, 0)  # what the build targets: the floor when nothing asks for a numbered version
 
 
-def dt_needed(data: bytes) -> list[str]:
-    """DT_NEEDED names of a little-endian ELF64 file (what x86_64 builds are); [] if it has none."""
-    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
-        raise ValueError("not a little-endian ELF64 file")
-    shoff, = struct.unpack_from("<Q", data, 0x28)
-    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
-    sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
-    names: list[str] = []
-    for _name, sh_type, _flags, _addr, offset, size, link, _info, _align, _entsize in sections:
-        if sh_type != _SHT_DYNAMIC:
-            continue
-        strtab_offset = sections[link][4]
-        for i in range(min(size // 16, _MAX_ENTRIES)):
-            tag, value = struct.unpack_from("<qQ", data, offset + 16 * i)
-            if tag == 0:
-                break
-            if tag == _DT_NEEDED:
-                start = strtab_offset + value
-                names.append(data[start:data.index(b"\0", start)].decode())
-    return names
-
-
-def host_libraries(path: str) -> set[str]:
-    """Sonames the host must provide: the bootloader's, and those the bundle names but lacks."""
+def _elf_files(path: str) -> tuple[bytes, dict[str, bytes]]:
+    """The bootloader's bytes, and name -> contents of every ELF file in the bundle's archive."""
     with open(path, "rb") as f:
-        needed = set(dt_needed(f.read()))
+        bootloader = f.read()
     archive = CArchiveReader(path)
-    bundled: set[str] = set()
-    wanted: set[str] = set()
+    members = {}
     for name in archive.toc:
-        bundled.add(os.path.basename(name))
         data = archive.extract(name)
-        if isinstance(data, bytes) and data.startswith(b"\x7fELF"):
-            wanted.update(dt_needed(data))
-    return needed | (wanted - bundled)
+        members[name] = data if isinstance(data, bytes) and data.startswith(b"\x7fELF") else b""
+    return bootloader, members
+
+
+def needs(path: str) -> tuple[tuple[int, int, int], set[str]]:
+    """The glibc floor, and the sonames the host must provide: the bootloader's, and those the
+    bundle names but lacks."""
+    bootloader, members = _elf_files(path)
+    floor = _OLDEST
+    boot = requirements(bootloader)
+    host = set(boot.needed)
+    wanted: set[str] = set()
+    for data in [bootloader, *members.values()]:
+        if not data:
+            continue
+        reqs = requirements(data)
+        if data is not bootloader:
+            wanted.update(reqs.needed)
+        for versions in reqs.versions.values():
+            floor = max([floor, *(v for v in map(glibc_version, versions) if v is not None)])
+    bundled = {os.path.basename(name) for name in members}
+    return floor, host | (wanted - bundled)
 
 
 def dependencies(path: str, kind: str) -> list[str]:
     """The dependency list for ``kind`` ("deb" or "rpm"); ValueError names an unknown library."""
-    minor, patch = glibc_floor(path)
-    floor = f"2.{minor}" + (f".{patch}" if patch else "")
+    (major, minor, patch), libraries = needs(path)
+    floor = f"{major}.{minor}" + (f".{patch}" if patch else "")
     out = [f"libc6 (>= {floor})" if kind == "deb" else f"glibc >= {floor}"]
-    for soname in sorted(host_libraries(path) - GLIBC_SONAMES):
+    for soname in sorted(libraries - GLIBC_SONAMES):
         if soname not in OTHER_LIBS:
             raise ValueError(f"the bundle needs {soname} from the host: name its package in {__file__}")
         out.append(OTHER_LIBS[soname][0 if kind == "deb" else 1])
@@ -90,8 +83,10 @@ def main() -> None:
         sys.exit(f"usage: {sys.argv[0]} EXECUTABLE deb|rpm")
     try:
         deps = dependencies(path, kind)
-    except ValueError as e:
+    except ValueError as e:  # elfdeps.ElfError included
         sys.exit(f"host_deps.py: {e}")
+    except ArchiveReadError as e:
+        sys.exit(f"host_deps.py: {path} is not a PyInstaller one-file executable: {e}")
     print(", ".join(deps) if kind == "deb" else "\n".join(deps))
 
 

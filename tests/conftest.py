@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
-# tests import their helpers (gobuild, osqueryd) as top-level modules.
+# tests import their helpers (gobuild, osqueryd) as top-level modules, and packaging's ELF reader
+# (elfdeps) as the packaging scripts do.
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1] / "packaging"))
 
 import skips
 

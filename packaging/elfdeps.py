@@ -1,5 +1,6 @@
 """What the dynamic loader asks of a host before an ELF file runs: its DT_NEEDED libraries and the
-symbol versions its verneed entries (.gnu.version_r) require from each.
+symbol versions its verneed entries (.gnu.version_r) require from each. The one ELF reader of
+the packaging scripts (host_deps.py) and of the tests that check what they build.
 
 Read the way ld.so reads them: through the PT_DYNAMIC segment and the addresses in it mapped by the
 PT_LOAD segments, not from section headers (a file may lack them) and not by searching the bytes
