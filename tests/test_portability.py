@@ -411,6 +411,49 @@ def test_registers_and_answers_in_debian_11(bullseye_root: Path, artefacts: tupl
                 assert not foreign, f"mapped from the host's userland, not glibc's: {foreign}"
 
 
+DEB_EXT = "/usr/libexec/osquery-go-processes/go_processes.ext"
+LOAD = "/etc/osquery/extensions.load"
+
+
+def test_the_deb_installs_answers_and_purges_in_debian_11(bullseye_root: Path, artefacts: tuple[Path, Path],
+                                                          go_sleeper: int) -> None:
+    """Debian 11's own dpkg (1.20) installs the .deb: it reads the archive's compression, checks
+    Depends against Debian 11's libc6 2.31 and runs the postinst under that root's /bin/sh. The
+    extension it installed registers and answers; purging it leaves the administrator's
+    extensions.load as it was."""
+    deb = artefacts[1]
+    exe = os.readlink(f"/proc/{go_sleeper}/exe")
+    want = gobuild.go_version_m(exe)
+    assert want is not None, f"go version -m does not read {exe}"
+    with overlay(bullseye_root) as root:
+        shutil.copyfile(deb, root / "tmp" / deb.name)
+        (root / "etc" / "osquery").mkdir(parents=True)
+        (root / LOAD.lstrip("/")).write_text("/opt/other/ext.ext")  # another's line, no final newline
+
+        def dpkg(*args: str) -> str:
+            r = subprocess.run(in_root(root, f"PATH={SBIN_PATH}", "dpkg", *args), capture_output=True,
+                               text=True, timeout=300)
+            assert r.returncode == 0, f"dpkg {' '.join(args)}:\n{r.stdout[-2000:]}{r.stderr[-2000:]}"
+            return r.stdout
+
+        dpkg("-i", f"/tmp/{deb.name}")
+        status = dpkg("-s", "osquery-go-processes")
+        assert "Status: install ok installed" in status and "Depends: libc6 (>= 2.17)" in status, status
+        installed = root / DEB_EXT.lstrip("/")
+        assert installed.read_bytes() == artefacts[0].read_bytes()
+        assert (root / LOAD.lstrip("/")).read_text() == f"/opt/other/ext.ext\n{DEB_EXT}\n"
+        with RootedOsqueryD(root, in_root(root, DEB_EXT)) as osq:
+            registered = osq.wait_registered(timeout=60)
+            assert registered.code == 0, registered.message
+            osq.wait_ready()
+            rows = osq.client().generate("go_processes", osq.context("go_processes", pid=[go_sleeper]))
+            assert [(r["path"], r["version"], r["module"]) for r in rows] == [
+                (exe, want["GoVersion"], want["Main"]["Path"])]
+        dpkg("--purge", "osquery-go-processes")
+        assert not installed.exists()
+        assert (root / LOAD.lstrip("/")).read_text() == "/opt/other/ext.ext"
+
+
 DB_URL_PATH = "/good.zip"  # test_vulndb's https_server: two entries, modified 2026-02-01
 LOCATION_IN_ROOT = "/var/lib/osquery-go-processes/vulndb"
 DEBIAN_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
