@@ -532,6 +532,22 @@ def test_vulndb_update_honours_ssl_cert_file(debian_11_with_ext: Path, https_ser
     _assert_installed(root, _vulndb_update(root, url, "SSL_CERT_FILE=/etc/go-processes-test-ca.pem"))
 
 
+def test_vulndb_update_honours_ssl_cert_dir(debian_11_with_ext: Path, https_server: tuple[str, str]) -> None:
+    """SSL_CERT_DIR names a directory of CAs by subject hash (OpenSSL's other variable), made with
+    that userland's own `openssl rehash`; the system bundle is not used then."""
+    root, (url, ca) = debian_11_with_ext, https_server
+    cas = root / "etc" / "go-processes-cas"
+    cas.mkdir()
+    shutil.copyfile(ca, cas / "test-ca.pem")
+    # Without the hash link OpenSSL looks the CA up by: nothing to trust, nothing installed.
+    _assert_refused(root, _vulndb_update(root, url, "SSL_CERT_DIR=/etc/go-processes-cas"))
+    r = subprocess.run(["chroot", str(root), "/usr/bin/env", "-i", f"PATH={SBIN_PATH}", "openssl", "rehash",
+                        "/etc/go-processes-cas"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [p.name for p in cas.iterdir() if p.name.endswith(".0")], "openssl rehash made no hash link"
+    _assert_installed(root, _vulndb_update(root, url, "SSL_CERT_DIR=/etc/go-processes-cas"))
+
+
 @pytest.mark.parametrize("bundle", list(OTHER_BUNDLES.values()), ids=list(OTHER_BUNDLES))
 def test_vulndb_update_finds_other_distributions_ca_bundle(debian_11_with_ext: Path,
                                                            https_server: tuple[str, str],
