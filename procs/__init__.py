@@ -166,7 +166,6 @@ class Reader:
                 # Gone before its details were read: the file still says whether that was a loss.
                 opened = Opened(fd, None, "", _NOWHERE)
             else:
-                proc = p.as_seen(proc)
                 cmd = p.cmdline(pid)
                 where = placement(pid, cgroup=True, namespaces=True, start_time=proc.start_time)
                 if fd < 0:

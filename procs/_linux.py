@@ -14,7 +14,6 @@ the initial environment) is cached per (pid, start time, executable identity).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import posixpath
@@ -183,21 +182,6 @@ def cmdline(pid: int) -> str:
     return data.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")
 
 
-def as_seen(proc: Process) -> Process:
-    """``proc`` with its path as the process itself sees it: the exe link is spelled from the
-    mount namespace's root, so under a chroot (a root that is a directory of that tree) the
-    root's own path is taken off the front."""
-    if not proc.path:
-        return proc
-    try:
-        root = os.readlink(f"/proc/{proc.pid}/root")
-    except OSError:
-        return proc
-    if root != "/" and proc.path.startswith(root + "/"):
-        return dataclasses.replace(proc, path=proc.path[len(root):])
-    return proc
-
-
 def _real_uid(base: str) -> int:
     """The first field of the ``Uid:`` line of /proc/<pid>/status; -1 when there is none."""
     data = _read_once(base + "/status")
@@ -211,7 +195,17 @@ def _real_uid(base: str) -> int:
 
 
 def _path(base: str, st: os.stat_result) -> tuple[str, int]:
+    """The executable's path as the process itself sees it, and whether a name still leads to it.
+    The kernel spells the exe link from our root: under a chroot (a root that is a directory of
+    our tree) the root's own path is taken off the front, so every table names the file as the
+    process does, and as go_executables' pid_with_namespace resolves it."""
     link = os.readlink(os.fsencode(base + "/exe"))
+    try:
+        root = os.readlink(os.fsencode(base + "/root"))
+    except OSError:
+        root = b"/"
+    if root != b"/" and link.startswith(root + b"/"):
+        link = link[len(root):]
     on_disk = 1
     # st_nlink 0: the file is gone. Otherwise the name the process ran by was unlinked (the inode
     # lives on under another name) unless the file is literally called "x (deleted)".

@@ -101,11 +101,6 @@ def cmdline(pid: int) -> str:
         return ""
 
 
-def as_seen(proc: Process) -> Process:
-    """``proc``'s path is already the one the process sees."""
-    return proc
-
-
 def exe_opener(pid: int, seen: _Seen) -> Callable[[], int]:
     return _opener(seen.path)
 

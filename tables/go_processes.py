@@ -36,7 +36,8 @@ COLUMNS = (
     Column("exe", T.TEXT,
            "Process name as gops shows it: comm, or argv[0]'s base name when comm is truncated"),
     Column("path", T.TEXT,
-           "Path to the executable as the process sees it, without the ' (deleted)' suffix"),
+           "Path to the executable as the process sees it (inside its chroot or container), without the "
+           "' (deleted)' suffix"),
     build_columns.column("version"),
     Column("agent", T.INTEGER,
            "1 when a gops agent is really listening: the process's own pidfile names a port on which the "

@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -172,6 +173,46 @@ def test_executables_pid_with_namespace_zero_keeps_the_host_rows(tmp_path):
             "go_executables", directory=[tmp_path], pid_with_namespace=[0, os.getpid()]))
         assert sorted((r["path"], r["pid_with_namespace"]) for r in both) == [
             (str(exe), "0"), (str(exe), str(os.getpid()))]
+
+
+# --- a chrooted process's path ---------------------------------------------------------------------
+
+def test_a_chrooted_process_is_named_by_the_path_it_sees_in_every_table(spawner, tmp_path):
+    """chroot into a directory of this tree: the kernel spells the exe link from our root, with
+    the jail's path in front. Every table names the file as the process sees it (as
+    go_process_events always did), so a join on path holds and go_executables' pid_with_namespace
+    finds it; deleted, it is still named so, with on_disk 0."""
+    if os.geteuid() != 0:
+        pytest.skip("chroot needs root")
+    jail = tmp_path / "jail"
+    (jail / "opt" / "app").mkdir(parents=True)
+    inside = jail / "opt" / "app" / "prog"
+    inside.write_bytes(build_fixture("default").read_bytes())
+    inside.chmod(0o755)
+    p = spawner.popen(["chroot", str(jail), "/opt/app/prog", "sleep"])
+    deadline = time.monotonic() + 30  # a watchdog: chroot execs the program at once
+    while os.readlink(f"/proc/{p.pid}/exe") != str(inside):
+        assert time.monotonic() < deadline, "chroot never exec'd the program"
+        time.sleep(0.01)
+    with osqueryd.OsqueryD(env=_env()) as osq:
+        osq.wait_ready()
+        client = osq.client(timeout=120)
+
+        def by_pid(table: str) -> list[dict[str, str]]:
+            return client.generate(table, osq.context(table, pid=[p.pid]))
+
+        [row] = by_pid("go_processes")
+        assert (row["path"], row["on_disk"]) == ("/opt/app/prog", "1")
+        modules = by_pid("go_modules")
+        assert modules and {r["path"] for r in modules} == {"/opt/app/prog"}
+        assert client.generate("go_processes", osq.context("go_processes", pid=[p.pid],
+                                                           path=["/opt/app/prog"])) == [row]
+        [found] = client.generate("go_executables", osq.context(
+            "go_executables", path=["/opt/app/prog"], pid_with_namespace=[p.pid]))
+        assert (found["path"], found["version"]) == ("/opt/app/prog", row["version"])
+        inside.unlink()
+        [gone] = by_pid("go_processes")
+        assert (gone["path"], gone["on_disk"]) == ("/opt/app/prog", "0")
 
 
 # --- the gops agent behind a root-owned symlink ---------------------------------------------------
