@@ -30,6 +30,7 @@ from gobuild import SLEEP_EXEC, Build, Program, build, go_version_m
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the Linux process connector")
 
+from go_processes.procs._connector import namespace_problem  # noqa: E402
 from go_processes.tables import QueryContext, run, serving  # noqa: E402
 from go_processes.tables import _exec_source as source  # noqa: E402
 from go_processes.tables.go_process_events import TABLE  # noqa: E402
@@ -48,6 +49,9 @@ LIVES = "200"
 def prog() -> tuple[Path, dict]:
     if os.geteuid() != 0:
         skips.skip(skips.NEEDS_ROOT, "subscribing to the kernel's process connector needs CAP_NET_ADMIN")
+    problem = namespace_problem()
+    if problem:  # a container: the kernel serves the connector to the host's namespaces only
+        skips.skip(skips.SANDBOX, problem)
     exe = build(PROG_BUILD)
     oracle = go_version_m(exe)
     assert oracle is not None and oracle["Main"]["Path"] == "example.com/execevents"
