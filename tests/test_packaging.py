@@ -498,6 +498,53 @@ def _bundle_needs(ext: Path, work: Path) -> tuple[str, set[str]]:
     return ".".join(map(str, max(versions))), host - GLIBC_LIBS
 
 
+def _host_deps_with(monkeypatch: pytest.MonkeyPatch, bootloader: Path, members: dict[str, Path | None],
+                    kind: str) -> list[str]:
+    """packaging/host_deps.py's answer for a bundle of these real ELF files (None: a member that
+    is no ELF file, such as a bundled library's name only)."""
+    pytest.importorskip("PyInstaller", reason="host_deps.py imports PyInstaller (.ci/deps installs it)")
+    import host_deps
+
+    def files(_: str) -> tuple[bytes, dict[str, bytes]]:
+        return bootloader.read_bytes(), {n: p.read_bytes() if p else b"" for n, p in members.items()}
+
+    monkeypatch.setattr(host_deps, "_elf_files", files)
+    return host_deps.dependencies("bundle", kind)
+
+
+def test_host_deps_decides_from_the_files_not_from_a_list(monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path: Path) -> None:
+    """The dependency logic on programs built here: a library the bundle lacks stops the build,
+    naming it; the same library bundled is none of the host's business; the bootloader's own
+    libz is the host's even when a libz is bundled (it runs before anything is unpacked); the
+    floor is the newest GLIBC_ version readelf lists among them."""
+    if shutil.which("gcc") is None or shutil.which("readelf") is None:
+        pytest.skip("gcc and binutils are not installed (.ci/deps installs them)")
+    libz = Path("/lib/x86_64-linux-gnu/libz.so.1")
+    (tmp_path / "p.c").write_text("#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n")
+    built = {}
+    for name, extra in (("plain", []), ("gcc_s", ["-Wl,--no-as-needed", "-lgcc_s"]),
+                        ("z", ["-Wl,--no-as-needed", str(libz)])):
+        subprocess.run(["gcc", "-o", name, "p.c", *extra], cwd=tmp_path, check=True, capture_output=True,
+                       timeout=120)
+        built[name] = tmp_path / name
+    with pytest.raises(ValueError, match=r"needs libgcc_s\.so\.1 from the host"):
+        _host_deps_with(monkeypatch, built["plain"], {"prog": built["gcc_s"]}, "deb")
+    versions = set()
+    for path in built.values():
+        needs = _readelf(["-V"], path).partition("Version needs section")[2]
+        versions |= {tuple(int(n) for n in v.split(".")) for v in
+                     re.findall(r"Name: GLIBC_(\d+\.\d+(?:\.\d+)?)\s", needs.split("Version definition")[0])}
+    floor = ".".join(map(str, max(versions)))
+    bundled_gcc_s = {"prog": built["gcc_s"], "lib/libgcc_s.so.1": None}
+    assert _host_deps_with(monkeypatch, built["plain"], bundled_gcc_s, "deb") == [
+        f"libc6 (>= {max(floor, '2.17', key=lambda v: tuple(map(int, v.split('.'))))})"]
+    members = {**bundled_gcc_s, "z": built["z"], "libz.so.1": None}
+    assert _host_deps_with(monkeypatch, built["z"], members, "deb")[1:] == ["zlib1g (>= 1:1.2.0)"]
+    assert _host_deps_with(monkeypatch, built["z"], members, "rpm")[1:] == ["libz.so.1()(64bit)"]
+    assert _host_deps_with(monkeypatch, built["plain"], members, "rpm")[1:] == []
+
+
 def test_package_dependencies_follow_the_bundle(artefacts: tuple[Path, Path], rpm_pkg: Path,
                                                 tmp_path: Path) -> None:
     """Depends and Requires name glibc at the floor of every ELF file in the bundle and nothing
