@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 from ..buildinfo import BuildInfo
 from ..buildinfo import godebug as rules
+from ..common import Cache
 from ..procs import Process, godebug, gops_agent, placement, running_go
 from . import _build_columns as build_columns
 from . import _shared
@@ -117,15 +118,30 @@ def generate(context: QueryContext) -> Iterator[Row]:
         yield row
 
 
+# id(info) -> (info, fips_mode, godebug, godebug_insecure) of a process without a GODEBUG variable
+# (nearly every one): then a pure function of the BuildInfo, memoised as build_columns.values is.
+_WITHOUT_ENV: Cache[int, tuple[BuildInfo, str, str, str]] = Cache(4096)
+
+
 def _godebug_columns(row: dict[str, object], proc: Process, info: BuildInfo) -> None:
     env = godebug(proc)
-    row["fips_mode"] = rules.fips_mode(info, env, env is not None)
-    if env is None:
-        row["godebug"] = row["godebug_insecure"] = "unknown"
+    if env == "":
+        cached = _WITHOUT_ENV.get(id(info))
+        if cached is None or cached[0] is not info:
+            cached = (info, *_posture(info, env))
+            _WITHOUT_ENV.put(id(info), cached)
+        _, row["fips_mode"], row["godebug"], row["godebug_insecure"] = cached
         return
+    row["fips_mode"], row["godebug"], row["godebug_insecure"] = _posture(info, env)
+
+
+def _posture(info: BuildInfo, env: str | None) -> tuple[str, str, str]:
+    """fips_mode, godebug and godebug_insecure for the GODEBUG variable ``env`` (None: unreadable)."""
+    fips_mode = rules.fips_mode(info, env, env is not None)
+    if env is None:
+        return fips_mode, "unknown", "unknown"
     settings = rules.effective(info, env)
-    row["godebug"] = rules.render(settings)
-    row["godebug_insecure"] = rules.render(rules.insecure(settings))
+    return fips_mode, rules.render(settings), rules.render(rules.insecure(settings))
 
 
 TABLE = Table(
