@@ -2,11 +2,13 @@
 
 Two kinds of proof. The floor: what the dynamic loader asks of the host (symbol versions and
 DT_NEEDED libraries), read from the bootloader and from every ELF file bundled in
-dist/go_processes.ext. And a real older userland: a minimal Debian 11 root (glibc 2.31, as Ubuntu
-20.04), made by debootstrap once per machine and cached outside the checkout, in which the single
-file registers with the osqueryd stand-in through a socket inside that root, answers for a running
-Go program, and verifies HTTPS against that userland's own CA bundle. (The build machine's own
-userland is test_packaging.py's test_single_file_empty_env.)
+dist/go_processes.ext. And real older userlands: minimal Debian 11 (glibc 2.31, as Ubuntu 20.04)
+and Ubuntu 16.04 (glibc 2.23, the oldest release an archive here still serves) roots, made by
+debootstrap once per machine (each archive's signature checked) and cached outside the checkout,
+in which the single file registers with the osqueryd stand-in through a socket inside that root,
+answers for a running Go program, verifies HTTPS against that userland's own CA bundle, and the
+.deb installs with that release's dpkg. (The build machine's own userland is test_packaging.py's
+test_single_file_empty_env.)
 
 Each test that changes the root does so in an overlay of its own, so the cached root stays as
 debootstrap left it.
@@ -15,7 +17,9 @@ debootstrap left it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -23,7 +27,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import elfdeps
@@ -149,12 +153,36 @@ def test_version_reader_agrees_with_objdump(artefacts: tuple[Path, Path], tmp_pa
     assert seen_versions > 0, "objdump listed no version references at all"
 
 
-# -- a Debian 11 root ----------------------------------------------------------------------------
+# -- older userlands: Debian 11 and Ubuntu 16.04 ---------------------------------------------------
 
 ROOTS = Path(os.environ.get("GO_PROCESSES_ROOTS", "/var/cache/osquery-go-processes-tests"))
-SUITE, VARIANT, INCLUDE = "bullseye", "minbase", ("ca-certificates",)
-SUITE_GLIBC = "2.31"  # Debian 11's glibc (and Ubuntu 20.04's)
+VARIANT, INCLUDE = "minbase", ("ca-certificates",)
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
+UBUNTU_MIRROR = "http://archive.ubuntu.com/ubuntu"
+DATA = Path(__file__).resolve().parent / "data"
+# The Ubuntu Archive Automatic Signing Key (2012), which signs xenial's Release file; the file holds
+# that one public key (tests/data/README.md says where it came from), and its fingerprint is
+# checked before debootstrap's gpgv trusts it.
+UBUNTU_KEY = DATA / "ubuntu-archive-2012.gpg"
+UBUNTU_KEY_FINGERPRINT = "790BC7277767219C42C86F933B4FE6ACC0B21F32"
+
+
+@dataclasses.dataclass(frozen=True)
+class Userland:
+    """An older distribution release the single file must run in, as debootstrap makes it."""
+
+    label: str
+    distro: str
+    suite: str
+    glibc: str
+    mirror: Callable[[], str]
+    keyring: Path | None = None  # None: debootstrap's default (Debian's archive keyring here)
+    fingerprint: str = ""  # the one key ``keyring`` must hold
+
+
+def ubuntu_mirror() -> str:
+    """archive.ubuntu.com (still serving 16.04), or UBUNTU_MIRROR from the environment."""
+    return os.environ.get("UBUNTU_MIRROR", UBUNTU_MIRROR).rstrip("/")
 EXT_IN_ROOT = "/usr/local/libexec/go_processes.ext"
 SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -200,11 +228,41 @@ def _debootstrap() -> str:
     return found
 
 
-def cached_root(suite: str = SUITE, variant: str = VARIANT, include: Sequence[str] = INCLUDE) -> Path:
+def openpgp_fingerprint(data: bytes) -> str:
+    """The v4 fingerprint of the first public-key packet of a binary OpenPGP key (RFC 4880 12.2:
+    SHA-1 over 0x99, the body's two-byte length and the body)."""
+    tag = data[0]
+    if not tag & 0x80:
+        raise ValueError("not an OpenPGP packet")
+    if tag & 0x40:  # new format
+        if (tag & 0x3F) != 6 or data[1] >= 192:
+            raise ValueError("not a public-key packet with a one-byte length")
+        start, length = 2, data[1]
+    else:
+        if (tag >> 2) & 0x0F != 6:
+            raise ValueError("not a public-key packet")
+        size = {0: 1, 1: 2, 2: 4}[tag & 3]
+        start, length = 1 + size, int.from_bytes(data[1:1 + size], "big")
+    body = data[start:start + length]
+    if len(body) != length or body[0] != 4:
+        raise ValueError("truncated, or not a version 4 key")
+    return hashlib.sha1(b"\x99" + length.to_bytes(2, "big") + body).hexdigest().upper()
+
+
+def _pinned(land: Userland) -> Path:
+    """The keyring debootstrap is to trust for ``land``, once it is seen to hold the pinned key."""
+    assert land.keyring is not None
+    found = openpgp_fingerprint(land.keyring.read_bytes())
+    assert found == land.fingerprint, f"{land.keyring} holds key {found}, not {land.fingerprint}"
+    return land.keyring
+
+
+def cached_root(land: Userland, variant: str = VARIANT, include: Sequence[str] = INCLUDE) -> Path:
     """A debootstrapped root, made once per machine under ROOTS and reused: built in a temporary
     directory beside it and renamed into place only when complete, under a lock, so a cached root
     is always a whole one and two sessions never build it twice."""
-    key = f"debian-{suite}-{variant}-amd64-{'+'.join(sorted(include)) or 'none'}"
+    suite = land.suite
+    key = f"{land.distro}-{suite}-{variant}-amd64-{'+'.join(sorted(include)) or 'none'}"
     ROOTS.mkdir(parents=True, exist_ok=True)
     os.chmod(ROOTS, 0o755)
     final = ROOTS / key
@@ -213,7 +271,8 @@ def cached_root(suite: str = SUITE, variant: str = VARIANT, include: Sequence[st
         if final.is_dir():
             return final
         debootstrap = _debootstrap()
-        mirror = debian_mirror()
+        mirror = land.mirror()
+        keyring = [f"--keyring={_pinned(land)}"] if land.keyring is not None else []
         for stale in ROOTS.glob(f".{key}.*"):  # a run killed before its rename
             _remove_tree(stale)
         work = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=ROOTS))
@@ -223,7 +282,7 @@ def cached_root(suite: str = SUITE, variant: str = VARIANT, include: Sequence[st
             # host device is ever reachable under the directory removed below.
             env = {**os.environ, "PATH": SBIN_PATH, "DEBIAN_FRONTEND": "noninteractive"}
             proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", debootstrap,
-                                     f"--variant={variant}", "--arch=amd64",
+                                     f"--variant={variant}", "--arch=amd64", *keyring,
                                      *([f"--include={','.join(include)}"] if include else []),
                                      suite, str(work / "root"), mirror],
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -276,16 +335,24 @@ def _skip_unless_mountable() -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def bullseye_root() -> Path:
-    """The cached Debian 11 minbase root; checked to carry Debian 11's glibc."""
+BULLSEYE = Userland("Debian 11", "debian", "bullseye", "2.31", debian_mirror)  # Ubuntu 20.04's glibc too
+XENIAL = Userland("Ubuntu 16.04", "ubuntu", "xenial", "2.23", ubuntu_mirror, UBUNTU_KEY,
+                  UBUNTU_KEY_FINGERPRINT)
+
+
+@pytest.fixture(scope="session", params=[BULLSEYE, XENIAL], ids=["debian-11", "ubuntu-16.04"])
+def old_root(request: pytest.FixtureRequest) -> tuple[Userland, Path]:
+    """A cached minbase root of an older release; checked to carry that release's glibc."""
+    land: Userland = request.param
+    if land.keyring is not None:
+        _pinned(land)  # checked on every run, not only when the root is made
     _skip_unless_mountable()
-    root = cached_root()
+    root = cached_root(land)
     r = subprocess.run(["chroot", str(root), "/usr/bin/env", "-i", "/usr/bin/ldd", "--version"],
                        capture_output=True, text=True, timeout=60)
     first = r.stdout.splitlines()[0] if r.stdout else r.stderr
-    assert r.returncode == 0 and first.endswith(f" {SUITE_GLIBC}"), f"not Debian 11's glibc: {first}"
-    return root
+    assert r.returncode == 0 and first.endswith(f" {land.glibc}"), f"not {land.label}'s glibc: {first}"
+    return land, root
 
 
 @contextlib.contextmanager
@@ -374,14 +441,15 @@ def _mapped_files(pid: int) -> set[str]:
     return out
 
 
-def test_registers_and_answers_in_debian_11(bullseye_root: Path, artefacts: tuple[Path, Path],
-                                            go_sleeper: int) -> None:
-    """Chrooted into Debian 11 with its own /proc: registers through a socket inside the root and
-    reports the running Go program's version and main module as `go version -m` reads them."""
+def test_registers_and_answers_in_an_older_userland(old_root: tuple[Userland, Path],
+                                                    artefacts: tuple[Path, Path], go_sleeper: int) -> None:
+    """Chrooted into the older release with its own /proc: registers through a socket inside the
+    root and reports the running Go program's version and main module as `go version -m` reads
+    them."""
     exe = os.readlink(f"/proc/{go_sleeper}/exe")
     want = gobuild.go_version_m(exe)
     assert want is not None, f"go version -m does not read {exe}"
-    with overlay(bullseye_root) as root:
+    with overlay(old_root[1]) as root:
         install_ext(root, artefacts[0])
         with RootedOsqueryD(root, in_root(root, EXT_IN_ROOT)) as osq:
             status = osq.wait_registered(timeout=60)
@@ -415,17 +483,17 @@ DEB_EXT = "/usr/libexec/osquery-go-processes/go_processes.ext"
 LOAD = "/etc/osquery/extensions.load"
 
 
-def test_the_deb_installs_answers_and_purges_in_debian_11(bullseye_root: Path, artefacts: tuple[Path, Path],
-                                                          go_sleeper: int) -> None:
-    """Debian 11's own dpkg (1.20) installs the .deb: it reads the archive's compression, checks
-    Depends against Debian 11's libc6 2.31 and runs the postinst under that root's /bin/sh. The
-    extension it installed registers and answers; purging it leaves the administrator's
-    extensions.load as it was."""
+def test_the_deb_installs_answers_and_purges_in_an_older_userland(
+        old_root: tuple[Userland, Path], artefacts: tuple[Path, Path], go_sleeper: int) -> None:
+    """The older release's own dpkg (1.20 in Debian 11, 1.18 in Ubuntu 16.04) installs the .deb:
+    it reads the archive's compression, checks Depends against that release's libc6 and runs the
+    postinst under that root's /bin/sh. The extension it installed registers and answers; purging
+    it leaves the administrator's extensions.load as it was."""
     deb = artefacts[1]
     exe = os.readlink(f"/proc/{go_sleeper}/exe")
     want = gobuild.go_version_m(exe)
     assert want is not None, f"go version -m does not read {exe}"
-    with overlay(bullseye_root) as root:
+    with overlay(old_root[1]) as root:
         shutil.copyfile(deb, root / "tmp" / deb.name)
         (root / "etc" / "osquery").mkdir(parents=True)
         (root / LOAD.lstrip("/")).write_text("/opt/other/ext.ext")  # another's line, no final newline
@@ -493,20 +561,20 @@ def _assert_refused(root: Path, r: subprocess.CompletedProcess[str]) -> None:
 
 
 @pytest.fixture
-def debian_11_with_ext(bullseye_root: Path, artefacts: tuple[Path, Path]) -> Iterator[Path]:
-    """A test's own overlay of the Debian 11 root, the single file installed in it."""
-    with overlay(bullseye_root) as root:
+def old_root_with_ext(old_root: tuple[Userland, Path], artefacts: tuple[Path, Path]) -> Iterator[Path]:
+    """A test's own overlay of an older release's root, the single file installed in it."""
+    with overlay(old_root[1]) as root:
         install_ext(root, artefacts[0])
         bundle = root / DEBIAN_BUNDLE.lstrip("/")
-        assert bundle.is_file() and "BEGIN CERTIFICATE" in bundle.read_text(), "Debian's CA bundle is missing"
+        assert bundle.is_file() and "BEGIN CERTIFICATE" in bundle.read_text(), "the CA bundle is missing"
         yield root
 
 
-def test_vulndb_update_trusts_a_ca_added_to_debian_11(debian_11_with_ext: Path,
+def test_vulndb_update_trusts_a_ca_added_the_distributions_way(old_root_with_ext: Path,
                                                       https_server: tuple[str, str]) -> None:
-    """The test CA added the Debian way (update-ca-certificates, run in the root, puts it in
+    """The test CA added the Debian/Ubuntu way (update-ca-certificates, run in the root, puts it in
     /etc/ssl/certs/ca-certificates.crt): the update over HTTPS verifies and installs."""
-    root, (url, ca) = debian_11_with_ext, https_server
+    root, (url, ca) = old_root_with_ext, https_server
     dest = root / "usr" / "local" / "share" / "ca-certificates" / "go-processes-test-ca.crt"
     shutil.copyfile(ca, dest)
     os.chmod(dest, 0o644)
@@ -517,45 +585,48 @@ def test_vulndb_update_trusts_a_ca_added_to_debian_11(debian_11_with_ext: Path,
     _assert_installed(root, _vulndb_update(root, url))
 
 
-def test_vulndb_update_refuses_an_unknown_ca_in_debian_11(debian_11_with_ext: Path,
+def test_vulndb_update_refuses_an_unknown_ca(old_root_with_ext: Path,
                                                           https_server: tuple[str, str]) -> None:
-    """Debian's own CAs only: the test server's certificate is refused and nothing is installed."""
-    root, (url, ca) = debian_11_with_ext, https_server
+    """The distribution's own CAs only: the test server's certificate is refused and nothing is
+    installed."""
+    root, (url, ca) = old_root_with_ext, https_server
     assert Path(ca).read_text().strip() not in (root / DEBIAN_BUNDLE.lstrip("/")).read_text()
     _assert_refused(root, _vulndb_update(root, url))
 
 
-def test_vulndb_update_honours_ssl_cert_file(debian_11_with_ext: Path, https_server: tuple[str, str]) -> None:
+def test_vulndb_update_honours_ssl_cert_file(old_root_with_ext: Path, https_server: tuple[str, str]) -> None:
     """SSL_CERT_FILE names the CA file to trust instead of the system bundle (OpenSSL's variable)."""
-    root, (url, ca) = debian_11_with_ext, https_server
+    root, (url, ca) = old_root_with_ext, https_server
     shutil.copyfile(ca, root / "etc" / "go-processes-test-ca.pem")
     _assert_installed(root, _vulndb_update(root, url, "SSL_CERT_FILE=/etc/go-processes-test-ca.pem"))
 
 
-def test_vulndb_update_honours_ssl_cert_dir(debian_11_with_ext: Path, https_server: tuple[str, str]) -> None:
-    """SSL_CERT_DIR names a directory of CAs by subject hash (OpenSSL's other variable), made with
-    that userland's own `openssl rehash`; the system bundle is not used then."""
-    root, (url, ca) = debian_11_with_ext, https_server
+def test_vulndb_update_honours_ssl_cert_dir(old_root_with_ext: Path, https_server: tuple[str, str]) -> None:
+    """SSL_CERT_DIR names a directory of CAs by subject hash (OpenSSL's other variable), the hash
+    computed by that userland's own openssl (1.0.2 in Ubuntu 16.04 has no `openssl rehash`); the
+    system bundle is not used then."""
+    root, (url, ca) = old_root_with_ext, https_server
     cas = root / "etc" / "go-processes-cas"
     cas.mkdir()
     shutil.copyfile(ca, cas / "test-ca.pem")
     # Without the hash link OpenSSL looks the CA up by: nothing to trust, nothing installed.
     _assert_refused(root, _vulndb_update(root, url, "SSL_CERT_DIR=/etc/go-processes-cas"))
-    r = subprocess.run(["chroot", str(root), "/usr/bin/env", "-i", f"PATH={SBIN_PATH}", "openssl", "rehash",
-                        "/etc/go-processes-cas"], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert [p.name for p in cas.iterdir() if p.name.endswith(".0")], "openssl rehash made no hash link"
+    r = subprocess.run(["chroot", str(root), "/usr/bin/env", "-i", f"PATH={SBIN_PATH}", "openssl", "x509",
+                        "-hash", "-noout", "-in", "/etc/go-processes-cas/test-ca.pem"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and re.fullmatch(r"[0-9a-f]{8}\n", r.stdout), r.stdout + r.stderr
+    (cas / f"{r.stdout.strip()}.0").symlink_to("test-ca.pem")
     _assert_installed(root, _vulndb_update(root, url, "SSL_CERT_DIR=/etc/go-processes-cas"))
 
 
 @pytest.mark.parametrize("bundle", list(OTHER_BUNDLES.values()), ids=list(OTHER_BUNDLES))
-def test_vulndb_update_finds_other_distributions_ca_bundle(debian_11_with_ext: Path,
+def test_vulndb_update_finds_other_distributions_ca_bundle(old_root_with_ext: Path,
                                                            https_server: tuple[str, str],
                                                            bundle: str) -> None:
     """Another distribution's layout in the same userland: Debian's /etc/ssl/certs gone, its CAs and
     the test CA only in ``bundle``. A self-built OpenSSL knows no system store by itself; the single
     file must find the host's."""
-    root, (url, ca) = debian_11_with_ext, https_server
+    root, (url, ca) = old_root_with_ext, https_server
     debian_cas = (root / DEBIAN_BUNDLE.lstrip("/")).read_text()
     shutil.rmtree(root / "etc" / "ssl" / "certs")
     dest = root / bundle.lstrip("/")
