@@ -64,10 +64,15 @@ INSECURE: dict[str, tuple[frozenset[str], str]] = {
 }
 
 # Crypto back ends chosen by a GOEXPERIMENT that route cryptography to a FIPS 140 validated module:
-# upstream BoringCrypto, the Microsoft build of Go's system/OpenSSL/CNG back ends, and golang-fips
-# (Red Hat's toolchain). The fips column names the experiment.
-FIPS_EXPERIMENTS = ("boringcrypto", "systemcrypto", "opensslcrypto", "cngcrypto", "darwincrypto",
-                    "strictfipsruntime")
+# upstream BoringCrypto, the Microsoft build of Go's system/OpenSSL/CNG/CommonCrypto back ends (and
+# its cgo-less OpenSSL one, Go 1.26), and golang-fips (Red Hat's toolchain). The fips column names
+# the experiment.
+FIPS_EXPERIMENTS = ("boringcrypto", "systemcrypto", "opensslcrypto", "ms_nocgo_opensslcrypto", "cngcrypto",
+                    "darwincrypto", "strictfipsruntime")
+# The build setting the Microsoft build of Go writes (since its Go 1.25, where systemcrypto is the
+# default on Linux and Windows and so no longer appears in GOEXPERIMENT) when a system crypto back
+# end is in use (microsoft/go eng/doc/MicrosoftToolsetIdentification.md).
+MICROSOFT_SYSTEMCRYPTO = "microsoft_systemcrypto"
 
 _TABLE = {name: (changed, old) for name, _, changed, old in SETTINGS}
 _REMOVED = {name: (removed, olds) for name, removed, olds in REMOVED}
@@ -190,11 +195,15 @@ def _experiments(info: BuildInfo) -> list[str]:
 def fips(info: BuildInfo) -> str:
     """How the program's cryptography is FIPS 140 validated: ``go-module:<version>`` (the GOFIPS140
     build setting: the frozen snapshot it resolved to, or ``latest``), a FIPS crypto back end
-    experiment (:data:`FIPS_EXPERIMENTS`), or "" when neither is recorded."""
+    experiment (:data:`FIPS_EXPERIMENTS`; ``systemcrypto`` for the Microsoft build of Go's
+    :data:`MICROSOFT_SYSTEMCRYPTO` setting, which wins over GOFIPS140: the platform's library then
+    does the cryptography), or "" when none is recorded."""
+    experiments = _experiments(info)
+    if info.setting(MICROSOFT_SYSTEMCRYPTO) == "1":
+        return next((e for e in FIPS_EXPERIMENTS if e in experiments), "systemcrypto")
     module = info.setting("GOFIPS140")
     if module and module != "off":
         return f"go-module:{module}"
-    experiments = _experiments(info)
     for name in FIPS_EXPERIMENTS:
         if name in experiments:
             return name

