@@ -210,12 +210,14 @@ def fips(info: BuildInfo) -> str:
     return ""
 
 
-def fips_mode(info: BuildInfo, env: str | None, env_known: bool) -> str:
+def fips_mode(info: BuildInfo, env: str | None, env_known: bool, kernel_fips: bool | None = None) -> str:
     """The Go Cryptographic Module's mode (crypto/fips140.Enabled) for a process: off, on, only or
     debug from the fips140 setting in effect (the environment over the build's default);
     "" when the program's Go version has none (before Go 1.24, unknown version); "unknown" when the
     environment could not be read or the value carries a bisect pattern; "invalid" for a value Go
-    refuses."""
+    refuses. ``auto`` is Red Hat's toolchain's (golang-fips): on when the kernel runs in FIPS mode
+    (``kernel_fips``; None: unknown), else off. Upstream Go refuses it, at the start of any program
+    that links crypto."""
     version = _minor(info.go_version)
     if version is None or version < INTRODUCED["fips140"]:
         return ""
@@ -228,4 +230,6 @@ def fips_mode(info: BuildInfo, env: str | None, env_known: bool) -> str:
     value = value or "off"
     if "#" in value:
         return "unknown"  # on for the call stacks a bisect pattern selects, which only Go can tell
+    if value == "auto":
+        return "unknown" if kernel_fips is None else "on" if kernel_fips else "off"
     return value if value in ("off", "on", "only", "debug") else "invalid"

@@ -200,6 +200,9 @@ class Reader:
     def godebug(self, proc: Process) -> str | None:
         return self._p.godebug(proc)
 
+    def kernel_fips(self) -> bool | None:
+        return self._p.kernel_fips()
+
     def open_file(self, pid: int, path: str, owners: Collection[int] | None = None) -> int:
         return self._p.open_file(pid, path, owners)
 
@@ -311,6 +314,12 @@ def godebug(proc: Process) -> str | None:
     its environment (on Linux /proc/<pid>/environ, bounded); None when that cannot be read or is
     over the bound. Nothing else of the environment is kept or returned."""
     return READER.godebug(proc)
+
+
+def kernel_fips() -> bool | None:
+    """Whether the host's kernel runs in FIPS mode (Linux: /proc/sys/crypto/fips_enabled), which
+    ``fips140=auto`` of Red Hat's Go toolchain follows; None when unknown."""
+    return READER.kernel_fips()
 
 
 def gops_agent(proc: Process) -> Agent | None:

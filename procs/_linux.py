@@ -499,6 +499,22 @@ def godebug(proc: Process) -> str | None:
     return value
 
 
+_kernel_fips: list[bool | None] = []  # read once: the fips= kernel parameter is fixed for the boot
+
+
+def kernel_fips() -> bool | None:
+    """Whether the kernel runs in FIPS mode: /proc/sys/crypto/fips_enabled reads 1 (no such file:
+    a kernel without FIPS support, so no); None when it cannot be read."""
+    if not _kernel_fips:
+        try:
+            _kernel_fips.append(_read("/proc/sys/crypto/fips_enabled", 16).strip() == b"1")
+        except FileNotFoundError:
+            _kernel_fips.append(False)
+        except OSError:
+            return None  # not remembered: a later query may read it
+    return _kernel_fips[0]
+
+
 def _environ(pid: int, keys: tuple[bytes, ...]) -> tuple[dict[str, str], bool] | None:
     """The values of ``keys`` in /proc/<pid>/environ, and whether the environment was read whole
     (False: over the bound, only its first part looked at); None when it cannot be read. The one

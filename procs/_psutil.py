@@ -169,6 +169,11 @@ def _tgid(pid: int) -> int:
     return -1
 
 
+def kernel_fips() -> bool | None:
+    """Unknown: only Linux has /proc/sys/crypto/fips_enabled."""
+    return None
+
+
 def godebug(proc: Process) -> str | None:
     """The GODEBUG variable ``proc`` was started with ("" without one); None when psutil cannot
     read its environment. psutil reads the environment whole: only GODEBUG is kept."""

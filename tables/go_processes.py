@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from ..buildinfo import BuildInfo
 from ..buildinfo import godebug as rules
 from ..common import Cache
-from ..procs import Process, godebug, gops_agent, placement, running_go
+from ..procs import Process, godebug, gops_agent, kernel_fips, placement, running_go
 from . import _build_columns as build_columns
 from . import _shared
 from ._api import Column, QueryContext, Row, Table
@@ -67,8 +67,9 @@ COLUMNS = (
     *build_columns.columns_except("version"),
     Column("fips_mode", T.TEXT,
            "Whether the Go Cryptographic Module runs in FIPS 140 mode (crypto/fips140.Enabled): off, on, "
-           "only or debug, from the fips140 setting of the process's GODEBUG over the build's default; "
-           "empty before Go 1.24; unknown when the environment cannot be read"),
+           "only or debug, from the fips140 setting of the process's GODEBUG over the build's default "
+           "(auto, of Red Hat's Go toolchain: on when the kernel runs in FIPS mode, else off); empty "
+           "before Go 1.24; unknown when the environment cannot be read"),
     Column("godebug", T.TEXT,
            "GODEBUG settings in effect that differ from the defaults of the program's Go version: "
            "godebug_default overlaid by the GODEBUG variable the process was started with, name=value "
@@ -118,26 +119,29 @@ def generate(context: QueryContext) -> Iterator[Row]:
         yield row
 
 
-# id(info) -> (info, fips_mode, godebug, godebug_insecure) of a process without a GODEBUG variable
-# (nearly every one): then a pure function of the BuildInfo, memoised as build_columns.values is.
-_WITHOUT_ENV: Cache[int, tuple[BuildInfo, str, str, str]] = Cache(4096)
+# (id(info), the kernel's FIPS mode) -> (info, fips_mode, godebug, godebug_insecure) of a process
+# without a GODEBUG variable (nearly every one): then a pure function of those two, memoised as
+# build_columns.values is.
+_WITHOUT_ENV: Cache[tuple[int, bool | None], tuple[BuildInfo, str, str, str]] = Cache(4096)
 
 
 def _godebug_columns(row: dict[str, object], proc: Process, info: BuildInfo) -> None:
     env = godebug(proc)
+    host_fips = kernel_fips()
     if env == "":
-        cached = _WITHOUT_ENV.get(id(info))
+        key = (id(info), host_fips)
+        cached = _WITHOUT_ENV.get(key)
         if cached is None or cached[0] is not info:
-            cached = (info, *_posture(info, env))
-            _WITHOUT_ENV.put(id(info), cached)
+            cached = (info, *_posture(info, env, host_fips))
+            _WITHOUT_ENV.put(key, cached)
         _, row["fips_mode"], row["godebug"], row["godebug_insecure"] = cached
         return
-    row["fips_mode"], row["godebug"], row["godebug_insecure"] = _posture(info, env)
+    row["fips_mode"], row["godebug"], row["godebug_insecure"] = _posture(info, env, host_fips)
 
 
-def _posture(info: BuildInfo, env: str | None) -> tuple[str, str, str]:
+def _posture(info: BuildInfo, env: str | None, host_fips: bool | None) -> tuple[str, str, str]:
     """fips_mode, godebug and godebug_insecure for the GODEBUG variable ``env`` (None: unreadable)."""
-    fips_mode = rules.fips_mode(info, env, env is not None)
+    fips_mode = rules.fips_mode(info, env, env is not None, host_fips)
     if env is None:
         return fips_mode, "unknown", "unknown"
     settings = rules.effective(info, env)

@@ -61,6 +61,23 @@ func main() {
 CLEAN = REPORT.replace("package main", "//go:debug default=go1.27\npackage main", 1)
 DIRECTIVES = REPORT.replace("package main",
                             "//go:debug default=go1.27\n//go:debug tlssha1=1\npackage main", 1)
+# Red Hat's toolchain's fips140=auto, as a build default: upstream Go refuses the value at the start
+# of any program that links crypto, so this one does not.
+AUTO = """//go:debug default=go1.27
+//go:debug fips140=auto
+package main
+
+import (
+\t"os"
+\t"time"
+)
+
+func main() {
+\tif len(os.Args) > 1 && os.Args[1] == "sleep" {
+\t\ttime.Sleep(time.Hour)
+\t}
+}
+"""
 GODEBUG_BLOCK = "\ngodebug (\n\trsa1024min=0\n\tx509negativeserial=1\n)\n"
 
 BUILDS = {
@@ -76,6 +93,8 @@ BUILDS = {
                         env=(("GOFIPS140", "latest"),), name="fipslatest"),
     "boring": Build(program=Program(module="example.com/boring", files=(("main.go", CLEAN),)),
                     env=(("GOEXPERIMENT", "boringcrypto"),), name="boring"),
+    "auto": Build(program=Program(module="example.com/fipsauto", files=(("main.go", AUTO),)),
+                  name="fipsauto"),
 }
 
 
@@ -267,6 +286,43 @@ def test_microsoft_systemcrypto_names_the_back_end_goexperiment_names() -> None:
                           detection="buildinfo", go_version="go1.25.0",
                           settings=(("GOEXPERIMENT", "nosystemcrypto"),))
     assert godebug.fips(opted_out) == ""
+
+
+def _kernel_fips_by_hand() -> str:
+    """What Red Hat's fips140=auto follows, read here: /proc/sys/crypto/fips_enabled (no file: off)."""
+    try:
+        return "on" if Path("/proc/sys/crypto/fips_enabled").read_text().strip() == "1" else "off"
+    except FileNotFoundError:
+        return "off"
+
+
+def test_fips140_auto_follows_the_kernels_fips_mode(exes: dict[str, Path], procs: Procs) -> None:
+    """fips140=auto (Red Hat's go-toolset) is no invalid value: it is on when the kernel runs in
+    FIPS mode, else off, as the build default and from the environment; the godebug columns keep
+    the setting itself."""
+    assert "fips140=auto" in recorded(exes["auto"], "DefaultGODEBUG")
+    want = _kernel_fips_by_hand()
+    p, _ = procs.start(exes["auto"], env(), report=False)
+    row = process_row(p.pid)
+    assert (row["fips_mode"], row["godebug_default"], row["godebug"]) == (
+        want, "fips140=auto", "fips140=auto")
+    p, _ = procs.start(exes["auto"], env("fips140=on"), report=False)
+    assert process_row(p.pid)["fips_mode"] == "on"
+    p, _ = procs.start(exes["auto"], env("fips140=off"), report=False)
+    assert process_row(p.pid)["fips_mode"] == "off"
+    # The environment says auto itself.
+    p, _ = procs.start(exes["auto"], env("fips140=auto"), report=False)
+    assert process_row(p.pid)["fips_mode"] == want
+
+
+def test_fips140_auto_on_a_fips_kernel() -> None:
+    """The branch this machine's kernel (no FIPS mode) cannot show, on a crafted build info."""
+    from go_processes.buildinfo import BuildInfo, godebug
+
+    info = BuildInfo(format="elf", arch="amd64", byte_order="little", stripped=False, detection="buildinfo",
+                     go_version="go1.26.2", settings=(("DefaultGODEBUG", "fips140=auto"),))
+    assert [godebug.fips_mode(info, "", True, k) for k in (True, False, None)] == ["on", "off", "unknown"]
+    assert godebug.fips_mode(info, "fips140=only", True, True) == "only"
 
 
 def test_program_newer_than_the_table_keeps_unknown_settings() -> None:
