@@ -45,12 +45,12 @@ class Unsupported(Exception):
     """This process cannot subscribe: it runs in a namespace the connector does not serve."""
 
 
-def namespace_problem(proc: str = "/proc") -> str | None:
+def namespace_problem() -> str | None:
     """Why the connector would not serve this process (a pid or user namespace that is not the
     host's), or None. Unknown (no /proc/self/ns, kernels before 3.8) counts as the host's."""
     for kind, initial in _INITIAL_NS.items():
         try:
-            link = os.readlink(f"{proc}/self/ns/{kind}")
+            link = os.readlink(f"/proc/self/ns/{kind}")
         except OSError:
             continue
         if link != f"{kind}:[{initial}]":

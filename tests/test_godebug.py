@@ -28,7 +28,8 @@ from gobuild import GO_NEW, Build, Program, build, go_version_m, require
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads Linux /proc")
 
-from go_processes.buildinfo import read_build_info  # noqa: E402
+from go_processes.buildinfo import BuildInfo, read_build_info  # noqa: E402
+from go_processes.buildinfo import godebug as rules  # noqa: E402
 from go_processes.procs import godebug as proc_godebug  # noqa: E402
 from go_processes.procs import processes  # noqa: E402
 from go_processes.tables import QueryContext  # noqa: E402
@@ -190,6 +191,12 @@ def file_row(path: Path) -> dict:
     return rows[0]
 
 
+def crafted(go_version: str, *settings: tuple[str, str]) -> BuildInfo:
+    """A build info no toolchain here writes (a fork's, a newer Go's): only what the rules read."""
+    return BuildInfo(format="elf", arch="amd64", byte_order="little", stripped=False, detection="buildinfo",
+                     go_version=go_version, settings=settings)
+
+
 def mode_of(report_line: str) -> str:
     """fips_mode as the running program's crypto/fips140 answers it."""
     fields = dict(kv.split("=") for kv in report_line.split())
@@ -232,15 +239,9 @@ def test_boringcrypto_build_and_version_suffix(exes: dict[str, Path]) -> None:
 def test_boringcrypto_from_the_version_suffix_alone() -> None:
     """A crafted build info whose only trace is the version suffix, in both spellings cmd/link
     writes (' X:' when the version has a '-', else '-X:', go.dev/issue/75953)."""
-    from go_processes.buildinfo import BuildInfo, godebug
-
     for version in ("go1.21.4 X:boringcrypto", "go1.27.3-X:boringcrypto", "go1.22.1 X:arenas,boringcrypto"):
-        info = BuildInfo(format="elf", arch="amd64", byte_order="little", stripped=False,
-                         detection="buildinfo", go_version=version)
-        assert godebug.fips(info) == "boringcrypto", version
-    plain = BuildInfo(format="elf", arch="amd64", byte_order="little", stripped=False, detection="buildinfo",
-                      go_version="go1.22.1 X:arenas")
-    assert godebug.fips(plain) == ""
+        assert rules.fips(crafted(version)) == "boringcrypto", version
+    assert rules.fips(crafted("go1.22.1 X:arenas")) == ""
 
 
 # The Microsoft build of Go (>= 1.25) records `build microsoft_systemcrypto=1` when its system crypto
@@ -276,16 +277,10 @@ def test_microsoft_systemcrypto_setting_is_systemcrypto(tmp_path: Path, gofips14
 def test_microsoft_systemcrypto_names_the_back_end_goexperiment_names() -> None:
     """Microsoft's own example (eng/doc/fips/README.md era 1.25.0): `go1.25.0 X:opensslcrypto` with
     `build GOEXPERIMENT=opensslcrypto` and `build microsoft_systemcrypto=1`."""
-    from go_processes.buildinfo import BuildInfo, godebug
-
-    info = BuildInfo(format="elf", arch="amd64", byte_order="little", stripped=False, detection="buildinfo",
-                     go_version="go1.25.0 X:opensslcrypto",
-                     settings=(("microsoft_systemcrypto", "1"), ("GOEXPERIMENT", "opensslcrypto")))
-    assert godebug.fips(info) == "opensslcrypto"
-    opted_out = BuildInfo(format="elf", arch="amd64", byte_order="little", stripped=False,
-                          detection="buildinfo", go_version="go1.25.0",
-                          settings=(("GOEXPERIMENT", "nosystemcrypto"),))
-    assert godebug.fips(opted_out) == ""
+    info = crafted("go1.25.0 X:opensslcrypto", ("microsoft_systemcrypto", "1"),
+                   ("GOEXPERIMENT", "opensslcrypto"))
+    assert rules.fips(info) == "opensslcrypto"
+    assert rules.fips(crafted("go1.25.0", ("GOEXPERIMENT", "nosystemcrypto"))) == ""
 
 
 def _kernel_fips_by_hand() -> str:
@@ -317,32 +312,26 @@ def test_fips140_auto_follows_the_kernels_fips_mode(exes: dict[str, Path], procs
 
 def test_fips140_auto_on_a_fips_kernel() -> None:
     """The branch this machine's kernel (no FIPS mode) cannot show, on a crafted build info."""
-    from go_processes.buildinfo import BuildInfo, godebug
-
-    info = BuildInfo(format="elf", arch="amd64", byte_order="little", stripped=False, detection="buildinfo",
-                     go_version="go1.26.2", settings=(("DefaultGODEBUG", "fips140=auto"),))
-    assert [godebug.fips_mode(info, "", True, k) for k in (True, False, None)] == ["on", "off", "unknown"]
-    assert godebug.fips_mode(info, "fips140=only", True, True) == "only"
+    info = crafted("go1.26.2", ("DefaultGODEBUG", "fips140=auto"))
+    assert [rules.fips_mode(info, "", True, k) for k in (True, False, None)] == ["on", "off", "unknown"]
+    assert rules.fips_mode(info, "fips140=only", True, True) == "only"
 
 
 def test_program_newer_than_the_table_keeps_unknown_settings() -> None:
     """No toolchain newer than the table's is installed: a crafted build info stands for one. It
     keeps what the table does not know (marked ?), and still drops what was removed before it."""
-    from go_processes.buildinfo import BuildInfo, godebug
     from go_processes.buildinfo._godebugs import GO_VERSION
 
     minor = int(GO_VERSION.removeprefix("go1.").split(".")[0])
 
     def info(version: str) -> BuildInfo:
-        return BuildInfo(format="elf", arch="amd64", byte_order="little", stripped=False,
-                         detection="buildinfo", go_version=version,
-                         settings=(("DefaultGODEBUG", "futuresetting=1"),))
+        return crafted(version, ("DefaultGODEBUG", "futuresetting=1"))
 
-    newer = godebug.effective(info(f"go1.{minor + 1}.0"), "tlsrsakex=0,tlssha1=1")
-    assert godebug.render(newer) == "?futuresetting=1,tlssha1=1"
-    assert godebug.render(godebug.insecure(newer)) == "tlssha1=1"
-    same = godebug.effective(info(f"go1.{minor}.0"), "tlssha1=1")
-    assert godebug.render(same) == "tlssha1=1"
+    newer = rules.effective(info(f"go1.{minor + 1}.0"), "tlsrsakex=0,tlssha1=1")
+    assert rules.render(newer) == "?futuresetting=1,tlssha1=1"
+    assert rules.render(rules.insecure(newer)) == "tlssha1=1"
+    same = rules.effective(info(f"go1.{minor}.0"), "tlssha1=1")
+    assert rules.render(same) == "tlssha1=1"
 
 
 def test_godebug_default_of_directives_and_godebug_block(exes: dict[str, Path]) -> None:
