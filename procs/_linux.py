@@ -157,7 +157,7 @@ def read(pid: int, identity: Identity | None, st: os.stat_result | None, uid: bo
         if st is None or not path:
             exe_path, on_disk = "", -1
         else:
-            exe_path, on_disk = _path(base, st)
+            exe_path, on_disk = _path(pid, st)
         # The real uid, as osquery reads it: the owner of /proc/<pid> is the effective uid.
         ruid = _real_uid(base) if uid else -1
         name = _name(pid, start_time, identity, comm)
@@ -194,32 +194,26 @@ def _real_uid(base: str) -> int:
     return int(data[at + 4 : end if end >= 0 else len(data)].split()[0])
 
 
-def _path(base: str, st: os.stat_result) -> tuple[str, int]:
-    """The executable's path as the process itself sees it, and whether a name still leads to it.
-    The kernel spells the exe link from our root: under a chroot (a root that is a directory of
-    our tree) the root's own path is taken off the front, so every table names the file as the
-    process does, and as go_executables' pid_with_namespace resolves it."""
-    link = os.readlink(os.fsencode(base + "/exe"))
-    try:
-        root = os.readlink(os.fsencode(base + "/root"))
-    except OSError:
-        root = b"/"
-    if root != b"/" and link.startswith(root + b"/"):
-        link = link[len(root):]
+def _path(pid: int, st: os.stat_result) -> tuple[str, int]:
+    """The executable's path as the process itself sees it (:func:`_own_view`: inside its chroot,
+    as every table and go_executables' pid_with_namespace name it), and whether a name still leads
+    to it."""
+    link = _own_view(pid, os.readlink(f"/proc/{pid}/exe".encode()))
     on_disk = 1
     # st_nlink 0: the file is gone. Otherwise the name the process ran by was unlinked (the inode
     # lives on under another name) unless the file is literally called "x (deleted)".
-    if link.endswith(_DELETED) and (st.st_nlink == 0 or not _same_file(base, link, st)):
+    if link.endswith(_DELETED) and (st.st_nlink == 0 or not _same_file(pid, link, (st.st_dev, st.st_ino))):
         link, on_disk = link[: -len(_DELETED)], 0
     return link.decode("utf-8", "replace"), on_disk
 
 
-def _same_file(base: str, link: bytes, st: os.stat_result) -> bool:
+def _same_file(pid: int, path: bytes, dev_ino: tuple[int, int]) -> bool:
+    """Whether ``path``, inside ``pid``'s root, names the file (device, inode) ``dev_ino``."""
     try:
-        other = os.lstat(os.fsencode(base) + b"/root" + link)
+        other = os.lstat(f"/proc/{pid}/root".encode() + path)
     except OSError:
         return False
-    return (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino)
+    return (other.st_dev, other.st_ino) == dev_ino
 
 
 def _name(pid: int, start_time: int, identity: Identity | None, comm: bytes) -> str:
@@ -301,14 +295,8 @@ def library(pid: int, path: bytes, identity: Identity, where: str) -> Library:
     kernel marks the mapping's path deleted and no file of that identity is at the path."""
     on_disk = 1
     path = _own_view(pid, path)
-    if path.endswith(_DELETED):
-        try:
-            other = os.lstat(f"/proc/{pid}/root".encode() + path)
-            same = (other.st_dev, other.st_ino) == identity[:2]
-        except OSError:
-            same = False
-        if not same:
-            path, on_disk = path[: -len(_DELETED)], 0
+    if path.endswith(_DELETED) and not _same_file(pid, path, (identity[0], identity[1])):
+        path, on_disk = path[: -len(_DELETED)], 0
     return Library(path.decode("utf-8", "replace"), on_disk, identity, where)
 
 
@@ -566,11 +554,7 @@ def _home_of(pid: int, uid: int) -> str:
     if data is None:
         # No readable passwd file inside its root: our own user database is right only when the
         # process shares our root.
-        try:
-            mine, theirs = os.stat("/"), os.stat(f"/proc/{pid}/root")
-        except OSError:
-            return ""
-        if (mine.st_dev, mine.st_ino) != (theirs.st_dev, theirs.st_ino):
+        if not _shares_our_root(pid):
             return ""
         import pwd
 

@@ -415,9 +415,9 @@ def test_status_and_exe_link_are_read_only_when_used(cgroups: Cgroups,
         calls.append("uid")
         return real_uid(base)
 
-    def spy_path(base: str, st: os.stat_result) -> tuple[str, int]:
+    def spy_path(pid: int, st: os.stat_result) -> tuple[str, int]:
         calls.append("path")
-        return real_path(base, st)
+        return real_path(pid, st)
 
     monkeypatch.setattr(_linux, "_real_uid", spy_uid)
     monkeypatch.setattr(_linux, "_path", spy_path)
