@@ -350,5 +350,5 @@ def placement(
 
 
 __all__ = ["READER", "Agent", "Exec", "Library", "Opened", "Placement", "Process", "Reader", "executable",
-           "executable_functions", "executables", "godebug", "gops_agent", "libraries", "library_functions",
-           "open_file", "placement", "processes", "running_go"]
+           "executable_functions", "executables", "godebug", "gops_agent", "kernel_fips", "libraries",
+           "library_functions", "open_file", "placement", "processes", "running_go"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum, IntFlag
 from typing import Any, TypeVar, overload
 
-_PLAIN_INT = re.compile(r"-?[0-9]{1,20}")
+PLAIN_INT = re.compile(r"-?[0-9]{1,20}")  # an integer a push-down can use exactly (SQLite re-checks)
 log = logging.getLogger("go_processes.tables")
 
 
@@ -153,7 +153,7 @@ class QueryContext:
             return None
         out = set()
         for v in values:
-            if not _PLAIN_INT.fullmatch(v):
+            if not PLAIN_INT.fullmatch(v):
                 return None
             out.add(int(v))
         return frozenset(out)

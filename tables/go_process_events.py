@@ -10,18 +10,15 @@ go_process_events_status says whether the source runs and what it lost.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 
 from . import _build_columns as build_columns
-from ._api import Column, ColumnOptions, QueryContext, Row, Table
+from ._api import PLAIN_INT, Column, ColumnOptions, QueryContext, Row, Table
 from ._api import ColumnType as T
 from ._api import Operator as Op
 from ._exec_source import SOURCE
+from .go_processes import PLACEMENT_COLUMNS, placement_values
 from .go_processes import TABLE as _PROCESSES
-
-_PLAIN_INT = re.compile(r"-?[0-9]{1,20}")
-_PLACEMENT = ("container_id", "container_runtime", "pod_uid", "cgroup_path", "pid_namespace", "mnt_namespace")
 
 COLUMNS = (
     Column("time", T.BIGINT, "Time of the exec, seconds since the epoch (the kernel's timestamp)",
@@ -33,7 +30,7 @@ COLUMNS = (
            "Path of the executable as the process saw it at the exec, without the ' (deleted)' suffix"),
     Column("cmdline", T.TEXT, "Command line (argv joined by spaces, at most 8 KiB), as in process_events"),
     build_columns.column("version"),
-    *(_PROCESSES.column(name) for name in _PLACEMENT),
+    *(_PROCESSES.column(name) for name in PLACEMENT_COLUMNS),
     *build_columns.columns_except("version"),
     Column("eid", T.BIGINT, "Event sequence number, increasing from 1 since the extension started"),
 )
@@ -53,7 +50,7 @@ def _time_filter(context: QueryContext) -> list[tuple[Callable[[int, int], bool]
     out = []
     for c in context.constraints_on("time"):
         test = _TESTS.get(c.op)
-        if test is not None and _PLAIN_INT.fullmatch(c.expr):
+        if test is not None and PLAIN_INT.fullmatch(c.expr):
             out.append((test, int(c.expr)))
     return out
 
@@ -76,12 +73,7 @@ def generate(context: QueryContext) -> Iterator[Row]:
             "uid": proc.uid if proc.uid >= 0 else None,
             "path": proc.path,
             "cmdline": ex.cmdline,
-            "container_id": where.container_id,
-            "container_runtime": where.container_runtime,
-            "pod_uid": where.pod_uid,
-            "cgroup_path": where.cgroup_path,
-            "pid_namespace": where.pid_namespace,
-            "mnt_namespace": where.mnt_namespace,
+            **placement_values(where),
             "eid": event.eid,
         }
         row.update(build_columns.values(ex.info))

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from ..buildinfo import BuildInfo
 from ..buildinfo import godebug as rules
 from ..common import Cache
-from ..procs import Process, godebug, gops_agent, kernel_fips, placement, running_go
+from ..procs import Placement, Process, godebug, gops_agent, kernel_fips, placement, running_go
 from . import _build_columns as build_columns
 from . import _shared
 from ._api import Column, QueryContext, Row, Table
@@ -29,6 +29,7 @@ from ._api import ColumnType as T
 _AGENT_COLUMNS = ("agent", "agent_port", "agent_address")
 _CGROUP_COLUMNS = ("container_id", "container_runtime", "pod_uid", "cgroup_path")
 _NAMESPACE_COLUMNS = ("pid_namespace", "mnt_namespace")
+PLACEMENT_COLUMNS = _CGROUP_COLUMNS + _NAMESPACE_COLUMNS  # named as procs.Placement's fields
 _GODEBUG_COLUMNS = ("fips_mode", "godebug", "godebug_insecure")
 
 COLUMNS = (
@@ -106,17 +107,17 @@ def generate(context: QueryContext) -> Iterator[Row]:
             "uid": proc.uid if proc.uid >= 0 else None,
         }
         if with_cgroup or with_ns:
-            where = placement(proc.pid, cgroup=with_cgroup, namespaces=with_ns, start_time=proc.start_time)
-            row["container_id"] = where.container_id
-            row["container_runtime"] = where.container_runtime
-            row["pod_uid"] = where.pod_uid
-            row["cgroup_path"] = where.cgroup_path
-            row["pid_namespace"] = where.pid_namespace
-            row["mnt_namespace"] = where.mnt_namespace
+            row.update(placement_values(placement(proc.pid, cgroup=with_cgroup, namespaces=with_ns,
+                                                  start_time=proc.start_time)))
         row.update(build_columns.values(info))
         if with_godebug:
             _godebug_columns(row, proc, info)
         yield row
+
+
+def placement_values(where: Placement) -> dict[str, object]:
+    """The container and namespace columns of a row, from where the process runs."""
+    return {name: getattr(where, name) for name in PLACEMENT_COLUMNS}
 
 
 # (id(info), the kernel's FIPS mode) -> (info, fips_mode, godebug, godebug_insecure) of a process
