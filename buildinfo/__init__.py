@@ -7,11 +7,9 @@ This layer knows executable formats and nothing else: no osquery, no processes. 
 - ``read_functions(path_or_fd)`` returns the :class:`FuncTable` of the pclntab (every function,
   including inline-only ones), raising the same errors;
 - :class:`Detector` wraps it in a bounded, thread-safe cache keyed by a file's identity and returns
-  errors as values, so that callers scanning a whole host read each distinct binary once;
-- :class:`Cache` (from ``common``) is that cache type, the one every layer uses.
+  errors as values, so that callers scanning a whole host read each distinct binary once.
 """
 
-from ..common import Cache
 from . import _godebug as godebug
 from ._cache import Detector, Identity, Result, identity_of
 from ._model import (
@@ -50,7 +48,6 @@ __all__ = [
     "SOURCE_SYMBOL",
     "BuildInfo",
     "BuildInfoError",
-    "Cache",
     "Detector",
     "FuncTable",
     "Identity",

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from ._godebugs import GO_VERSION, REMOVED, RUNTIME, SETTINGS
 from ._model import BuildInfo
+from ._version import go_experiments
 
 # The Go release each setting appeared in, where the generated table does not say it (doc/godebug.md,
 # "GODEBUG History", and the release notes); a setting with neither is taken as known to every
@@ -77,7 +78,6 @@ MICROSOFT_SYSTEMCRYPTO = "microsoft_systemcrypto"
 _TABLE = {name: (changed, old) for name, _, changed, old in SETTINGS}
 _REMOVED = {name: (removed, olds) for name, removed, olds in REMOVED}
 _RUNTIME = frozenset(RUNTIME)
-_SUFFIX = re.compile(r"[ -]X:(\S+)")
 _VERSION = re.compile(r"(?:devel )?go1\.(\d+)(?:\.(\d+))?")
 
 
@@ -185,10 +185,7 @@ def insecure(settings: list[Setting]) -> list[Setting]:
 def _experiments(info: BuildInfo) -> list[str]:
     """The GOEXPERIMENT build setting, and the version's experiment suffix, which cmd/link writes as
     `` X:a,b`` (``-X:a,b`` when the version has no ``-``, go.dev/issue/75953)."""
-    found = (info.setting("GOEXPERIMENT") or "").split(",")
-    m = _SUFFIX.search(info.go_version)
-    if m is not None:
-        found += m[1].split(",")
+    found = (info.setting("GOEXPERIMENT") or "").split(",") + go_experiments(info.go_version)
     return [e for e in found if e]
 
 

@@ -23,7 +23,7 @@ from ._pclntab import version_admitted
 # The GOEXPERIMENT suffix: ` X:arenas`, or since Go 1.26 `-X:boringcrypto` after a version without a
 # dash (cmd/link, go.dev/issue/75953).
 VERSION = re.compile(rb"go1\.\d{1,4}(?:\.\d{1,4})?(?:(?:rc|beta)\d{1,3})?(?:[ -]X:[a-z0-9,]{1,200})?")
-_EXPERIMENTS = re.compile(r"[ -]X:\S*$")
+_EXPERIMENTS = re.compile(r"[ -]X:(\S*)$")
 MAX_VERSION_LEN = 256
 CHUNK = 1 << 20
 MAX_RODATA = 64 << 20  # read-only bytes searched for "go1." per file
@@ -42,6 +42,13 @@ def go_release(go_version: str) -> str:
     ``go1.27.3-X:boringcrypto`` -> ``go1.21.4``, ``go1.27.3``): the release whose standard library
     the program links, for matching and for the stdlib row. Other spellings are kept whole."""
     return _EXPERIMENTS.sub("", go_version.strip()).strip()
+
+
+def go_experiments(go_version: str) -> list[str]:
+    """The experiments the version's suffix names (``go1.22.1 X:arenas,boringcrypto`` ->
+    ``["arenas", "boringcrypto"]``): what :func:`go_release` takes off."""
+    m = _EXPERIMENTS.search(go_version.strip())
+    return [e for e in m[1].split(",") if e] if m else []
 
 
 def data_version(img: Image, fmt: str, skip: int | None = None) -> str:

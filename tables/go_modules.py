@@ -43,12 +43,6 @@ COLUMNS = (
 )
 
 
-def stdlib_version(go_version: str) -> str:
-    """``go1.21.4 X:arenas``, ``go1.27.3-X:boringcrypto`` -> ``go1.21.4``, ``go1.27.3``; other
-    spellings (``devel ...``) are kept whole."""
-    return go_release(go_version)
-
-
 def generate(ctx: QueryContext) -> Iterator[Row]:
     return child_rows(ctx, _children, narrow=("module",), library_children=_library_children)
 
@@ -76,7 +70,7 @@ def _modules(bi: BuildInfo) -> Iterator[tuple[Module, int]]:
         yield bi.main, 1
     for dep in bi.deps:
         yield dep, 0
-    yield Module(STDLIB, stdlib_version(bi.go_version)), 0
+    yield Module(STDLIB, go_release(bi.go_version)), 0
 
 
 TABLE = Table(

@@ -6,7 +6,8 @@ import time
 from functools import partial
 
 import fixtures
-from go_processes.buildinfo import BuildInfo, Cache, Detector, UnreadableFile, UnsupportedFormat, identity_of
+from go_processes.buildinfo import BuildInfo, Detector, UnreadableFile, UnsupportedFormat, identity_of
+from go_processes.common import Cache
 from gobuild import go_version_m
 
 go_exe = fixtures.go_exe

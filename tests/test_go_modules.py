@@ -145,8 +145,9 @@ def test_full_scan_covers_every_go_process(osq, procs):
 
 
 def test_stdlib_version_spelling():
-    from go_processes.tables.go_modules import stdlib_version
+    """The stdlib row's version: the release, without a GOEXPERIMENT suffix."""
+    from go_processes.buildinfo import go_release
 
-    assert stdlib_version("go1.21.4 X:arenas") == "go1.21.4"
-    assert stdlib_version("go1.22.0") == "go1.22.0"
-    assert stdlib_version("") == ""
+    assert go_release("go1.21.4 X:arenas") == "go1.21.4"
+    assert go_release("go1.22.0") == "go1.22.0"
+    assert go_release("") == ""
