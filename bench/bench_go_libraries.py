@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import gobuild
-from bench_go_processes import SPECS, _all_exe_links
+from bench_go_processes import _all_exe_links, _binaries, _start_more
+from benchutil import timed
 
 LOADER_C = r"""
 #include <dlfcn.h>
@@ -143,12 +144,6 @@ def _floor() -> None:
                     os.stat(f"{base}/map_files/{region.decode()}")
 
 
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def _gcc(out: Path, source: str, *flags: str) -> Path:
     src = out.with_suffix(".c")
     src.write_text(source)
@@ -177,14 +172,11 @@ def main() -> None:
         golib = gobuild.build(gobuild.Build(
             program=gobuild.Program(module="example.com/benchlib", files=(("lib.go", GO_LIB),)),
             flags=("-buildmode=c-shared",), env=(("CGO_ENABLED", "1"),), name="libgo.so"))
-        bins = [gobuild.build(s) for s in SPECS]
+        bins = _binaries()
         floor_exe = gobuild.build(gobuild.Build(
             program=gobuild.Program(module="example.com/floormaps", files=(("main.go", FLOOR_GO),)),
             name="floormaps"))
-        for i in range(args.go):
-            copy = work / f"gobin{i:04d}"
-            shutil.copy2(bins[i % len(bins)], copy)
-            procs.append(subprocess.Popen([str(copy), "sleep"], stdout=subprocess.DEVNULL))
+        _start_more(procs, [], bins, args.go, 0, work)
         for i in range(args.mappers):
             extra = [str(golib)] if i < args.hosts else []
             procs.append(subprocess.Popen([str(loader), *extra, *nongo]))
@@ -201,8 +193,8 @@ def main() -> None:
 
         every, pid_only = QueryContext(), QueryContext(cols_used=frozenset({"pid"}))
         list(PROCESSES.generate(every))
-        gp = [_timed(lambda: list(PROCESSES.generate(every))) for _ in range(args.runs)]
-        gp_pid = [_timed(lambda: list(PROCESSES.generate(pid_only))) for _ in range(args.runs)]
+        gp = [timed(lambda: list(PROCESSES.generate(every))) for _ in range(args.runs)]
+        gp_pid = [timed(lambda: list(PROCESSES.generate(pid_only))) for _ in range(args.runs)]
         import importlib.util
 
         # The commit before go_libraries has no such table: go_processes' lines only.
@@ -212,8 +204,8 @@ def main() -> None:
             start = time.perf_counter()
             rows = list(LIBRARIES.generate(every))
             cold = time.perf_counter() - start
-            warm = [_timed(lambda: list(LIBRARIES.generate(every))) for _ in range(args.runs)]
-            floor_py = [_timed(_floor) for _ in range(args.runs)]
+            warm = [timed(lambda: list(LIBRARIES.generate(every))) for _ in range(args.runs)]
+            floor_py = [timed(_floor) for _ in range(args.runs)]
             out = subprocess.run([str(floor_exe), str(args.runs)], capture_output=True, text=True, check=True)
             floor_go = float(out.stdout)
             w = statistics.median(warm)

@@ -40,7 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import gobuild
-from benchutil import rss_mb
+from benchutil import rss_mb, timed
 from go_processes.extension._wire import _PROTOCOL as FAST_PROTOCOL
 from osqueryd import OsqueryD
 
@@ -58,12 +58,6 @@ FLOOR_SOURCE = Path(__file__).resolve().parent / "floor.go"
 # A container inventory as a Fleet query would ask it (no agent, uid or path columns).
 INVENTORY = ("pid", "exe", "version", "module", "module_version", "container_id", "container_runtime",
              "pod_uid")
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def _cpu_of(pid: int) -> float:
@@ -178,8 +172,8 @@ def _breakdown(go: str, go_pids: list[int], runs: int) -> None:
     floors: list[list[float]] = [[] for _ in GROUPS]
     for _ in range(runs):  # rounds over every group, so a disturbance does not fall on one group
         for i, ((_, _, needs), ctx) in enumerate(zip(GROUPS, contexts, strict=True)):
-            ours[i].append(_timed(lambda ctx=ctx: list(TABLE.generate(ctx))))
-            floors[i].append(_timed(lambda needs=needs: _floor(gos, needs)))
+            ours[i].append(timed(lambda ctx=ctx: list(TABLE.generate(ctx))))
+            floors[i].append(timed(lambda needs=needs: _floor(gos, needs)))
     print(f"{'in process, per Go row, best of':<31} {runs:2d} {'ours':>8} {'floor':>8}  (microseconds)")
     for (label, _, _), o, f in zip(GROUPS, ours, floors, strict=True):
         print(f"  {label:<32} {min(o) / len(gos) * 1e6:8.1f} {min(f) / len(gos) * 1e6:8.1f}")
@@ -192,12 +186,12 @@ def _breakdown(go: str, go_pids: list[int], runs: int) -> None:
     for rep in range(runs):
         for side in ("ours", "peer") if rep % 2 == 0 else ("peer", "ours"):
             if side == "peer":
-                peer.append(_timed(lambda: subprocess.run([go, "version", *links], stdout=subprocess.DEVNULL,
+                peer.append(timed(lambda: subprocess.run([go, "version", *links], stdout=subprocess.DEVNULL,
                                                           stderr=subprocess.DEVNULL, env=env, check=False)))
                 continue
             fds = [os.open(link, os.O_RDONLY | os.O_CLOEXEC) for link in links]
             try:
-                cold.append(_timed(lambda fds=fds: [read_build_info(fd) for fd in fds]))
+                cold.append(timed(lambda fds=fds: [read_build_info(fd) for fd in fds]))
             finally:
                 for fd in fds:
                     os.close(fd)
@@ -274,13 +268,13 @@ def _measure(go: str, go_pids: list[int], runs: int, queries: int, floor_exe: Pa
     # cold: a fresh extension process each run, interleaved with the peer
     cold, peer_times, startup = [], [], []
     for _ in range(runs):
-        peer_times.append(_timed(peer))
-        startup.append(_timed(peer_startup))
+        peer_times.append(timed(peer))
+        startup.append(timed(peer_startup))
         with OsqueryD() as osq:
             osq.wait_ready()
             c = osq.client(timeout=300, protocol=FAST_PROTOCOL)
             ctx = osq.context("go_processes")
-            cold.append(_timed(lambda c=c, ctx=ctx: c.generate("go_processes", ctx)))
+            cold.append(timed(lambda c=c, ctx=ctx: c.generate("go_processes", ctx)))
 
     with OsqueryD() as osq:
         osq.wait_ready()
@@ -302,12 +296,12 @@ def _measure(go: str, go_pids: list[int], runs: int, queries: int, floor_exe: Pa
         gos = set(go_pids)
         floors: dict[str, list[float]] = {"all": [], "inventory": [], "cold": []}
         for _ in range(runs):
-            peer_times.append(_timed(peer))
-            floors["all"].append(_timed(lambda: _floor(gos, ALL)))
-            floors["inventory"].append(_timed(lambda: _floor(gos, INVENTORY_NEEDS)))
-            floors["cold"].append(_timed(lambda: _floor(gos, ALL, cold=True)))
-            warm.append(_timed(lambda: c.generate("go_processes", full)))
-            warm_inventory.append(_timed(lambda: c.generate("go_processes", inventory)))
+            peer_times.append(timed(peer))
+            floors["all"].append(timed(lambda: _floor(gos, ALL)))
+            floors["inventory"].append(timed(lambda: _floor(gos, INVENTORY_NEEDS)))
+            floors["cold"].append(timed(lambda: _floor(gos, ALL, cold=True)))
+            warm.append(timed(lambda: c.generate("go_processes", full)))
+            warm_inventory.append(timed(lambda: c.generate("go_processes", inventory)))
             # CPU through the kept connection: its server thread lives on, so its time stays visible
             for ctx, out in ((full, warm_cpu), (inventory, inventory_cpu)):
                 cpu = _cpu_of(ext_pid)
@@ -317,8 +311,8 @@ def _measure(go: str, go_pids: list[int], runs: int, queries: int, floor_exe: Pa
         one = [osq.context("go_processes", pid=[go_pids[i % len(go_pids)]]) for i in range(50)]
         for ctx in one[:5]:
             persistent.generate("go_processes", ctx)
-        single_fresh = [_timed(lambda ctx=ctx: c.generate("go_processes", ctx)) for ctx in one]
-        single_kept = [_timed(lambda ctx=ctx: persistent.generate("go_processes", ctx)) for ctx in one]
+        single_fresh = [timed(lambda ctx=ctx: c.generate("go_processes", ctx)) for ctx in one]
+        single_kept = [timed(lambda ctx=ctx: persistent.generate("go_processes", ctx)) for ctx in one]
 
         for i in range(queries - 1):
             persistent.generate("go_processes", full if i % 20 == 0 else one[i % len(one)])

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Wall seconds one call of ``fn`` takes."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
 
 def rss_mb(pid: int) -> float:
     """The resident set of ``pid`` (VmRSS) in MiB; NaN when the status file has none."""
