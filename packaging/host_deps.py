@@ -49,20 +49,13 @@ def needs(path: str) -> tuple[tuple[int, int, int], set[str]]:
     """The glibc floor, and the sonames the host must provide: the bootloader's, and those the
     bundle names but lacks."""
     bootloader, members = _elf_files(path)
-    floor = _OLDEST
     boot = requirements(bootloader)
-    host = set(boot.needed)
-    wanted: set[str] = set()
-    for data in [bootloader, *members.values()]:
-        if not data:
-            continue
-        reqs = requirements(data)
-        if data is not bootloader:
-            wanted.update(reqs.needed)
-        for versions in reqs.versions.values():
-            floor = max([floor, *(v for v in map(glibc_version, versions) if v is not None)])
+    bundle = [requirements(data) for data in members.values() if data]
+    floor = max([_OLDEST, *(v for reqs in [boot, *bundle] for versions in reqs.versions.values()
+                            for v in map(glibc_version, versions) if v is not None)])
+    wanted = {lib for reqs in bundle for lib in reqs.needed}
     bundled = {os.path.basename(name) for name in members}
-    return floor, host | (wanted - bundled)
+    return floor, set(boot.needed) | (wanted - bundled)
 
 
 def dependencies(path: str, kind: str) -> list[str]:
