@@ -61,8 +61,10 @@ patch_file=$here/pyinstaller/bootloader-noexec.patch
 # PIE by default there, clang under zig does not); waf reads CFLAGS and LDFLAGS at configure.
 bootloader_cflags="-fPIE"
 bootloader_ldflags="-pie -Wl,-z,relro,-z,now"
-bootloader_key=$( (cat "$patch_file"; echo "$bootloader_cflags $bootloader_ldflags $pyi_version"; cat "$cc"; "$cc" --version) \
-    | sha256sum | cut -c1-16)
+# zlib linked in: the bootloader must not need the host's libz.so.1 (host_deps.py would name it).
+bootloader_waf="--static-zlib"
+bootloader_key=$( (cat "$patch_file"; echo "$bootloader_cflags $bootloader_ldflags $bootloader_waf $pyi_version"
+                   cat "$cc"; "$cc" --version) | sha256sum | cut -c1-16)
 src=$cache/pyinstaller-$pyi_version-$bootloader_key
 platform=$("$vpy" -c 'from PyInstaller import PLATFORM; print(PLATFORM)')
 if [ ! -f "$src/.complete" ]; then
@@ -76,7 +78,7 @@ if [ ! -f "$src/.complete" ]; then
     else # patch(1) is not Essential on Debian; git apply works outside a repository too
         (cd "$src" && git apply -p1 "$patch_file")
     fi
-    (cd "$src/bootloader" && CC="$cc" CFLAGS="$bootloader_cflags" LDFLAGS="$bootloader_ldflags" "$vpy" ./waf --static-zlib all \
+    (cd "$src/bootloader" && CC="$cc" CFLAGS="$bootloader_cflags" LDFLAGS="$bootloader_ldflags" "$vpy" ./waf $bootloader_waf all \
         >"$build/bootloader.log" 2>&1) || {
         tail -n 80 "$build/bootloader.log" >&2
         exit 1
