@@ -6,23 +6,19 @@
 # changelog entry). Environment: BUILD_DIR, DIST_DIR, DEB_MAINTAINER, LINTIAN=0 to skip lintian.
 set -eu
 
+script=build-deb.sh
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
+. "$here/common.sh"
 build=${BUILD_DIR:-$root/build/packaging}
 dist=${DIST_DIR:-$root/dist}
 ext=$dist/go_processes.ext
 [ -x "$ext" ] || { echo "build-deb.sh: $ext missing; run packaging/build-ext.sh first" >&2; exit 1; }
 
 package=osquery-go-processes
-# pyproject.toml takes its version from go_processes.common.__version__ (common/__init__.py).
-version=$(sed -n 's/^__version__ *= *"\(.*\)"/\1/p' "$root/common/__init__.py" | head -n 1)
-changelog_version=$(sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' "$here/debian/changelog")
-if [ "$version" != "$changelog_version" ]; then
-    echo "build-deb.sh: go_processes.__version__ is $version, debian/changelog says $changelog_version" >&2
-    exit 1
-fi
+version=$(package_version)
 arch=$(dpkg --print-architecture)
-maintainer=${DEB_MAINTAINER:-$(sed -n 's/^ -- \(.*>\)  .*/\1/p' "$here/debian/changelog" | head -n 1)}
+maintainer=${DEB_MAINTAINER:-$(changelog_maintainer)}
 libdir=usr/libexec/$package
 docdir=usr/share/doc/$package
 
@@ -56,10 +52,7 @@ install -m 0755 "$here/debian/postinst" "$here/debian/postrm" "$stage/DEBIAN/"
 chmod 0644 "$stage/DEBIAN/control" "$stage/DEBIAN/md5sums"
 
 deb=$dist/${package}_${version}_${arch}.deb
-SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || true)}
-# No commit to date from (a tarball, a fresh repository): now, not 1970 (lintian: ancient files).
-[ -n "$SOURCE_DATE_EPOCH" ] || SOURCE_DATE_EPOCH=$(date +%s)
-export SOURCE_DATE_EPOCH
+export_source_date_epoch
 dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb.tmp" >/dev/null
 mv -f "$deb.tmp" "$deb"
 echo "built $deb ($(stat -c %s "$deb") bytes)"

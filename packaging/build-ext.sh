@@ -18,8 +18,10 @@
 # DIST_DIR, GO_PROCESSES_CACHE (see packaging/python/build.sh).
 set -eu
 
+script=build-ext.sh
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
+. "$here/common.sh"
 build=${BUILD_DIR:-$root/build/packaging}
 dist=${DIST_DIR:-$root/dist}
 host_python=${PYTHON:-python3}
@@ -92,11 +94,7 @@ objcopy --remove-section=.comment "$src/PyInstaller/bootloader/$platform/run" "$
 install -m 0755 "$build/run" "$site/bootloader/$platform/run"
 
 # -- 4. the bundle -----------------------------------------------------------------------------
-# A fixed timestamp in the archive makes rebuilds of the same tree byte-comparable.
-SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || true)}
-# No commit to date from (a tarball, a fresh repository): now, not 1970 (lintian: ancient files).
-[ -n "$SOURCE_DATE_EPOCH" ] || SOURCE_DATE_EPOCH=$(date +%s)
-export SOURCE_DATE_EPOCH
+export_source_date_epoch  # a fixed timestamp in the archive (common.sh)
 "$venv/bin/pyinstaller" --noconfirm --clean --log-level WARN \
     --distpath "$build/pyi-dist" --workpath "$build/pyi-work" \
     "$here/pyinstaller/go_processes.ext.spec"

@@ -11,8 +11,10 @@
 # rpmlint on PATH; 0 skips it).
 set -eu
 
+script=build-rpm.sh
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
+. "$here/common.sh"
 build=${BUILD_DIR:-$root/build/packaging}
 dist=${DIST_DIR:-$root/dist}
 ext=${EXT_FILE:-$dist/go_processes.ext}
@@ -21,14 +23,9 @@ ext=$(cd "$(dirname "$ext")" && pwd)/$(basename "$ext")
 command -v rpmbuild >/dev/null 2>&1 || { echo "build-rpm.sh: rpmbuild not found (Debian package rpm; .ci/deps)" >&2; exit 1; }
 
 package=osquery-go-processes
-version=$(sed -n 's/^__version__ *= *"\(.*\)"/\1/p' "$root/common/__init__.py" | head -n 1)
-changelog_version=$(sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' "$here/debian/changelog")
-if [ "$version" != "$changelog_version" ]; then
-    echo "build-rpm.sh: go_processes.__version__ is $version, debian/changelog says $changelog_version" >&2
-    exit 1
-fi
+version=$(package_version)
 release=${RPM_RELEASE:-1}
-packager=${RPM_PACKAGER:-$(sed -n 's/^ -- \(.*>\)  .*/\1/p' "$here/debian/changelog" | head -n 1)}
+packager=${RPM_PACKAGER:-$(changelog_maintainer)}
 arch=$(uname -m)
 
 top=$build/rpm
@@ -67,10 +64,7 @@ awk -v requires="$top/requires" -v postinst="$top/postinst" -v postrm="$top/post
     { print }' "$here/rpm/$package.spec.in" |
     sed -e "s|@VERSION@|$version|" -e "s|@RELEASE@|$release|" -e "s|@ARCH@|$arch|" >"$spec"
 
-SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || true)}
-# No commit to date from (a tarball, a fresh repository): now, not 1970.
-[ -n "$SOURCE_DATE_EPOCH" ] || SOURCE_DATE_EPOCH=$(date +%s)
-export SOURCE_DATE_EPOCH
+export_source_date_epoch
 # Reproducible: build time and file times from SOURCE_DATE_EPOCH, a fixed build host name.
 # gzip payload: the executable is mostly PyInstaller's already-compressed archive, and xz took
 # 25 s here to make the package 0.1 % smaller (gzip: 2 s). gzip and the default SHA-256 file
